@@ -1,0 +1,63 @@
+import { Name } from "@ndn/packet";
+import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared";
+import yargs from "yargs";
+
+export interface ClientConfig {
+  readonly upstream: URL;
+  readonly prefix: Name;
+  readonly listen: { readonly host: string; readonly port: number };
+  readonly router: RouterAddress;
+  readonly firstByteTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly logLevel: string;
+}
+
+/** Parse "host:port", "[v6]:port" or ":port". */
+export function parseListen(text: string): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/i.exec(text);
+  const port = Number(m?.[3]);
+  if (!m || port > 65535) {
+    throw new Error(`--listen ${text}: expected host:port`);
+  }
+  return { host: m[1] ?? (m[2] || "127.0.0.1"), port };
+}
+
+/** Flags; each is also read from the environment as NDNREG_<FLAG> (e.g. NDNREG_UPSTREAM). */
+export function loadClientConfig(argv: readonly string[]): ClientConfig {
+  const args = yargs([...argv])
+    .scriptName("ndn-registry-client")
+    .usage("$0 --upstream https://registry.example --name /ndn/registry\n\nServes a local registry endpoint; blob GETs travel over NDN, everything else goes to --upstream.")
+    .env("NDNREG")
+    .option("upstream", { type: "string", demandOption: true, describe: "upstream registry base URL (http or https)" })
+    .option("name", { type: "string", default: "/ndn-registry", describe: "NDN prefix the server publishes blobs under" })
+    .option("listen", { type: "string", default: "127.0.0.1:5000", describe: "address of the local registry endpoint" })
+    .option("router", {
+      type: "string", default: "unix:///run/nfd/nfd.sock",
+      describe: "NDN forwarder: unix:///path, tcp://host:port, udp://host:port; bare host:port is UDP, bare /path a Unix socket",
+    })
+    .option("first-byte-timeout", { type: "number", default: 4000, describe: "ms to wait for a blob's first segment before using HTTP" })
+    .option("idle-timeout", { type: "number", default: 5000, describe: "ms without a segment before the rest of a blob goes over HTTP" })
+    .option("log-level", { type: "string", default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"] })
+    .strict()
+    .help()
+    .parseSync();
+
+  const upstream = new URL(args.upstream);
+  if (upstream.protocol !== "http:" && upstream.protocol !== "https:") {
+    throw new Error(`--upstream ${args.upstream}: must be an http(s) URL`);
+  }
+  for (const [flag, v] of [["first-byte-timeout", args.firstByteTimeout], ["idle-timeout", args.idleTimeout]] as const) {
+    if (!Number.isFinite(v) || v <= 0) {
+      throw new Error(`--${flag} ${v}: expected a positive number of milliseconds`);
+    }
+  }
+  return {
+    upstream,
+    prefix: new Name(args.name),
+    listen: parseListen(args.listen),
+    router: parseRouterAddress(args.router),
+    firstByteTimeoutMs: args.firstByteTimeout,
+    idleTimeoutMs: args.idleTimeout,
+    logLevel: args.logLevel,
+  };
+}

@@ -1,0 +1,85 @@
+import type { Forwarder } from "@ndn/fw";
+import type { Name } from "@ndn/packet";
+import { fetch } from "@ndn/segmented-object";
+import { blobName, type BlobId, ContentType, SEGMENT_SIZE, segmentByteRange, segmentCount } from "@ndnreg/shared";
+
+/** Why an NDN fetch stopped early; the caller turns every one of these into an HTTP fallback. */
+export class NdnFetchError extends Error {
+  constructor(readonly reason: "nack" | "first-byte-timeout" | "idle-timeout" | "bad-segment" | "fetch-error", message: string) {
+    super(message);
+  }
+}
+
+export interface NdnBlobFetcherOptions {
+  readonly fw: Forwarder;
+  readonly prefix: Name;
+  readonly firstByteTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+}
+
+/**
+ * Fetches a blob's segments in order. NDNts' fetch ignores Nacks and retries for ~24 minutes by
+ * default, so every fetch gets a watchdog (first-byte and idle deadlines) and is always aborted
+ * when iteration ends, which also releases its face.
+ */
+export class NdnBlobFetcher {
+  constructor(private readonly opts: NdnBlobFetcherOptions) {}
+
+  async *payloads(id: BlobId, size: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+    const ctrl = new AbortController();
+    let timeout: NdnFetchError | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = (reason: "first-byte-timeout" | "idle-timeout", ms: number) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timeout = new NdnFetchError(reason, `no segment within ${ms} ms`);
+        ctrl.abort(timeout);
+      }, ms);
+    };
+    const onCallerAbort = () => ctrl.abort(signal.reason);
+    signal.addEventListener("abort", onCallerAbort, { once: true });
+    arm("first-byte-timeout", this.opts.firstByteTimeoutMs);
+
+    const count = segmentCount(size);
+    const result = fetch(blobName(this.opts.prefix, id), {
+      fw: this.opts.fw,
+      signal: ctrl.signal,
+      segmentRange: [0, count],
+      estimatedFinalSegNum: count - 1,
+      acceptContentType: [ContentType.Blob, ContentType.Nack],
+      // Segments carry a long FreshnessPeriod; MustBeFresh keeps a short-lived Nack cached in a
+      // router from hiding a blob pushed later, without stopping caches from answering.
+      modifyInterest: { mustBeFresh: true },
+    });
+    let segment = 0;
+    try {
+      for await (const data of result) {
+        if (data.contentType === ContentType.Nack) {
+          throw new NdnFetchError("nack", `producer: ${new TextDecoder().decode(data.content).slice(0, 200)}`);
+        }
+        const [begin, end] = segmentByteRange(segment, size, SEGMENT_SIZE);
+        if (data.content.length !== end - begin) {
+          throw new NdnFetchError("bad-segment", `segment ${segment} has ${data.content.length} bytes, expected ${end - begin}`);
+        }
+        arm("idle-timeout", this.opts.idleTimeoutMs);
+        ++segment;
+        yield data.content;
+      }
+      if (segment !== count) {
+        throw new NdnFetchError("fetch-error", `fetch ended after ${segment} of ${count} segments`);
+      }
+    } catch (err: unknown) {
+      if (timeout) {
+        throw timeout;
+      }
+      if (err instanceof NdnFetchError || signal.aborted) {
+        throw err;
+      }
+      throw new NdnFetchError("fetch-error", String(err));
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", onCallerAbort);
+      ctrl.abort();
+    }
+  }
+}

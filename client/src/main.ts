@@ -1,0 +1,42 @@
+#!/usr/bin/env node
+import "@ndnreg/shared";
+
+import { Forwarder } from "@ndn/fw";
+import { createLogger, formatRouterAddress, Uplink } from "@ndnreg/shared";
+import { hideBin } from "yargs/helpers";
+
+import { buildApp } from "./app.js";
+import { loadClientConfig } from "./config.js";
+import { NdnBlobFetcher } from "./fetcher/ndn-blob-fetcher.js";
+import { BlobHandler } from "./proxy/blob-handler.js";
+import { Upstream } from "./proxy/upstream.js";
+
+async function main(): Promise<void> {
+  const config = loadClientConfig(hideBin(process.argv));
+  const log = createLogger("ndn-registry-client", config.logLevel);
+  const fw = Forwarder.create();
+  const uplink = new Uplink({ fw, router: config.router, routes: [config.prefix], log });
+  await uplink.start();
+  const upstream = new Upstream(config.upstream);
+  const fetcher = new NdnBlobFetcher({ fw, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
+  const app = buildApp({ upstream, blobs: new BlobHandler(upstream, fetcher, log), log });
+  await app.listen({ host: config.listen.host, port: config.listen.port });
+  log.info({
+    listen: `${config.listen.host}:${config.listen.port}`, upstream: config.upstream.href,
+    prefix: config.prefix.toString(), router: formatRouterAddress(config.router),
+  }, "client ready");
+
+  const shutdown = (signal: string) => {
+    log.info({ signal }, "shutting down");
+    uplink.close();
+    void app.close().then(() => upstream.close()).finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 3000).unref();
+  };
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
+}
+
+main().catch((err: unknown) => {
+  console.error(`ndn-registry-client: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,158 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+import type { BlobId, Logger } from "@ndnreg/shared";
+
+import { DigestMismatchError, VerifiedWriter } from "../fetcher/verified-writer.js";
+import { NdnFetchError, type NdnBlobFetcher } from "../fetcher/ndn-blob-fetcher.js";
+import { endToEndHeaders } from "../http/headers.js";
+import { type ByteRange, parseRange } from "../http/range.js";
+import type { Upstream } from "./upstream.js";
+
+export type BlobSource = "ndn" | "http" | "ndn+http";
+
+/** Headers the registry sets on a blob that the caller should see exactly. */
+const BLOB_HEADERS = ["content-type", "docker-content-digest", "etag", "docker-distribution-api-version", "cache-control", "last-modified"];
+
+/**
+ * GET /v2/<repository>/blobs/sha256:<hex>. The upstream is asked first (HEAD with the caller's
+ * own headers) so its authorization decision stands and the size is known; then the bytes come
+ * over NDN, verified against the digest, with HTTP taking over wherever NDN fails.
+ */
+export class BlobHandler {
+  /** Digests whose NDN copy did not match: served over HTTP from now on (bounded). */
+  private readonly httpOnly = new Set<string>();
+
+  constructor(
+    private readonly upstream: Upstream,
+    private readonly fetcher: NdnBlobFetcher,
+    private readonly log: Logger,
+  ) {}
+
+  async get(req: IncomingMessage, res: ServerResponse, id: BlobId, path: string): Promise<void> {
+    const t0 = performance.now();
+    const ctrl = new AbortController();
+    res.once("close", () => ctrl.abort(new Error("caller went away")));
+    const signal = ctrl.signal;
+
+    const head = await this.upstream.request({
+      method: "HEAD", path, headers: endToEndHeaders(req.headers, ["range", "if-range"]), signal, followRedirects: true,
+    });
+    await head.body.dump();
+    const size = Number(head.headers["content-length"]);
+    if (head.statusCode !== 200 || !Number.isSafeInteger(size) || size < 0 || this.httpOnly.has(id.digest.hex)) {
+      // 401/403/404 and anything unusual: the upstream's own GET answer is authoritative.
+      return this.proxyHttp(req, res, path, signal, t0, id);
+    }
+    const range = parseRange(headerText(req.headers.range), size);
+    if (range.kind === "defer") {
+      return this.proxyHttp(req, res, path, signal, t0, id);
+    }
+    const window: ByteRange = range.kind === "single" ? range.range : { start: 0, end: size - 1 };
+    const headers: Record<string, string | string[]> = {};
+    for (const k of BLOB_HEADERS) {
+      const v = head.headers[k];
+      if (v !== undefined) {
+        headers[k] = v;
+      }
+    }
+    headers["accept-ranges"] = "bytes";
+    headers["content-length"] = String(Math.max(0, window.end - window.start + 1));
+    if (range.kind === "single") {
+      headers["content-range"] = `bytes ${window.start}-${window.end}/${size}`;
+    }
+
+    const writer = new VerifiedWriter(res, id.digest, size, window, signal);
+    let source: BlobSource = "ndn";
+    let ndnBytes = 0;
+    let started = false;
+    try {
+      try {
+        for await (const payload of this.fetcher.payloads(id, size, signal)) {
+          if (!started) {
+            res.writeHead(range.kind === "single" ? 206 : 200, headers);
+            started = true;
+          }
+          await writer.push(payload);
+          ndnBytes += payload.length;
+        }
+      } catch (err: unknown) {
+        if (!(err instanceof NdnFetchError) || signal.aborted) {
+          throw err;
+        }
+        if (!started) {
+          this.log.info({ repository: id.repository, digest: id.digest.text, reason: err.reason, err: err.message }, "ndn failed, blob over http");
+          return await this.proxyHttp(req, res, path, signal, t0, id);
+        }
+        this.log.info({ repository: id.repository, digest: id.digest.text, at: writer.position, reason: err.reason, err: err.message }, "ndn failed mid-blob, rest over http");
+        source = "ndn+http";
+        await this.continueOverHttp(req, id, path, writer, size, signal);
+      }
+      if (!started) {
+        res.writeHead(range.kind === "single" ? 206 : 200, headers);
+        started = true;
+      }
+      await writer.finish();
+      res.end();
+      this.logDone(id, source, writer.bytesWritten, ndnBytes, t0);
+    } catch (err: unknown) {
+      if (err instanceof DigestMismatchError) {
+        this.remember(id);
+        this.log.error({ repository: id.repository, digest: id.digest.text, err: err.message }, "digest mismatch: response aborted, blob goes over http next time");
+      } else if (!signal.aborted) {
+        this.log.warn({ repository: id.repository, digest: id.digest.text, err: String(err) }, "blob transfer failed");
+      }
+      if (!started && !res.headersSent && !signal.aborted) {
+        res.writeHead(502, { "content-type": "application/json" });
+        res.end(JSON.stringify({ errors: [{ code: "UNKNOWN", message: "blob transfer failed" }] }));
+        return;
+      }
+      res.destroy();
+    }
+  }
+
+  private async continueOverHttp(req: IncomingMessage, id: BlobId, path: string, writer: VerifiedWriter, size: number, signal: AbortSignal): Promise<void> {
+    const from = writer.position;
+    if (from >= size) {
+      return;
+    }
+    const res = await this.upstream.request({
+      method: "GET", path, signal, followRedirects: true,
+      headers: { ...endToEndHeaders(req.headers, ["range", "if-range"]), range: `bytes=${from}-${size - 1}` },
+    });
+    if (res.statusCode !== 206) {
+      await res.body.dump();
+      throw new Error(`upstream answered ${res.statusCode} to a resume at byte ${from} of ${id.digest.text}`);
+    }
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      await writer.push(chunk);
+    }
+  }
+
+  /** Plain HTTP for the whole request, redirects followed so the caller never leaves the proxy. */
+  private async proxyHttp(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, t0: number, id: BlobId): Promise<void> {
+    const up = await this.upstream.request({ method: "GET", path, headers: req.headers, signal, followRedirects: true });
+    await this.upstream.relay(up, res);
+    if (up.statusCode < 300) {
+      this.logDone(id, "http", Number(up.headers["content-length"] ?? 0), 0, t0);
+    }
+  }
+
+  private remember(id: BlobId): void {
+    if (this.httpOnly.size >= 10_000) {
+      this.httpOnly.clear();
+    }
+    this.httpOnly.add(id.digest.hex);
+  }
+
+  private logDone(id: BlobId, source: BlobSource, bytes: number, ndnBytes: number, t0: number): void {
+    const seconds = (performance.now() - t0) / 1000;
+    this.log.info({
+      repository: id.repository, digest: id.digest.text, bytes, ndnBytes, source,
+      seconds: Number(seconds.toFixed(3)), mbps: Number((bytes / 1e6 / Math.max(seconds, 1e-6)).toFixed(1)),
+    }, "blob done");
+  }
+}
+
+function headerText(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(",") : v;
+}

@@ -1,0 +1,53 @@
+import { Name } from "@ndn/packet";
+import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared";
+
+/** Server settings, all from the environment (see sample.env). */
+export interface ServerConfig {
+  readonly uplink: RouterAddress;
+  readonly prefix: Name;
+  readonly registryUrl: URL;
+  readonly keychainDir?: string;
+  readonly dataSigner: "digest" | "null";
+  readonly freshnessMs: number;
+  readonly concurrency: number;
+  readonly rangeChunkSegments: number;
+  readonly rangeCacheBytes: number;
+  readonly logLevel: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function int(env: Env, key: string, dflt: number, min: number, max: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === "") {
+    return dflt;
+  }
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new Error(`${key}=${raw}: expected an integer in [${min}, ${max}]`);
+  }
+  return v;
+}
+
+export function loadServerConfig(env: Env = process.env): ServerConfig {
+  const registry = new URL(env["REGISTRY_URL"] ?? "http://127.0.0.1:5000");
+  if (registry.protocol !== "http:" && registry.protocol !== "https:") {
+    throw new Error(`REGISTRY_URL=${registry.href}: must be http(s)`);
+  }
+  const signer = env["NDN_DATA_SIGNER"] ?? "digest";
+  if (signer !== "digest" && signer !== "null") {
+    throw new Error(`NDN_DATA_SIGNER=${signer}: expected digest or null`);
+  }
+  return {
+    uplink: parseRouterAddress(env["NDNTS_UPLINK"] ?? "unix:///run/nfd/nfd.sock"),
+    prefix: new Name(env["NDN_PREFIX"] ?? "/ndn-registry"),
+    registryUrl: registry,
+    keychainDir: env["NDN_KEYCHAIN"] || undefined,
+    dataSigner: signer,
+    freshnessMs: int(env, "NDN_FRESHNESS_MS", 24 * 3600_000, 1000, 2 ** 31),
+    concurrency: int(env, "NDN_PRODUCER_CONCURRENCY", 128, 1, 4096),
+    rangeChunkSegments: int(env, "REGISTRY_RANGE_SEGMENTS", 128, 1, 4096),
+    rangeCacheBytes: int(env, "RANGE_CACHE_BYTES", 128 * 1024 * 1024, 0, 2 ** 40),
+    logLevel: env["LOG_LEVEL"] ?? "info",
+  };
+}

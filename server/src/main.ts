@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+import "@ndnreg/shared";
+
+import { produce } from "@ndn/endpoint";
+import { Forwarder } from "@ndn/fw";
+import { digestSigning, nullSigner } from "@ndn/packet";
+import { createLogger, SEGMENT_SIZE, Uplink } from "@ndnreg/shared";
+
+import { loadServerConfig } from "./config.js";
+import { RangeCache } from "./producer/range-cache.js";
+import { SegmentProducer } from "./producer/segment-producer.js";
+import { BlobCatalog } from "./registry/blob-catalog.js";
+import { RegistryClient } from "./registry/registry-client.js";
+import { openPrefixRegSigner } from "./security/prefix-reg-signer.js";
+
+async function main(): Promise<void> {
+  const config = loadServerConfig();
+  const log = createLogger("ndn-registry-server", config.logLevel);
+  const registry = new RegistryClient(config.registryUrl);
+  const catalog = new BlobCatalog(registry);
+  const ranges = new RangeCache((id, b, e) => registry.readRange(id, b, e, AbortSignal.timeout(30_000)),
+    config.rangeChunkSegments * SEGMENT_SIZE, config.rangeCacheBytes);
+  const producer = new SegmentProducer({
+    prefix: config.prefix, catalog, ranges, log, freshnessMs: config.freshnessMs,
+    signer: config.dataSigner === "null" ? nullSigner : digestSigning,
+  });
+
+  const fw = Forwarder.create();
+  produce(config.prefix, producer.handle, { fw, concurrency: config.concurrency, describe: "blob-producer" });
+  const uplink = new Uplink({
+    fw, router: config.uplink, log,
+    prefixRegistration: { signer: await openPrefixRegSigner(config.keychainDir, config.prefix, log) },
+  });
+  await uplink.start();
+  log.info({ prefix: config.prefix.toString(), registry: config.registryUrl.href }, "serving blobs");
+
+  const shutdown = (signal: string) => {
+    log.info({ signal, interests: producer.counters, rangeCache: ranges.stats }, "shutting down");
+    uplink.close();
+    void registry.close().finally(() => process.exit(0));
+  };
+  process.once("SIGINT", shutdown);
+  process.once("SIGTERM", shutdown);
+}
+
+main().catch((err: unknown) => {
+  console.error(`ndn-registry-server: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

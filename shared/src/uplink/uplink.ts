@@ -1,0 +1,124 @@
+import type { Forwarder, FwFace } from "@ndn/fw";
+import type { L3Face } from "@ndn/l3face";
+import { enableNfdPrefixReg, type NfdPrefixReg } from "@ndn/nfdmgmt";
+import { TcpTransport, UdpTransport, UnixTransport } from "@ndn/node-transport";
+import type { Name, Signer } from "@ndn/packet";
+
+import type { Logger } from "../log.js";
+import { formatRouterAddress, type RouterAddress } from "./router-uri.js";
+
+export interface UplinkOptions {
+  readonly fw: Forwarder;
+  readonly router: RouterAddress;
+  readonly log: Logger;
+  /** Routes towards the router (consumers: the prefixes they fetch). */
+  readonly routes?: readonly Name[];
+  /** Register the producer's announced prefixes with NFD management over this face. */
+  readonly prefixRegistration?: { readonly signer?: Signer; readonly refreshInterval?: number };
+  /** UDP packets above this are fragmented by NDNLPv2 (the forwarder reassembles). */
+  readonly udpMtu?: number;
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+}
+
+/**
+ * A face to the forwarder that survives forwarder restarts. L3Face's own reopen loses the
+ * first packets on the new connection, which stalled prefix re-registration for ~30 s; so on
+ * `down` the face is closed and a brand-new face (and registration) replaces it.
+ */
+export class Uplink extends EventTarget {
+  private face?: FwFace;
+  private prefixReg?: NfdPrefixReg;
+  private closed = false;
+  private attempt = 0;
+  private timer?: NodeJS.Timeout;
+  private readonly describe: string;
+
+  constructor(private readonly opts: UplinkOptions) {
+    super();
+    this.describe = formatRouterAddress(opts.router);
+  }
+
+  get isUp(): boolean {
+    return this.face !== undefined;
+  }
+
+  /** Connect (retrying in the background); resolves after the first attempt either way. */
+  async start(): Promise<boolean> {
+    return this.connect();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.dropFace();
+  }
+
+  private async connect(): Promise<boolean> {
+    if (this.closed) {
+      return false;
+    }
+    const { fw, router, routes } = this.opts;
+    const l3: { face?: L3Face } = {};
+    const createOpts = {
+      fw,
+      addRoutes: routes ?? [],
+      lp: router.scheme === "udp" ? { mtu: this.opts.udpMtu ?? 1400 } : {},
+      callback: (_t: unknown, l3face: L3Face) => { l3.face = l3face; },
+    };
+    try {
+      const face = router.scheme === "unix"
+        ? await UnixTransport.createFace(createOpts, router.path)
+        : router.scheme === "tcp"
+          ? await TcpTransport.createFace(createOpts, router.host, router.port, { connectTimeout: 3000 })
+          : await UdpTransport.createFace(createOpts, router.host, router.port);
+      if (this.closed) {
+        face.close();
+        return false;
+      }
+      this.face = face;
+      this.attempt = 0;
+      l3.face?.addEventListener("down", (evt) => this.onDown(face, evt.detail), { once: true });
+      if (this.opts.prefixRegistration) {
+        this.prefixReg = enableNfdPrefixReg(face, {
+          signer: this.opts.prefixRegistration.signer,
+          refreshInterval: this.opts.prefixRegistration.refreshInterval ?? 60_000,
+          retry: { forever: true, minTimeout: 500, maxTimeout: 5000 },
+        });
+      }
+      this.opts.log.info({ router: this.describe }, "uplink up");
+      this.dispatchEvent(new Event("up"));
+      return true;
+    } catch (err: unknown) {
+      this.opts.log.warn({ router: this.describe, err: String(err) }, "uplink connect failed");
+      this.scheduleReconnect();
+      return false;
+    }
+  }
+
+  private onDown(face: FwFace, err: Error): void {
+    if (this.face !== face) {
+      return;
+    }
+    this.opts.log.warn({ router: this.describe, err: String(err) }, "uplink down, reconnecting");
+    this.dropFace();
+    this.dispatchEvent(new Event("down"));
+    this.scheduleReconnect();
+  }
+
+  private dropFace(): void {
+    this.prefixReg?.disable();
+    this.prefixReg = undefined;
+    this.face?.close();
+    this.face = undefined;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed) {
+      return;
+    }
+    const { initialMs, maxMs } = this.opts.backoff ?? { initialMs: 200, maxMs: 5000 };
+    const delay = Math.min(maxMs, initialMs * 2 ** this.attempt++);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.connect(), delay);
+  }
+}
