@@ -19,7 +19,9 @@ export interface AppDeps {
  * upstream. Handlers take over the raw response so a failing blob can be aborted mid-body.
  */
 export function buildApp({ upstream, blobs, log }: AppDeps): FastifyInstance {
-  const app = Fastify({ loggerInstance: log as FastifyBaseLogger, disableRequestLogging: true, maxParamLength: 4096 });
+  // Per-request logs stay at debug: each blob already gets one line when it is done.
+  const httpLog = log.child({ component: "http" }, { level: log.level === "debug" || log.level === "trace" ? log.level : "warn" });
+  const app = Fastify({ loggerInstance: httpLog as FastifyBaseLogger, routerOptions: { maxParamLength: 8192 } });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_req, _payload, done) => done(null));
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import "@ndnreg/shared";
 
+import { existsSync } from "node:fs";
+
 import { produce } from "@ndn/endpoint";
 import { Forwarder } from "@ndn/fw";
 import { digestSigning, nullSigner } from "@ndn/packet";
@@ -14,6 +16,9 @@ import { RegistryClient } from "./registry/registry-client.js";
 import { openPrefixRegSigner } from "./security/prefix-reg-signer.js";
 
 async function main(): Promise<void> {
+  if (existsSync(".env")) {
+    process.loadEnvFile(".env"); // variables already in the environment win
+  }
   const config = loadServerConfig();
   const log = createLogger("ndn-registry-server", config.logLevel);
   const registry = new RegistryClient(config.registryUrl);

@@ -1,0 +1,68 @@
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface ProxyCounters {
+  blobGets: number;
+  refusedBlobGets: number;
+  blobBytes: number;
+  otherRequests: number;
+}
+
+/**
+ * A reverse proxy in front of the registry that counts blob bytes and, with `refuseBlobs`,
+ * answers 403 to every blob GET: a client whose upstream is this proxy can then only get blob
+ * bytes over NDN. HEADs and everything else pass through untouched.
+ */
+export class CountingProxy {
+  readonly counters: ProxyCounters = { blobGets: 0, refusedBlobGets: 0, blobBytes: 0, otherRequests: 0 };
+  refuseBlobs: boolean;
+  private constructor(private readonly server: Server, private readonly upstream: URL, refuseBlobs: boolean) {
+    this.refuseBlobs = refuseBlobs;
+  }
+
+  get host(): string {
+    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  get url(): string {
+    return `http://${this.host}`;
+  }
+
+  static async start(upstreamUrl: string, opts: { refuseBlobs: boolean }): Promise<CountingProxy> {
+    const upstream = new URL(upstreamUrl);
+    const server = createServer();
+    const proxy = new CountingProxy(server, upstream, opts.refuseBlobs);
+    server.on("request", (req, res) => {
+      const isBlobGet = req.method === "GET" && /^\/v2\/.+\/blobs\/[^/]+$/.test((req.url ?? "").split("?")[0]!);
+      if (isBlobGet) {
+        ++proxy.counters.blobGets;
+        if (proxy.refuseBlobs) {
+          ++proxy.counters.refusedBlobGets;
+          res.writeHead(403, { "content-type": "application/json" });
+          res.end(JSON.stringify({ errors: [{ code: "DENIED", message: "blob GETs refused by test proxy" }] }));
+          req.resume();
+          return;
+        }
+      } else {
+        ++proxy.counters.otherRequests;
+      }
+      const headers = { ...req.headers, host: upstream.host };
+      const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+        if (isBlobGet) {
+          upRes.on("data", (c: Buffer) => { proxy.counters.blobBytes += c.length; });
+        }
+        upRes.pipe(res);
+      });
+      up.on("error", () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    return proxy;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((r) => this.server.close(r));
+  }
+}

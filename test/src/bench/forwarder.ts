@@ -1,0 +1,106 @@
+import { execFile } from "node:child_process";
+import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
+import path from "node:path";
+import { promisify } from "node:util";
+
+import { freeTcpUdpPort } from "./ports.js";
+import { ManagedProcess, waitUntil } from "./process.js";
+
+const run = promisify(execFile);
+
+export interface ForwarderOptions {
+  readonly name?: string;
+  /** Content store capacity in Data packets (whole forwarder). */
+  readonly csCapacity?: number;
+}
+
+/** A real ndnd forwarder with its own Unix socket and UDP/TCP port. */
+export class Forwarder {
+  private proc?: ManagedProcess;
+  readonly socketPath: string;
+
+  private constructor(private readonly dir: string, readonly name: string, readonly port: number) {
+    this.socketPath = path.join(dir, "nfd.sock");
+  }
+
+  get uri(): string {
+    return `unix://${this.socketPath}`;
+  }
+
+  get tcpUri(): string {
+    return `tcp://127.0.0.1:${this.port}`;
+  }
+
+  get udpUri(): string {
+    return `udp://127.0.0.1:${this.port}`;
+  }
+
+  static async start(runDir: string, opts: ForwarderOptions = {}): Promise<Forwarder> {
+    const name = opts.name ?? "ndnd";
+    const f = new Forwarder(path.join(runDir, name), name, await freeTcpUdpPort());
+    mkdirSync(f.dir, { recursive: true });
+    const threads = 2;
+    // ndnd's capacity is per forwarding thread.
+    const perThread = Math.ceil((opts.csCapacity ?? 65536) / threads);
+    writeFileSync(path.join(f.dir, "fw.yml"), `core:
+  log_level: WARN
+faces:
+  udp: { enabled_unicast: true, enabled_multicast: false, port_unicast: ${f.port} }
+  tcp: { enabled: true, port_unicast: ${f.port} }
+  unix: { enabled: true, socket_path: ${f.socketPath} }
+  websocket: { enabled: false }
+fw: { threads: ${threads} }
+tables:
+  content_store: { capacity: ${perThread}, admit: true, serve: true, replacement_policy: lru }
+`);
+    await f.startProcess();
+    return f;
+  }
+
+  async startProcess(): Promise<void> {
+    rmSync(this.socketPath, { force: true });
+    this.proc = new ManagedProcess(this.name, "ndnd", ["fw", "run", path.join(this.dir, "fw.yml")],
+      { logFile: path.join(this.dir, "ndnd.log") });
+    await waitUntil(`${this.name} socket`, () => new Promise<boolean>((resolve) => {
+      if (!existsSync(this.socketPath)) {
+        resolve(false);
+        return;
+      }
+      const s = connect(this.socketPath, () => { s.destroy(); resolve(true); });
+      s.once("error", () => resolve(false));
+    }));
+  }
+
+  async stop(): Promise<void> {
+    await this.proc?.stop();
+  }
+
+  async restart(downMs = 0): Promise<void> {
+    await this.stop();
+    await new Promise((r) => setTimeout(r, downMs));
+    await this.startProcess();
+  }
+
+  /** `ndnd fw <args>` against this forwarder. */
+  async control(...args: string[]): Promise<string> {
+    const { stdout } = await run("ndnd", ["fw", ...args], { env: { ...process.env, NDN_CLIENT_TRANSPORT: this.uri }, timeout: 10_000 });
+    return stdout;
+  }
+
+  /** Route a prefix towards another forwarder (creates the face). */
+  async addRoute(prefix: string, faceUri: string): Promise<void> {
+    await this.control("route-add", `prefix=${prefix}`, `face=${faceUri}`);
+  }
+
+  async routes(): Promise<string> {
+    return this.control("route-list");
+  }
+
+  /** Content-store counters from `ndnd fw cs-info`. */
+  async csInfo(): Promise<{ entries: number; hits: number; misses: number }> {
+    const text = await this.control("cs-info");
+    const num = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(text)?.[1] ?? NaN);
+    return { entries: num("nEntries"), hits: num("nHits"), misses: num("nMisses") };
+  }
+}

@@ -1,0 +1,43 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+
+import { freePort } from "./ports.js";
+import { ManagedProcess, waitUntil } from "./process.js";
+
+/** A real CNCF distribution registry (Debian's docker-registry) on a free loopback port. */
+export class Registry {
+  private proc?: ManagedProcess;
+  readonly url: string;
+
+  private constructor(private readonly dir: string, readonly port: number) {
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  /** host:port, as skopeo and image references want it. */
+  get host(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  static async start(runDir: string): Promise<Registry> {
+    const r = new Registry(path.join(runDir, "registry"), await freePort());
+    mkdirSync(r.dir, { recursive: true });
+    writeFileSync(path.join(r.dir, "config.yml"), [
+      "version: 0.1",
+      "log: { level: warn, accesslog: { disabled: true } }",
+      `storage: { filesystem: { rootdirectory: ${path.join(r.dir, "data")} }, delete: { enabled: true } }`,
+      `http: { addr: 127.0.0.1:${r.port} }`,
+    ].join("\n"));
+    await r.startProcess();
+    return r;
+  }
+
+  async startProcess(): Promise<void> {
+    this.proc = new ManagedProcess("registry", "docker-registry", ["serve", path.join(this.dir, "config.yml")],
+      { logFile: path.join(this.dir, "registry.log") });
+    await waitUntil("registry /v2/", async () => (await fetch(`${this.url}/v2/`)).status === 200);
+  }
+
+  async stop(): Promise<void> {
+    await this.proc?.stop();
+  }
+}

@@ -1,0 +1,124 @@
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { CountingProxy } from "./counting-proxy.js";
+import { Forwarder } from "./forwarder.js";
+import { freePort } from "./ports.js";
+import { ManagedProcess, waitUntil } from "./process.js";
+import { Registry } from "./registry.js";
+import { makeRunDir } from "./run-dir.js";
+
+const root = fileURLToPath(new URL("../../../", import.meta.url));
+export const SERVER_MAIN = path.join(root, "server/dist/main.js");
+export const CLIENT_MAIN = path.join(root, "client/dist/main.js");
+
+export interface ClientHandle {
+  readonly proc: ManagedProcess;
+  /** host:port of the client's registry endpoint. */
+  readonly host: string;
+  readonly url: string;
+  stop(): Promise<void>;
+  /** JSON "blob done" log lines printed so far. */
+  blobLogs(): BlobLog[];
+}
+
+export interface BlobLog {
+  repository: string;
+  digest: string;
+  bytes: number;
+  source: "ndn" | "http" | "ndn+http";
+}
+
+export interface StackOptions {
+  readonly label: string;
+  readonly prefix?: string;
+  readonly csCapacity?: number;
+  readonly serverEnv?: Record<string, string>;
+}
+
+/** registry + ndnd + server, with clients started on demand; everything on loopback. */
+export class Stack {
+  server?: ManagedProcess;
+  private readonly clients: ClientHandle[] = [];
+  private readonly proxies: CountingProxy[] = [];
+  private serverStarts = 0;
+
+  private constructor(
+    readonly runDir: string,
+    private readonly cleanup: () => void,
+    readonly registry: Registry,
+    readonly forwarder: Forwarder,
+    readonly prefix: string,
+    private readonly serverEnv: Record<string, string>,
+  ) {}
+
+  static async start(opts: StackOptions): Promise<Stack> {
+    const { dir, cleanup } = makeRunDir(opts.label);
+    const registry = await Registry.start(dir);
+    const forwarder = await Forwarder.start(dir, { csCapacity: opts.csCapacity });
+    const stack = new Stack(dir, cleanup, registry, forwarder, opts.prefix ?? "/ndnreg/test", opts.serverEnv ?? {});
+    await stack.startServer();
+    return stack;
+  }
+
+  /** Start the server and wait until its prefix is registered in the forwarder. */
+  async startServer(extraEnv: Record<string, string> = {}, fw: Forwarder = this.forwarder): Promise<ManagedProcess> {
+    const n = ++this.serverStarts;
+    this.server = new ManagedProcess(`server${n}`, process.execPath, [SERVER_MAIN], {
+      logFile: path.join(this.runDir, `server${n}.log`),
+      cwd: this.runDir,
+      env: {
+        ...process.env, NDNTS_UPLINK: fw.uri, REGISTRY_URL: this.registry.url, NDN_PREFIX: this.prefix,
+        LOG_LEVEL: "info", ...this.serverEnv, ...extraEnv,
+      },
+    });
+    await this.server.waitForLine(/"uplink up"/);
+    await this.waitForRoute(fw);
+    return this.server;
+  }
+
+  async waitForRoute(fw: Forwarder = this.forwarder, timeoutMs = 10_000): Promise<void> {
+    await waitUntil(`route ${this.prefix} on ${fw.name}`, async () => (await fw.routes()).includes(`prefix=${this.prefix} `), timeoutMs, 100);
+  }
+
+  async stopServer(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+    await this.server?.stop(signal);
+  }
+
+  /** A proxy in front of the registry that counts (and optionally refuses) blob GETs. */
+  async proxy(refuseBlobs: boolean): Promise<CountingProxy> {
+    const p = await CountingProxy.start(this.registry.url, { refuseBlobs });
+    this.proxies.push(p);
+    return p;
+  }
+
+  async startClient(opts: { upstream?: string; router?: string; name?: string; args?: string[] } = {}): Promise<ClientHandle> {
+    const port = await freePort();
+    const n = this.clients.length + 1;
+    const proc = new ManagedProcess(`client${n}`, process.execPath, [CLIENT_MAIN,
+      "--upstream", opts.upstream ?? this.registry.url,
+      "--name", opts.name ?? this.prefix,
+      "--listen", `127.0.0.1:${port}`,
+      "--router", opts.router ?? this.forwarder.uri,
+      ...(opts.args ?? []),
+    ], { logFile: path.join(this.runDir, `client${n}.log`) });
+    await proc.waitForLine(/"client ready"/);
+    const host = `127.0.0.1:${port}`;
+    const handle: ClientHandle = {
+      proc, host, url: `http://${host}`,
+      stop: () => proc.stop(),
+      blobLogs: () => proc.grep(/"blob done"/).map((l) => JSON.parse(l) as BlobLog),
+    };
+    this.clients.push(handle);
+    return handle;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.stop()));
+    await Promise.all(this.proxies.map((p) => p.stop()));
+    await this.stopServer();
+    await this.forwarder.stop();
+    await this.registry.stop();
+    this.cleanup();
+  }
+}
