@@ -44,8 +44,13 @@ export class BlobHandler {
       return this.proxyHttp(req, res, path, signal, t0, id);
     }
     const range = parseRange(headerText(req.headers.range), size);
-    if (range.kind === "defer") {
+    if (range.kind === "multi") {
       return this.proxyHttp(req, res, path, signal, t0, id);
+    }
+    if (range.kind === "unsatisfiable") {
+      res.writeHead(416, { "content-range": `bytes */${size}`, "content-length": "0" });
+      res.end();
+      return;
     }
     const window: ByteRange = range.kind === "single" ? range.range : { start: 0, end: size - 1 };
     const headers: Record<string, string | string[]> = {};

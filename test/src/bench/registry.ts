@@ -18,14 +18,19 @@ export class Registry {
     return `127.0.0.1:${this.port}`;
   }
 
-  static async start(runDir: string): Promise<Registry> {
-    const r = new Registry(path.join(runDir, "registry"), await freePort());
+  /**
+   * `auth: "silly"` makes distribution challenge every request without an Authorization header
+   * (401 + WWW-Authenticate) and accept any that has one: a real registry that demands auth.
+   */
+  static async start(runDir: string, opts: { auth?: "silly"; name?: string } = {}): Promise<Registry> {
+    const r = new Registry(path.join(runDir, opts.name ?? "registry"), await freePort());
     mkdirSync(r.dir, { recursive: true });
     writeFileSync(path.join(r.dir, "config.yml"), [
       "version: 0.1",
       "log: { level: warn, accesslog: { disabled: true } }",
       `storage: { filesystem: { rootdirectory: ${path.join(r.dir, "data")} }, delete: { enabled: true } }`,
       `http: { addr: 127.0.0.1:${r.port} }`,
+      ...(opts.auth === "silly" ? ['auth: { silly: { realm: "http://127.0.0.1:1/token", service: "ndnreg-test" } }'] : []),
     ].join("\n"));
     await r.startProcess();
     return r;
@@ -34,7 +39,7 @@ export class Registry {
   async startProcess(): Promise<void> {
     this.proc = new ManagedProcess("registry", "docker-registry", ["serve", path.join(this.dir, "config.yml")],
       { logFile: path.join(this.dir, "registry.log") });
-    await waitUntil("registry /v2/", async () => (await fetch(`${this.url}/v2/`)).status === 200);
+    await waitUntil("registry /v2/", async () => [200, 401].includes((await fetch(`${this.url}/v2/`)).status));
   }
 
   async stop(): Promise<void> {

@@ -34,6 +34,7 @@ export interface StackOptions {
   readonly prefix?: string;
   readonly csCapacity?: number;
   readonly serverEnv?: Record<string, string>;
+  readonly registryAuth?: "silly";
 }
 
 /** registry + ndnd + server, with clients started on demand; everything on loopback. */
@@ -54,7 +55,7 @@ export class Stack {
 
   static async start(opts: StackOptions): Promise<Stack> {
     const { dir, cleanup } = makeRunDir(opts.label);
-    const registry = await Registry.start(dir);
+    const registry = await Registry.start(dir, { auth: opts.registryAuth });
     const forwarder = await Forwarder.start(dir, { csCapacity: opts.csCapacity });
     const stack = new Stack(dir, cleanup, registry, forwarder, opts.prefix ?? "/ndnreg/test", opts.serverEnv ?? {});
     await stack.startServer();
