@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import path from "node:path";
+import { Readable } from "node:stream";
+import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { after, before, describe, test } from "node:test";
+
+import { type ClientHandle, pullImage, Stack, verifyPulled } from "../bench/index.js";
+import { blobSources, pushRawBlob, pushTestImage } from "./helpers.js";
+
+describe("HTTP fallback when NDN fails", () => {
+  let stack: Stack;
+  let client: ClientHandle;
+
+  before(async () => {
+    stack = await Stack.start({ label: "fallback", csCapacity: 4096 });
+    // Short deadlines keep the test quick; the defaults are seconds.
+    client = await stack.startClient({ args: ["--first-byte-timeout", "800", "--idle-timeout", "800"] });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("server stopped: the pull still succeeds, over HTTP", async () => {
+    const image = await pushTestImage(stack, "fallback/stopped:v1", { format: "docker", layers: [30_000, 500_000] });
+    await stack.stopServer();
+    const out = await pullImage(client.host, "fallback/stopped:v1", path.join(stack.runDir, "out-stopped"));
+    await verifyPulled(image, out);
+    const sources = await blobSources(client, image.blobs.map((b) => b.digest));
+    assert.deepEqual([...new Set(sources.values())], ["http"]);
+  });
+
+  test("server back: blobs travel over NDN again", async () => {
+    await stack.startServer();
+    const image = await pushTestImage(stack, "fallback/back:v1", { format: "oci", layers: [40_000] });
+    const out = await pullImage(client.host, "fallback/back:v1", path.join(stack.runDir, "out-back"));
+    await verifyPulled(image, out);
+    const sources = await blobSources(client, image.blobs.map((b) => b.digest));
+    assert.deepEqual([...new Set(sources.values())], ["ndn"]);
+  });
+
+  test("server killed mid-blob: the rest comes over HTTP from the byte reached", async () => {
+    // Larger than the content store (4096 segments) so the tail cannot come from the router.
+    const bytes = randomBytes(48 << 20);
+    const digest = await pushRawBlob(stack.registry.url, "fallback/midway", bytes);
+    const res = await fetch(`${client.url}/v2/fallback/midway/blobs/${digest}`);
+    assert.equal(res.status, 200);
+    const hash = createHash("sha256");
+    let received = 0;
+    let killed = false;
+    for await (const chunk of Readable.fromWeb(res.body! as WebReadableStream<Uint8Array>) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      received += chunk.length;
+      if (!killed && received > 4 << 20) {
+        killed = true;
+        await stack.stopServer("SIGKILL");
+      }
+    }
+    assert.equal(received, bytes.length);
+    assert.equal(`sha256:${hash.digest("hex")}`, digest);
+    assert.equal((await blobSources(client, [digest])).get(digest), "ndn+http");
+  });
+});
