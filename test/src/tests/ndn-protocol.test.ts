@@ -1,0 +1,104 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+
+import "@ndnreg/shared";
+import { consume } from "@ndn/endpoint";
+import { Forwarder as NdnForwarder, type FwFace } from "@ndn/fw";
+import { Segment } from "@ndn/naming-convention2";
+import { UnixTransport } from "@ndn/node-transport";
+import { Component, Interest, Name, TT } from "@ndn/packet";
+import { blobName, makeBlobId, SEGMENT_SIZE } from "@ndnreg/shared";
+
+import { type CountingProxy, Stack } from "../bench/index.js";
+import { pushRawBlob } from "./helpers.js";
+
+/** Talks to the server through the real forwarder with NDNts' own encoder and decoder. */
+describe("server on the wire", () => {
+  let stack: Stack;
+  let counting: CountingProxy;
+  let fw: NdnForwarder;
+  let face: FwFace;
+  const prefix = new Name("/ndnreg/test");
+  const bytes = randomBytes(3 * SEGMENT_SIZE + 123);
+  let digest: string;
+
+  before(async () => {
+    stack = await Stack.start({ label: "wire" });
+    counting = await stack.proxy(false);
+    await stack.stopServer();
+    await stack.startServer({ REGISTRY_URL: counting.url });
+    digest = await pushRawBlob(stack.registry.url, "wire/blob", bytes);
+    fw = NdnForwarder.create();
+    face = await UnixTransport.createFace({ fw, addRoutes: [prefix] }, stack.forwarder.socketPath);
+  });
+  after(async () => {
+    face?.close();
+    await stack?.stop();
+  });
+
+  const express = (name: Name, lifetime = 2000) => consume(new Interest(name, Interest.Lifetime(lifetime), Interest.MustBeFresh), { fw, retx: 0 });
+
+  test("segments: name layout, payload size, FinalBlockId on every segment, cacheable freshness", async () => {
+    const blob = blobName(prefix, makeBlobId("wire/blob", digest)!);
+    assert.equal(blob.length, prefix.length + 2);
+    assert.equal(blob.get(-2)!.type, TT.GenericNameComponent);
+    assert.equal(new TextDecoder().decode(blob.get(-2)!.value), "wire/blob");
+    assert.equal(blob.get(-1)!.value.length, 32);
+    const got: Uint8Array[] = [];
+    for (let seg = 0; seg < 4; ++seg) {
+      const data = await express(blob.append(Segment, seg));
+      assert.equal(data.contentType, 0);
+      assert.ok(data.finalBlockId?.equals(Segment.create(3)), `segment ${seg} FinalBlockId`);
+      assert.ok(data.freshnessPeriod >= 3_600_000);
+      assert.equal(data.content.length, seg < 3 ? SEGMENT_SIZE : 123);
+      got.push(data.content);
+    }
+    assert.deepEqual(Buffer.concat(got), bytes);
+  });
+
+  test("an unknown blob is answered with a short-lived Nack Data at once", async () => {
+    const id = makeBlobId("wire/blob", `sha256:${"cd".repeat(32)}`)!;
+    const t0 = Date.now();
+    const data = await express(blobName(prefix, id).append(Segment, 0));
+    assert.equal(data.contentType, 3);
+    assert.ok(data.freshnessPeriod <= 1000);
+    assert.ok(Date.now() - t0 < 1000);
+  });
+
+  test("a segment past the end is Nacked", async () => {
+    const data = await express(blobName(prefix, makeBlobId("wire/blob", digest)!).append(Segment, 4));
+    assert.equal(data.contentType, 3);
+  });
+
+  test("malformed names are dropped: no Data, no registry request, no crash", async () => {
+    const before = counting.counters.otherRequests + counting.counters.blobGets;
+    const digestBytes = Buffer.from(digest.slice(7), "hex");
+    const gen = (v: Uint8Array | string) => new Component(TT.GenericNameComponent, v);
+    const bad: Name[] = [
+      prefix.append(gen("wire/blob"), gen(digestBytes.subarray(0, 31)), Segment.create(0)),
+      prefix.append(gen("../../v2/x"), gen(digestBytes), Segment.create(0)),
+      prefix.append(gen("Wire/Blob"), gen(digestBytes), Segment.create(0)),
+      prefix.append(gen("wire%2fblob"), gen(digestBytes), Segment.create(0)),
+      prefix.append(gen(new Uint8Array([0xff, 0xfe])), gen(digestBytes), Segment.create(0)),
+      prefix.append(gen("wire/blob"), gen(digestBytes), gen("0")),
+      prefix.append(gen("wire/blob"), gen(digestBytes)),
+      prefix.append(gen("wire/blob"), gen(digestBytes), Segment.create(0), gen("extra")),
+      prefix.append(gen("a".repeat(300)), gen(digestBytes), Segment.create(0)),
+      prefix.append(gen(randomBytes(40)), gen(randomBytes(32)), gen(randomBytes(8))),
+    ];
+    const results = await Promise.allSettled(bad.map((n) => express(n, 400)));
+    results.forEach((r, i) => assert.equal(r.status, "rejected", `name ${i} was answered`));
+    assert.equal(counting.counters.otherRequests + counting.counters.blobGets, before, "registry was asked about an invalid name");
+    assert.ok(stack.server!.running, "server crashed");
+    const data = await express(blobName(prefix, makeBlobId("wire/blob", digest)!).append(Segment, 0));
+    assert.equal(data.content.length, SEGMENT_SIZE);
+  });
+
+  test("Interests for unknown digests cost the registry one request per digest (negative cache)", async () => {
+    const id = makeBlobId("wire/blob", `sha256:${"ee".repeat(32)}`)!;
+    const beforeCount = counting.counters.otherRequests;
+    await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((seg) => express(blobName(prefix, id).append(Segment, seg))));
+    assert.equal(counting.counters.otherRequests - beforeCount, 1);
+  });
+});

@@ -1,0 +1,118 @@
+import assert from "node:assert/strict";
+import { randomBytes, createHash } from "node:crypto";
+import { Writable } from "node:stream";
+import { describe, test } from "node:test";
+
+import { Segment } from "@ndn/naming-convention2";
+import { Component, Name, TT } from "@ndn/packet";
+import { blobName, isValidRepository, makeBlobId, parseRouterAddress, parseSegmentName, segmentCount } from "@ndnreg/shared";
+
+import { parseRange } from "../../../client/dist/http/range.js";
+import { DigestMismatchError, VerifiedWriter } from "../../../client/dist/fetcher/verified-writer.js";
+import { parseSha256Digest } from "@ndnreg/shared";
+
+describe("names", () => {
+  test("repository grammar", () => {
+    for (const ok of ["alpine", "library/alpine", "a/b/c", "org.example/team_x/app-name", "a__b", "a--b"]) {
+      assert.ok(isValidRepository(ok), ok);
+    }
+    for (const bad of ["", "Alpine", "a//b", "/a", "a/", "../a", "a/../b", "a/./b", "a%2fb", "a b", "-a", "a-", "a".repeat(256)]) {
+      assert.ok(!isValidRepository(bad), bad);
+    }
+  });
+
+  test("blob names round-trip; a single-word repository is one plain component as in the original", () => {
+    const prefix = new Name("/ndn-registry");
+    const hex = "0123456789abcdef".repeat(4);
+    const name = blobName(prefix, makeBlobId("alpine", `sha256:${hex}`)!).append(Segment, 7);
+    const expected = new Name("/ndn-registry/alpine").append(new Component(TT.GenericNameComponent, Buffer.from(hex, "hex")), Segment.create(7));
+    assert.ok(name.equals(expected), name.toString());
+    const parsed = parseSegmentName(prefix, name);
+    assert.ok(parsed.ok);
+    assert.equal(parsed.id.repository, "alpine");
+    assert.equal(parsed.id.digest.hex, hex);
+    assert.equal(parsed.segment, 7);
+    const multi = parseSegmentName(prefix, blobName(prefix, makeBlobId("org/team/app", `sha256:${hex}`)!).append(Segment, 0));
+    assert.ok(multi.ok && multi.id.repository === "org/team/app");
+    assert.equal(parseSegmentName(new Name("/other"), name).ok, false);
+  });
+
+  test("digests: only sha256 with 64 lower-case hex digits", () => {
+    assert.ok(parseSha256Digest(`sha256:${"a".repeat(64)}`));
+    for (const bad of [`sha512:${"a".repeat(128)}`, `sha256:${"A".repeat(64)}`, `sha256:${"a".repeat(63)}`, "sha256:", "a".repeat(64)]) {
+      assert.equal(parseSha256Digest(bad), undefined, bad);
+    }
+  });
+
+  test("segment count", () => {
+    assert.deepEqual([0, 1, 7999, 8000, 8001, 16000].map((n) => segmentCount(n)), [1, 1, 1, 1, 2, 2]);
+  });
+});
+
+describe("router addresses", () => {
+  test("schemes and the original's bare forms", () => {
+    assert.deepEqual(parseRouterAddress("unix:///run/nfd/nfd.sock"), { scheme: "unix", path: "/run/nfd/nfd.sock" });
+    assert.deepEqual(parseRouterAddress("/run/nfd.sock"), { scheme: "unix", path: "/run/nfd.sock" });
+    assert.deepEqual(parseRouterAddress("tcp://router.example:6363"), { scheme: "tcp", host: "router.example", port: 6363 });
+    assert.deepEqual(parseRouterAddress("udp://[::1]:7000"), { scheme: "udp", host: "::1", port: 7000 });
+    assert.deepEqual(parseRouterAddress("10.0.0.1:6363"), { scheme: "udp", host: "10.0.0.1", port: 6363 });
+    assert.deepEqual(parseRouterAddress("router.example"), { scheme: "udp", host: "router.example", port: 6363 });
+    for (const bad of ["http://x:1", "unix://relative", "tcp://h:99999", "tcp://"]) {
+      assert.throws(() => parseRouterAddress(bad), /router/, bad);
+    }
+  });
+});
+
+describe("Range header", () => {
+  test("parse", () => {
+    assert.deepEqual(parseRange(undefined, 100), { kind: "none" });
+    assert.deepEqual(parseRange("bytes=10-", 100), { kind: "single", range: { start: 10, end: 99 } });
+    assert.deepEqual(parseRange("bytes=10-19", 100), { kind: "single", range: { start: 10, end: 19 } });
+    assert.deepEqual(parseRange("bytes=90-200", 100), { kind: "single", range: { start: 90, end: 99 } });
+    assert.deepEqual(parseRange("bytes=-10", 100), { kind: "single", range: { start: 90, end: 99 } });
+    assert.deepEqual(parseRange("bytes=100-", 100), { kind: "unsatisfiable" });
+    assert.deepEqual(parseRange("bytes=0-", 0), { kind: "unsatisfiable" });
+    assert.deepEqual(parseRange("bytes=0-1,3-4", 100), { kind: "multi" });
+    assert.deepEqual(parseRange("bytes=5-2", 100), { kind: "none" });
+    assert.deepEqual(parseRange("pages=1-2", 100), { kind: "none" });
+  });
+});
+
+describe("verified writer", () => {
+  const sink = () => {
+    const chunks: Buffer[] = [];
+    return { chunks, out: new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } }) };
+  };
+  const digestOf = (b: Uint8Array) => parseSha256Digest(`sha256:${createHash("sha256").update(b).digest("hex")}`)!;
+
+  test("writes the window and releases the last piece only after the digest matches", async () => {
+    const blob = randomBytes(20_000);
+    const { chunks, out } = sink();
+    const w = new VerifiedWriter(out, digestOf(blob), blob.length, { start: 5000, end: 12_345 }, new AbortController().signal);
+    for (let i = 0; i < blob.length; i += 8000) {
+      await w.push(blob.subarray(i, i + 8000));
+    }
+    assert.ok(Buffer.concat(chunks).length < 12_346 - 5000, "held back until verified");
+    await w.finish();
+    assert.deepEqual(Buffer.concat(chunks), blob.subarray(5000, 12_346));
+  });
+
+  test("a wrong byte is never completed", async () => {
+    const blob = randomBytes(20_000);
+    const wrong = Buffer.from(blob);
+    wrong.writeUInt8(wrong.readUInt8(19_999) ^ 1, 19_999);
+    const { chunks, out } = sink();
+    const w = new VerifiedWriter(out, digestOf(blob), blob.length, { start: 0, end: blob.length - 1 }, new AbortController().signal);
+    for (let i = 0; i < wrong.length; i += 8000) {
+      await w.push(wrong.subarray(i, i + 8000));
+    }
+    await assert.rejects(w.finish(), DigestMismatchError);
+    assert.ok(Buffer.concat(chunks).length < blob.length);
+  });
+
+  test("more bytes than the blob's size are rejected", async () => {
+    const { out } = sink();
+    const w = new VerifiedWriter(out, digestOf(new Uint8Array(10)), 10, { start: 0, end: 9 }, new AbortController().signal);
+    await assert.rejects(w.push(new Uint8Array(11)), DigestMismatchError);
+  });
+});
