@@ -14,6 +14,7 @@ export class ManagedProcess {
   readonly child: ChildProcess;
   private readonly lines: string[] = [];
   private readonly waiters = new Set<{ re: RegExp; resolve: (line: string) => void }>();
+  private readonly listeners = new Set<(line: string) => void>();
   private readonly log: WriteStream;
   readonly exited: Promise<number | null>;
 
@@ -38,12 +39,20 @@ export class ManagedProcess {
       this.lines.splice(0, 1000);
     }
     this.log.write(`${line}\n`);
+    for (const l of this.listeners) {
+      l(line);
+    }
     for (const w of this.waiters) {
       if (w.re.test(line)) {
         this.waiters.delete(w);
         w.resolve(line);
       }
     }
+  }
+
+  /** Call `fn` for every future output line. */
+  subscribe(fn: (line: string) => void): void {
+    this.listeners.add(fn);
   }
 
   get running(): boolean {

@@ -1,0 +1,143 @@
+/**
+ * `pnpm bench`: one table of where time, CPU, memory and registry bytes go for a pull of a
+ * ~180 MB image, every case measured in the same run. Environment: BENCH_MB (180), BENCH_LAYERS
+ * (5), BENCH_RUNS (3). The table is printed and saved as JSON under bench-results/.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import {
+  type ClientHandle, cpuSeconds, createImage, type ManagedProcess, peakRss, pullImage, pushImage,
+  resetPeakRss, Stack, type TestImage, verifyPulled,
+} from "./bench/index.js";
+
+const MB = 1e6;
+const imageMb = Number(process.env["BENCH_MB"] ?? 180);
+const layerCount = Number(process.env["BENCH_LAYERS"] ?? 5);
+const runs = Number(process.env["BENCH_RUNS"] ?? 3);
+
+interface Sample {
+  seconds: number;
+  clientCpu: number;
+  serverCpu: number;
+  clientRss: number;
+  serverRss: number;
+  registryBytes: number;
+}
+
+interface Row {
+  case: string;
+  seconds: number;
+  mbps: number;
+  ratio: number;
+  clientCpuPerGb: number | null;
+  serverCpuPerGb: number | null;
+  clientPeakRssMb: number | null;
+  serverPeakRssMb: number | null;
+  registryBlobBytes: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+async function measure(stack: Stack, image: TestImage, host: string, client: ClientHandle | undefined, label: string, i: number): Promise<Sample> {
+  const server: ManagedProcess | undefined = stack.server?.running ? stack.server : undefined;
+  const pids = [client?.proc.child.pid, server?.child.pid];
+  pids.forEach((pid) => pid && resetPeakRss(pid));
+  const cpu0 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
+  const reg0 = stack.registry.blobBytesServed;
+  const t0 = performance.now();
+  const out = await pullImage(host, "bench/image:v1", path.join(stack.runDir, `out-${label}-${i}`), { timeoutMs: 900_000 });
+  const seconds = (performance.now() - t0) / 1000;
+  await new Promise((r) => setTimeout(r, 200)); // let the registry write its access log lines
+  const cpu1 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
+  await verifyPulled(image, out);
+  return {
+    seconds,
+    clientCpu: cpu1[0]! - cpu0[0]!,
+    serverCpu: cpu1[1]! - cpu0[1]!,
+    clientRss: pids[0] ? peakRss(pids[0]) : 0,
+    serverRss: pids[1] ? peakRss(pids[1]) : 0,
+    registryBytes: stack.registry.blobBytesServed - reg0,
+  };
+}
+
+async function main(): Promise<void> {
+  const stack = await Stack.start({ label: "bench", csCapacity: Math.ceil((imageMb * MB * 1.5) / 8000) });
+  const rows: Row[] = [];
+  try {
+    const layerBytes = Math.round((imageMb * MB) / layerCount);
+    const image = createImage(path.join(stack.runDir, "image"), { format: "oci", layers: Array(layerCount).fill(layerBytes) });
+    await pushImage(image, stack.registry.host, "bench/image:v1");
+    const imageBytes = image.blobs.reduce((n, b) => n + b.size, 0);
+    const cold = await stack.startClient();
+    const warm = await stack.startClient();
+    console.error(`image: ${(imageBytes / MB).toFixed(1)} MB in ${layerCount} layers; ${runs} runs per case`);
+
+    const cases: Array<{ name: string; host: string; client?: ClientHandle; ndn: boolean; before?: () => Promise<void> }> = [
+      { name: "direct skopeo pull from the registry", host: stack.registry.host, ndn: false },
+      {
+        name: "through client, cold caches", host: cold.host, client: cold, ndn: true,
+        before: async () => {
+          // Empty the router's content store and the server's range cache.
+          const ups = cold.proc.grep(/"uplink up"/).length;
+          await stack.stopServer();
+          await stack.forwarder.restart();
+          await stack.startServer();
+          while (cold.proc.grep(/"uplink up"/).length <= ups) {
+            await new Promise((r) => setTimeout(r, 50));
+          }
+        },
+      },
+      { name: "second client, router cache warm", host: warm.host, client: warm, ndn: true },
+      { name: "router cache warm, server stopped", host: warm.host, client: warm, ndn: true, before: async () => { await stack.stopServer(); } },
+    ];
+    let directMbps = 0;
+    for (const c of cases) {
+      const samples: Sample[] = [];
+      for (let i = 0; i < runs; ++i) {
+        await c.before?.();
+        samples.push(await measure(stack, image, c.host, c.client, c.name.split(" ")[0]!, i));
+        console.error(`  ${c.name} run ${i + 1}: ${samples.at(-1)!.seconds.toFixed(2)} s`);
+      }
+      const seconds = median(samples.map((s) => s.seconds));
+      const mbps = imageBytes / MB / seconds;
+      if (!c.ndn) {
+        directMbps = mbps;
+      }
+      const gb = imageBytes / 1e9;
+      const serverUsed = samples.some((s) => s.serverCpu > 0);
+      rows.push({
+        case: c.name, seconds, mbps, ratio: mbps / directMbps,
+        clientCpuPerGb: c.client ? median(samples.map((s) => s.clientCpu)) / gb : null,
+        serverCpuPerGb: c.ndn && serverUsed ? median(samples.map((s) => s.serverCpu)) / gb : null,
+        clientPeakRssMb: c.client ? median(samples.map((s) => s.clientRss)) / 2 ** 20 : null,
+        serverPeakRssMb: c.ndn && serverUsed ? median(samples.map((s) => s.serverRss)) / 2 ** 20 : null,
+        registryBlobBytes: median(samples.map((s) => s.registryBytes)),
+      });
+    }
+    printTable(rows, imageBytes);
+    const dir = fileURLToPath(new URL("../../bench-results/", import.meta.url));
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+    writeFileSync(file, JSON.stringify({ imageBytes, layerCount, runs, rows }, null, 2));
+    console.log(`\nsaved ${file}`);
+  } finally {
+    await stack.stop();
+  }
+}
+
+function printTable(rows: Row[], imageBytes: number): void {
+  const f = (v: number | null, d = 1) => (v === null ? "-" : v.toFixed(d));
+  console.log(`\nimage ${(imageBytes / MB).toFixed(1)} MB, ${layerCount} layers, median of ${runs} runs\n`);
+  console.log("| case | seconds | MB/s | ratio to direct | client CPU-s/GB | server CPU-s/GB | client peak RSS MB | server peak RSS MB | registry blob bytes |");
+  console.log("|---|---|---|---|---|---|---|---|---|");
+  for (const r of rows) {
+    console.log(`| ${r.case} | ${f(r.seconds, 2)} | ${f(r.mbps)} | ${f(r.ratio, 2)} | ${f(r.clientCpuPerGb)} | ${f(r.serverCpuPerGb)} | ${f(r.clientPeakRssMb, 0)} | ${f(r.serverPeakRssMb, 0)} | ${r.registryBlobBytes} |`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});
