@@ -1,7 +1,8 @@
 import type { Forwarder } from "@ndn/fw";
 import type { Name } from "@ndn/packet";
-import { fetch } from "@ndn/segmented-object";
 import { blobName, type BlobId, ContentType, SEGMENT_SIZE, segmentByteRange, segmentCount } from "@ndnreg/shared";
+
+import { fetchSegments, PipelineError } from "./segment-pipeline.js";
 
 /** Why an NDN fetch stopped early; the caller turns every one of these into an HTTP fallback. */
 export class NdnFetchError extends Error {
@@ -15,11 +16,13 @@ export interface NdnBlobFetcherOptions {
   readonly prefix: Name;
   readonly firstByteTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Most Interests in flight per blob. */
+  readonly maxWindow?: number;
 }
 
 /**
- * Fetches a blob's segments in order. NDNts' fetch ignores Nacks and retries for ~24 minutes by
- * default, so every fetch gets a watchdog (first-byte and idle deadlines) and is always aborted
+ * Fetches a blob's segments in order and checks each against the protocol (payload sizes, Nack
+ * content type). Every fetch has a watchdog (first-byte and idle deadlines) and is always aborted
  * when iteration ends, which also releases its face.
  */
 export class NdnBlobFetcher {
@@ -41,16 +44,9 @@ export class NdnBlobFetcher {
     arm("first-byte-timeout", this.opts.firstByteTimeoutMs);
 
     const count = segmentCount(size);
-    const result = fetch(blobName(this.opts.prefix, id), {
-      fw: this.opts.fw,
-      signal: ctrl.signal,
-      segmentRange: [0, count],
-      estimatedFinalSegNum: count - 1,
-      acceptContentType: [ContentType.Blob, ContentType.Nack],
-      // Segments carry a long FreshnessPeriod; MustBeFresh keeps a short-lived Nack cached in a
-      // router from hiding a blob pushed later, without stopping caches from answering.
-      modifyInterest: { mustBeFresh: true },
-    });
+    // Interests carry MustBeFresh: segments have a long FreshnessPeriod, so caches still answer,
+    // but a short-lived Nack cached in a router cannot hide a blob pushed later.
+    const result = fetchSegments(blobName(this.opts.prefix, id), count, { fw: this.opts.fw, signal: ctrl.signal, maxWindow: this.opts.maxWindow });
     let segment = 0;
     try {
       for await (const data of result) {
@@ -75,7 +71,7 @@ export class NdnBlobFetcher {
       if (err instanceof NdnFetchError || signal.aborted) {
         throw err;
       }
-      throw new NdnFetchError("fetch-error", String(err));
+      throw new NdnFetchError("fetch-error", err instanceof PipelineError ? err.message : String(err));
     } finally {
       clearTimeout(timer);
       signal.removeEventListener("abort", onCallerAbort);

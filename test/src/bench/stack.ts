@@ -11,6 +11,8 @@ import { makeRunDir } from "./run-dir.js";
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 export const SERVER_MAIN = path.join(root, "server/dist/main.js");
 export const CLIENT_MAIN = path.join(root, "client/dist/main.js");
+/** Extra node flags for server and client, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const NODE_ARGS = (process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
 
 export interface ClientHandle {
   readonly proc: ManagedProcess;
@@ -65,7 +67,7 @@ export class Stack {
   /** Start the server and wait until its prefix is registered in the forwarder. */
   async startServer(extraEnv: Record<string, string> = {}, fw: Forwarder = this.forwarder): Promise<ManagedProcess> {
     const n = ++this.serverStarts;
-    this.server = new ManagedProcess(`server${n}`, process.execPath, [SERVER_MAIN], {
+    this.server = new ManagedProcess(`server${n}`, process.execPath, [...NODE_ARGS, SERVER_MAIN], {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
       env: {
@@ -96,7 +98,7 @@ export class Stack {
   async startClient(opts: { upstream?: string; router?: string; name?: string; args?: string[] } = {}): Promise<ClientHandle> {
     const port = await freePort();
     const n = this.clients.length + 1;
-    const proc = new ManagedProcess(`client${n}`, process.execPath, [CLIENT_MAIN,
+    const proc = new ManagedProcess(`client${n}`, process.execPath, [...NODE_ARGS, CLIENT_MAIN,
       "--upstream", opts.upstream ?? this.registry.url,
       "--name", opts.name ?? this.prefix,
       "--listen", `127.0.0.1:${port}`,
