@@ -4,7 +4,6 @@ import type { BlobId, Logger } from "@ndnreg/shared";
 
 import { DigestMismatchError, VerifiedWriter } from "../fetcher/verified-writer.js";
 import { NdnFetchError, type NdnBlobFetcher } from "../fetcher/ndn-blob-fetcher.js";
-import { endToEndHeaders } from "../http/headers.js";
 import { type ByteRange, parseRange } from "../http/range.js";
 import type { Upstream } from "./upstream.js";
 
@@ -35,7 +34,7 @@ export class BlobHandler {
     const signal = ctrl.signal;
 
     const head = await this.upstream.request({
-      method: "HEAD", path, headers: endToEndHeaders(req.headers, ["range", "if-range"]), signal, followRedirects: true,
+      method: "HEAD", path, headers: req.headers, dropHeaders: ["range", "if-range"], signal, followRedirects: true,
     });
     await head.body.dump();
     const size = Number(head.headers["content-length"]);
@@ -122,7 +121,7 @@ export class BlobHandler {
     }
     const res = await this.upstream.request({
       method: "GET", path, signal, followRedirects: true,
-      headers: { ...endToEndHeaders(req.headers, ["range", "if-range"]), range: `bytes=${from}-${size - 1}` },
+      headers: { ...req.headers, range: `bytes=${from}-${size - 1}` }, dropHeaders: ["if-range"],
     });
     if (res.statusCode !== 206) {
       await res.body.dump();

@@ -15,6 +15,8 @@ export interface UpstreamRequest {
   readonly signal?: AbortSignal;
   /** Follow 3xx (blob storage redirects); never used for pushes. */
   readonly followRedirects?: boolean;
+  /** Caller headers not to forward (e.g. Range when the proxy decides the range itself). */
+  readonly dropHeaders?: readonly string[];
 }
 
 /**
@@ -37,7 +39,7 @@ export class Upstream {
       origin: this.base.origin,
       path: basePath + req.path,
       method: req.method as Dispatcher.HttpMethod,
-      headers: endToEndHeaders(req.headers, ["content-length"].filter(() => !hasBody)),
+      headers: endToEndHeaders(req.headers, [...(req.dropHeaders ?? []), ...(hasBody ? [] : ["content-length"])]),
       body: hasBody ? req.body : undefined,
       signal: req.signal,
     });
