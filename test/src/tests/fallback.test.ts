@@ -5,7 +5,7 @@ import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { after, before, describe, test } from "node:test";
 
-import { type ClientHandle, pullImage, Stack, verifyPulled } from "../bench/index.js";
+import { type ClientHandle, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
 import { blobSources, pushRawBlob, pushTestImage } from "./helpers.js";
 
 describe("HTTP fallback when NDN fails", () => {
@@ -37,6 +37,20 @@ describe("HTTP fallback when NDN fails", () => {
     await verifyPulled(image, out);
     const sources = await blobSources(client, image.blobs.map((b) => b.digest));
     assert.deepEqual([...new Set(sources.values())], ["ndn"]);
+  });
+
+  test("forwarder restarted: server registers its prefix again, client reconnects, blobs over NDN", async () => {
+    await stack.forwarder.restart(300);
+    const t0 = Date.now();
+    await stack.waitForRoute(stack.forwarder, 15_000);
+    const reRegisteredMs = Date.now() - t0;
+    await client.proc.waitForLine(/"uplink down, reconnecting"/);
+    await waitUntil("client reconnected", async () => client.proc.grep(/"uplink up"/).length >= 2, 10_000);
+    const image = await pushTestImage(stack, "fallback/restarted:v1", { format: "oci", layers: [60_000] });
+    const out = await pullImage(client.host, "fallback/restarted:v1", path.join(stack.runDir, "out-restarted"));
+    await verifyPulled(image, out);
+    const sources = await blobSources(client, image.blobs.map((b) => b.digest));
+    assert.deepEqual([...new Set(sources.values())], ["ndn"], `prefix re-registered after ${reRegisteredMs} ms`);
   });
 
   test("server killed mid-blob: the rest comes over HTTP from the byte reached", async () => {
