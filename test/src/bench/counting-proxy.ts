@@ -16,6 +16,8 @@ export interface ProxyCounters {
 export class CountingProxy {
   readonly counters: ProxyCounters = { blobGets: 0, refusedBlobGets: 0, blobBytes: 0, otherRequests: 0 };
   refuseBlobs: boolean;
+  /** Flip one bit in every blob body passed through: a producer behind it publishes wrong bytes. */
+  corruptBlobs = false;
   private constructor(private readonly server: Server, private readonly upstream: URL, refuseBlobs: boolean) {
     this.refuseBlobs = refuseBlobs;
   }
@@ -49,10 +51,22 @@ export class CountingProxy {
       const headers = { ...req.headers, host: upstream.host };
       const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, (upRes) => {
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
-        if (isBlobGet) {
-          upRes.on("data", (c: Buffer) => { proxy.counters.blobBytes += c.length; });
+        if (!isBlobGet) {
+          upRes.pipe(res);
+          return;
         }
-        upRes.pipe(res);
+        let first = true;
+        upRes.on("data", (c: Buffer) => {
+          proxy.counters.blobBytes += c.length;
+          if (proxy.corruptBlobs && first && c.length > 0) {
+            c = Buffer.from(c);
+            c.writeUInt8(c.readUInt8(c.length - 1) ^ 1, c.length - 1);
+          }
+          first = false;
+          res.write(c);
+        });
+        upRes.on("end", () => res.end());
+        upRes.on("error", () => res.destroy());
       });
       up.on("error", () => res.destroy());
       req.pipe(up);

@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import { type ClientHandle, type CountingProxy, pullImage, Stack, verifyPulled } from "../bench/index.js";
+import { blobSources, pushRawBlob, pushTestImage, sha256Text } from "./helpers.js";
+
+/**
+ * A producer that publishes wrong bytes under the right names: the real server reading the
+ * registry through a proxy that flips a bit in every blob body.
+ */
+describe("wrong bytes over NDN are never served", () => {
+  let stack: Stack;
+  let corrupting: CountingProxy;
+  let client: ClientHandle;
+
+  before(async () => {
+    stack = await Stack.start({ label: "integrity" });
+    corrupting = await stack.proxy(false);
+    corrupting.corruptBlobs = true;
+    await stack.stopServer();
+    await stack.startServer({ REGISTRY_URL: corrupting.url });
+    client = await stack.startClient();
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("a response whose bytes do not match the digest is aborted, and the next one comes over HTTP", async () => {
+    const bytes = randomBytes(300_000);
+    const digest = await pushRawBlob(stack.registry.url, "integrity/blob", bytes);
+    const url = `${client.url}/v2/integrity/blob/blobs/${digest}`;
+
+    const first = await fetch(url);
+    assert.equal(first.status, 200);
+    let body: Buffer | undefined;
+    try {
+      body = Buffer.from(await first.arrayBuffer());
+    } catch {
+      body = undefined; // aborted mid-body: what must happen
+    }
+    assert.ok(body === undefined || body.length < bytes.length, "a complete body was served from wrong bytes");
+    await client.proc.waitForLine(/"digest mismatch/);
+
+    const second = await fetch(url);
+    assert.equal(second.status, 200);
+    const good = Buffer.from(await second.arrayBuffer());
+    assert.equal(sha256Text(good), digest);
+    assert.equal((await blobSources(client, [digest])).get(digest), "http");
+  });
+
+  test("retried pulls end with the right image: each poisoned blob fails once, then goes over HTTP", async () => {
+    const image = await pushTestImage(stack, "integrity/image:v1", { format: "oci", layers: [200_000, 90_000] });
+    let failures = 0;
+    for (let attempt = 0; attempt <= image.blobs.length; ++attempt) {
+      try {
+        const out = await pullImage(client.host, "integrity/image:v1", path.join(stack.runDir, `out-${attempt}`));
+        await verifyPulled(image, out);
+        break;
+      } catch (err: unknown) {
+        assert.match(String(err), /skopeo/, "only skopeo's refusal of an aborted blob may fail an attempt");
+        ++failures;
+      }
+    }
+    assert.ok(failures >= 1, "wrong bytes must make an attempt fail");
+    assert.ok(failures <= image.blobs.length, `no attempt succeeded after ${failures} failures`);
+    const sources = await blobSources(client, image.blobs.map((b) => b.digest));
+    assert.deepEqual([...new Set(sources.values())], ["http"]);
+  });
+});
