@@ -7,7 +7,9 @@ import { hideBin } from "yargs/helpers";
 
 import { buildApp } from "./app.js";
 import { loadClientConfig } from "./config.js";
+import { ForwarderChannel } from "./fetcher/forwarder-channel.js";
 import { NdnBlobFetcher } from "./fetcher/ndn-blob-fetcher.js";
+import { WireChannel } from "./fetcher/wire-channel.js";
 import { BlobHandler } from "./proxy/blob-handler.js";
 import { Upstream } from "./proxy/upstream.js";
 
@@ -15,10 +17,13 @@ async function main(): Promise<void> {
   const config = loadClientConfig(hideBin(process.argv));
   const log = createLogger("ndn-registry-client", config.logLevel);
   const fw = Forwarder.create();
-  const uplink = new Uplink({ fw, router: config.router, routes: [config.prefix], log });
+  // Unix and TCP uplinks carry blob packets on the wire hot path; UDP goes through NDNts.
+  const wireChannel = new WireChannel(config.prefix, () => uplink.wire);
+  const uplink: Uplink = new Uplink({ fw, router: config.router, routes: [config.prefix], log, tap: wireChannel.tap });
   await uplink.start();
+  const channel = config.router.scheme === "udp" ? new ForwarderChannel(fw) : wireChannel;
   const upstream = new Upstream(config.upstream);
-  const fetcher = new NdnBlobFetcher({ fw, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
+  const fetcher = new NdnBlobFetcher({ channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
   const app = buildApp({ upstream, blobs: new BlobHandler(upstream, fetcher, log), log });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   log.info({

@@ -11,6 +11,7 @@ import { createLogger, SEGMENT_SIZE, Uplink } from "@ndnreg/shared";
 import { loadServerConfig } from "./config.js";
 import { RangeCache } from "./producer/range-cache.js";
 import { SegmentProducer } from "./producer/segment-producer.js";
+import { WireProducer } from "./producer/wire-producer.js";
 import { BlobCatalog } from "./registry/blob-catalog.js";
 import { RegistryClient } from "./registry/registry-client.js";
 import { openPrefixRegSigner } from "./security/prefix-reg-signer.js";
@@ -31,9 +32,11 @@ async function main(): Promise<void> {
   });
 
   const fw = Forwarder.create();
+  // NDNts' produce() answers on UDP uplinks; on Unix and TCP the wire tap answers first.
   produce(config.prefix, producer.handle, { fw, concurrency: config.concurrency, describe: "blob-producer" });
+  const wire = new WireProducer(producer, config.dataSigner);
   const uplink = new Uplink({
-    fw, router: config.uplink, log,
+    fw, router: config.uplink, log, tap: wire.tap,
     prefixRegistration: { signer: await openPrefixRegSigner(config.keychainDir, config.prefix, log) },
   });
   await uplink.start();

@@ -8,3 +8,4 @@ export * from "./naming/repository.js";
 export * from "./naming/segments.js";
 export * from "./uplink/router-uri.js";
 export * from "./uplink/uplink.js";
+export * from "./wire/index.js";

@@ -21,6 +21,7 @@ interface Sample {
   seconds: number;
   clientCpu: number;
   serverCpu: number;
+  forwarderCpu: number;
   clientRss: number;
   serverRss: number;
   registryBytes: number;
@@ -33,6 +34,7 @@ interface Row {
   ratio: number;
   clientCpuPerGb: number | null;
   serverCpuPerGb: number | null;
+  forwarderCpuPerGb: number | null;
   clientPeakRssMb: number | null;
   serverPeakRssMb: number | null;
   registryBlobBytes: number;
@@ -42,7 +44,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function measure(stack: Stack, image: TestImage, host: string, client: ClientHandle | undefined, label: string, i: number): Promise<Sample> {
   const server: ManagedProcess | undefined = stack.server?.running ? stack.server : undefined;
-  const pids = [client?.proc.child.pid, server?.child.pid];
+  const pids = [client?.proc.child.pid, server?.child.pid, stack.forwarder.pid];
   pids.forEach((pid) => pid && resetPeakRss(pid));
   const cpu0 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
   const reg0 = stack.registry.blobBytesServed;
@@ -56,6 +58,7 @@ async function measure(stack: Stack, image: TestImage, host: string, client: Cli
     seconds,
     clientCpu: cpu1[0]! - cpu0[0]!,
     serverCpu: cpu1[1]! - cpu0[1]!,
+    forwarderCpu: cpu1[2]! - cpu0[2]!,
     clientRss: pids[0] ? peakRss(pids[0]) : 0,
     serverRss: pids[1] ? peakRss(pids[1]) : 0,
     registryBytes: stack.registry.blobBytesServed - reg0,
@@ -112,6 +115,7 @@ async function main(): Promise<void> {
         clientCpuPerGb: c.client ? median(samples.map((s) => s.clientCpu)) / gb : null,
         serverCpuPerGb: c.ndn && serverUsed ? median(samples.map((s) => s.serverCpu)) / gb : null,
         clientPeakRssMb: c.client ? median(samples.map((s) => s.clientRss)) / 2 ** 20 : null,
+        forwarderCpuPerGb: c.ndn ? median(samples.map((s) => s.forwarderCpu)) / gb : null,
         serverPeakRssMb: c.ndn && serverUsed ? median(samples.map((s) => s.serverRss)) / 2 ** 20 : null,
         registryBlobBytes: median(samples.map((s) => s.registryBytes)),
       });
@@ -130,10 +134,10 @@ async function main(): Promise<void> {
 function printTable(rows: Row[], imageBytes: number): void {
   const f = (v: number | null, d = 1) => (v === null ? "-" : v.toFixed(d));
   console.log(`\nimage ${(imageBytes / MB).toFixed(1)} MB, ${layerCount} layers, median of ${runs} runs\n`);
-  console.log("| case | seconds | MB/s | ratio to direct | client CPU-s/GB | server CPU-s/GB | client peak RSS MB | server peak RSS MB | registry blob bytes |");
-  console.log("|---|---|---|---|---|---|---|---|---|");
+  console.log("| case | seconds | MB/s | ratio to direct | client CPU-s/GB | server CPU-s/GB | ndnd CPU-s/GB | client peak RSS MB | server peak RSS MB | registry blob bytes |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
-    console.log(`| ${r.case} | ${f(r.seconds, 2)} | ${f(r.mbps)} | ${f(r.ratio, 2)} | ${f(r.clientCpuPerGb)} | ${f(r.serverCpuPerGb)} | ${f(r.clientPeakRssMb, 0)} | ${f(r.serverPeakRssMb, 0)} | ${r.registryBlobBytes} |`);
+    console.log(`| ${r.case} | ${f(r.seconds, 2)} | ${f(r.mbps)} | ${f(r.ratio, 2)} | ${f(r.clientCpuPerGb)} | ${f(r.serverCpuPerGb)} | ${f(r.forwarderCpuPerGb)} | ${f(r.clientPeakRssMb, 0)} | ${f(r.serverPeakRssMb, 0)} | ${r.registryBlobBytes} |`);
   }
 }
 

@@ -1,8 +1,7 @@
-import type { Forwarder } from "@ndn/fw";
 import type { Name } from "@ndn/packet";
 import { blobName, type BlobId, ContentType, SEGMENT_SIZE, segmentByteRange, segmentCount } from "@ndnreg/shared";
 
-import { fetchSegments, PipelineError } from "./segment-pipeline.js";
+import { describeStats, fetchSegments, newPipelineStats, PipelineError, type SegmentChannel } from "./segment-pipeline.js";
 
 /** Why an NDN fetch stopped early; the caller turns every one of these into an HTTP fallback. */
 export class NdnFetchError extends Error {
@@ -12,7 +11,7 @@ export class NdnFetchError extends Error {
 }
 
 export interface NdnBlobFetcherOptions {
-  readonly fw: Forwarder;
+  readonly channel: SegmentChannel;
   readonly prefix: Name;
   readonly firstByteTimeoutMs: number;
   readonly idleTimeoutMs: number;
@@ -28,14 +27,14 @@ export interface NdnBlobFetcherOptions {
 export class NdnBlobFetcher {
   constructor(private readonly opts: NdnBlobFetcherOptions) {}
 
-  async *payloads(id: BlobId, size: number, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  async *payloads(id: BlobId, size: number, signal: AbortSignal, stats = newPipelineStats()): AsyncGenerator<Uint8Array> {
     const ctrl = new AbortController();
     let timeout: NdnFetchError | undefined;
     let timer: NodeJS.Timeout | undefined;
     const arm = (reason: "first-byte-timeout" | "idle-timeout", ms: number) => {
       clearTimeout(timer);
       timer = setTimeout(() => {
-        timeout = new NdnFetchError(reason, `no segment within ${ms} ms`);
+        timeout = new NdnFetchError(reason, `no segment within ${ms} ms (${describeStats(stats)})`);
         ctrl.abort(timeout);
       }, ms);
     };
@@ -46,7 +45,7 @@ export class NdnBlobFetcher {
     const count = segmentCount(size);
     // Interests carry MustBeFresh: segments have a long FreshnessPeriod, so caches still answer,
     // but a short-lived Nack cached in a router cannot hide a blob pushed later.
-    const result = fetchSegments(blobName(this.opts.prefix, id), count, { fw: this.opts.fw, signal: ctrl.signal, maxWindow: this.opts.maxWindow });
+    const result = fetchSegments(blobName(this.opts.prefix, id), count, { channel: this.opts.channel, signal: ctrl.signal, maxWindow: this.opts.maxWindow, stats });
     let segment = 0;
     try {
       for await (const data of result) {
@@ -57,9 +56,12 @@ export class NdnBlobFetcher {
         if (data.content.length !== end - begin) {
           throw new NdnFetchError("bad-segment", `segment ${segment} has ${data.content.length} bytes, expected ${end - begin}`);
         }
-        arm("idle-timeout", this.opts.idleTimeoutMs);
         ++segment;
+        // The idle deadline measures the network only: it is off while the caller holds the
+        // segment (a slow HTTP reader is back-pressure, not an NDN failure).
+        clearTimeout(timer);
         yield data.content;
+        arm("idle-timeout", this.opts.idleTimeoutMs);
       }
       if (segment !== count) {
         throw new NdnFetchError("fetch-error", `fetch ended after ${segment} of ${count} segments`);

@@ -4,6 +4,7 @@ import type { BlobId, Logger } from "@ndnreg/shared";
 
 import { DigestMismatchError, VerifiedWriter } from "../fetcher/verified-writer.js";
 import { NdnFetchError, type NdnBlobFetcher } from "../fetcher/ndn-blob-fetcher.js";
+import { newPipelineStats, type PipelineStats } from "../fetcher/segment-pipeline.js";
 import { type ByteRange, parseRange } from "../http/range.js";
 import type { Upstream } from "./upstream.js";
 
@@ -69,9 +70,10 @@ export class BlobHandler {
     let source: BlobSource = "ndn";
     let ndnBytes = 0;
     let started = false;
+    const stats = newPipelineStats();
     try {
       try {
-        for await (const payload of this.fetcher.payloads(id, size, signal)) {
+        for await (const payload of this.fetcher.payloads(id, size, signal, stats)) {
           if (!started) {
             res.writeHead(range.kind === "single" ? 206 : 200, headers);
             started = true;
@@ -97,7 +99,7 @@ export class BlobHandler {
       }
       await writer.finish();
       res.end();
-      this.logDone(id, source, writer.bytesWritten, ndnBytes, t0);
+      this.logDone(id, source, writer.bytesWritten, ndnBytes, t0, stats);
     } catch (err: unknown) {
       if (err instanceof DigestMismatchError) {
         this.remember(id);
@@ -148,10 +150,11 @@ export class BlobHandler {
     this.httpOnly.add(id.digest.hex);
   }
 
-  private logDone(id: BlobId, source: BlobSource, bytes: number, ndnBytes: number, t0: number): void {
+  private logDone(id: BlobId, source: BlobSource, bytes: number, ndnBytes: number, t0: number, stats?: PipelineStats): void {
     const seconds = (performance.now() - t0) / 1000;
     this.log.info({
       repository: id.repository, digest: id.digest.text, bytes, ndnBytes, source,
+      ...(stats && { retransmissions: stats.retransmissions, srttMs: Number(stats.srttMs.toFixed(2)) }),
       seconds: Number(seconds.toFixed(3)), mbps: Number((bytes / 1e6 / Math.max(seconds, 1e-6)).toFixed(1)),
     }, "blob done");
   }

@@ -12,7 +12,7 @@ export interface RangeCacheStats {
 /**
  * Segment requests are coalesced into aligned chunks (many segments each) read with one Range
  * request; recent chunks are kept in an LRU bounded in bytes. Loads in progress are shared, and
- * the next chunk is read ahead so the registry stays off the critical path of a sequential fetch.
+ * the next chunks are read ahead so the registry stays off the critical path of a sequential fetch.
  */
 export class RangeCache {
   private readonly chunks = new Map<string, Uint8Array>();
@@ -24,6 +24,8 @@ export class RangeCache {
     private readonly load: RangeLoader,
     private readonly chunkSize: number,
     private readonly maxBytes: number,
+    /** Chunks read ahead of the one just asked for. */
+    private readonly readAhead = 4,
   ) {}
 
   /** Bytes [begin, end) of a blob of `size` bytes; must lie within one chunk. */
@@ -34,8 +36,7 @@ export class RangeCache {
     if (end > base + chunk.length) {
       throw new RangeError(`range [${begin},${end}) crosses chunk ${index}`);
     }
-    const next = index + 1;
-    if (next * this.chunkSize < size) {
+    for (let next = index + 1; next <= index + this.readAhead && next * this.chunkSize < size; ++next) {
       this.chunk(id, size, next).catch(() => undefined); // read-ahead; errors resurface on demand
     }
     return chunk.subarray(begin - base, end - base);

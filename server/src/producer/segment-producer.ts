@@ -1,7 +1,7 @@
 import { Segment } from "@ndn/naming-convention2";
 import { Data, type Interest, type Name, type Signer } from "@ndn/packet";
 import {
-  ContentType, type Logger, parseSegmentName, segmentByteRange, segmentCount,
+  type BlobId, ContentType, type Logger, parseSegmentName, segmentByteRange, segmentCount,
 } from "@ndnreg/shared";
 
 import type { BlobCatalog } from "../registry/blob-catalog.js";
@@ -24,55 +24,65 @@ export interface InterestCounters {
 }
 
 /** A "no such blob" answer is cached only briefly, so a later push becomes visible quickly. */
-const NACK_FRESHNESS_MS = 1000;
+export const NACK_FRESHNESS_MS = 1000;
 
-/** Answers Interests for blob segments with Data built from registry byte ranges. */
+/** What to answer an Interest with, whatever the encoding. */
+export type SegmentReply =
+  | { readonly kind: "data"; readonly content: Uint8Array; readonly finalSegment: number }
+  | { readonly kind: "nack"; readonly reason: string };
+
+/** Answers Interests for blob segments with bytes read from the registry. */
 export class SegmentProducer {
   readonly counters: InterestCounters = { data: 0, nackMissing: 0, nackError: 0, dropped: 0 };
 
-  constructor(private readonly opts: SegmentProducerOptions) {}
+  constructor(readonly opts: SegmentProducerOptions) {}
 
-  /** Handler for produce(): undefined means "send nothing" (malformed names are dropped). */
-  readonly handle = async (interest: Interest): Promise<Data | undefined> => {
-    const { prefix, catalog, ranges, log } = this.opts;
-    const parsed = parseSegmentName(prefix, interest.name);
-    if (!parsed.ok) {
-      ++this.counters.dropped;
-      log.debug({ name: interest.name.toString().slice(0, 300), reason: parsed.reason }, "interest dropped");
-      return undefined;
-    }
-    const { id, segment } = parsed;
+  /** Segment `segment` of blob `id`, or a Nack reason (missing blob, past the end, registry error). */
+  async reply(id: BlobId, segment: number): Promise<SegmentReply> {
+    const { catalog, ranges, log } = this.opts;
     try {
       const stat = await catalog.stat(id);
       if (!stat.found) {
         ++this.counters.nackMissing;
-        return this.nack(interest.name, `blob not found (registry ${stat.status})`);
+        return { kind: "nack", reason: `blob not found (registry ${stat.status})` };
       }
       const last = segmentCount(stat.size) - 1;
       if (segment > last) {
         ++this.counters.nackMissing;
-        return this.nack(interest.name, `segment ${segment} past the end (${last})`);
+        return { kind: "nack", reason: `segment ${segment} past the end (${last})` };
       }
       const [begin, end] = segmentByteRange(segment, stat.size);
       const content = end > begin ? await ranges.read(id, stat.size, begin, end) : new Uint8Array();
-      const data = new Data(interest.name, Data.FreshnessPeriod(this.opts.freshnessMs), content);
-      data.finalBlockId = Segment.create(last);
-      await this.opts.signer.sign(data);
       ++this.counters.data;
-      return data;
+      return { kind: "data", content, finalSegment: last };
     } catch (err: unknown) {
       // Registry down or failing: answer at once so consumers fall back instead of timing out.
       ++this.counters.nackError;
       log.warn({ repository: id.repository, digest: id.digest.text, segment, err: String(err) }, "segment unavailable");
-      return this.nack(interest.name, "registry unavailable");
+      return { kind: "nack", reason: "registry unavailable" };
     }
-  };
+  }
 
-  private async nack(name: Name, reason: string): Promise<Data> {
-    const data = new Data(name, Data.ContentType(ContentType.Nack), Data.FreshnessPeriod(NACK_FRESHNESS_MS),
-      new TextEncoder().encode(reason));
+  /** Handler for NDNts produce() (UDP uplinks): undefined means "send nothing" (malformed names). */
+  readonly handle = async (interest: Interest): Promise<Data | undefined> => {
+    const parsed = parseSegmentName(this.opts.prefix, interest.name);
+    if (!parsed.ok) {
+      this.drop(interest.name, parsed.reason);
+      return undefined;
+    }
+    const reply = await this.reply(parsed.id, parsed.segment);
+    const data = reply.kind === "data"
+      ? new Data(interest.name, Data.FreshnessPeriod(this.opts.freshnessMs), reply.content)
+      : new Data(interest.name, Data.ContentType(ContentType.Nack), Data.FreshnessPeriod(NACK_FRESHNESS_MS), new TextEncoder().encode(reply.reason));
+    if (reply.kind === "data") {
+      data.finalBlockId = Segment.create(reply.finalSegment);
+    }
     await this.opts.signer.sign(data);
     return data;
+  };
+
+  drop(name: Name, reason: string): void {
+    ++this.counters.dropped;
+    this.opts.log.debug({ name: name.toString().slice(0, 300), reason }, "interest dropped");
   }
 }
-

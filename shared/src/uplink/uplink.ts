@@ -1,10 +1,13 @@
+import { connect as netConnect, type Socket } from "node:net";
+
 import type { Forwarder, FwFace } from "@ndn/fw";
-import type { L3Face } from "@ndn/l3face";
+import { L3Face } from "@ndn/l3face";
 import { enableNfdPrefixReg, type NfdPrefixReg } from "@ndn/nfdmgmt";
 import { TcpTransport, UdpTransport, UnixTransport } from "@ndn/node-transport";
 import type { Name, Signer } from "@ndn/packet";
 
 import type { Logger } from "../log.js";
+import { type WireTap, WireTransport } from "../wire/wire-transport.js";
 import { formatRouterAddress, type RouterAddress } from "./router-uri.js";
 
 export interface UplinkOptions {
@@ -18,6 +21,11 @@ export interface UplinkOptions {
   /** UDP packets above this are fragmented by NDNLPv2 (the forwarder reassembles). */
   readonly udpMtu?: number;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
+  /**
+   * Hot-path packet handler. On Unix and TCP uplinks the face is a WireTransport that offers each
+   * packet to this tap before NDNts; on UDP (NDNLPv2 fragmentation) NDNts handles everything.
+   */
+  readonly tap?: WireTap;
 }
 
 /**
@@ -27,6 +35,7 @@ export interface UplinkOptions {
  */
 export class Uplink extends EventTarget {
   private face?: FwFace;
+  private wireTransport?: WireTransport;
   private prefixReg?: NfdPrefixReg;
   private closed = false;
   private attempt = 0;
@@ -40,6 +49,11 @@ export class Uplink extends EventTarget {
 
   get isUp(): boolean {
     return this.face !== undefined;
+  }
+
+  /** The current face's hot-path transport (undefined while down, or on UDP). */
+  get wire(): WireTransport | undefined {
+    return this.wireTransport?.isOpen ? this.wireTransport : undefined;
   }
 
   /** Connect (retrying in the background); resolves after the first attempt either way. */
@@ -66,7 +80,14 @@ export class Uplink extends EventTarget {
       callback: (_t: unknown, l3face: L3Face) => { l3.face = l3face; },
     };
     try {
-      const face = router.scheme === "unix"
+      const tap = this.opts.tap;
+      const face = tap && router.scheme !== "udp"
+        ? await L3Face.makeCreateFace(async () => {
+          const sock = await connectSocket(router, 3000);
+          this.wireTransport = new WireTransport(sock, tap, { describe: this.describe, local: router.scheme === "unix" });
+          return this.wireTransport;
+        })(createOpts)
+        : router.scheme === "unix"
         ? await UnixTransport.createFace(createOpts, router.path)
         : router.scheme === "tcp"
           ? await TcpTransport.createFace(createOpts, router.host, router.port, { connectTimeout: 3000 })
@@ -110,6 +131,7 @@ export class Uplink extends EventTarget {
     this.prefixReg = undefined;
     this.face?.close();
     this.face = undefined;
+    this.wireTransport = undefined;
   }
 
   private scheduleReconnect(): void {
@@ -121,4 +143,21 @@ export class Uplink extends EventTarget {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => void this.connect(), delay);
   }
+}
+
+/** A connected stream socket to the router, or an error within `timeoutMs`. */
+function connectSocket(router: RouterAddress, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = router.scheme === "unix" ? netConnect({ path: router.path }) : netConnect({ host: router.host, port: router.port });
+    const timer = setTimeout(() => sock.destroy(new Error(`connect timed out after ${timeoutMs} ms`)), timeoutMs);
+    sock.once("connect", () => {
+      clearTimeout(timer);
+      sock.removeAllListeners("error");
+      resolve(sock);
+    });
+    sock.once("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
 }

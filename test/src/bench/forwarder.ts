@@ -24,6 +24,10 @@ export class Forwarder {
     this.socketPath = path.join(dir, "nfd.sock");
   }
 
+  get pid(): number | undefined {
+    return this.proc?.child.pid;
+  }
+
   get uri(): string {
     return `unix://${this.socketPath}`;
   }
@@ -44,7 +48,7 @@ export class Forwarder {
     // ndnd's capacity is per forwarding thread.
     const perThread = Math.ceil((opts.csCapacity ?? 65536) / threads);
     writeFileSync(path.join(f.dir, "fw.yml"), `core:
-  log_level: WARN
+  log_level: ${process.env["NDND_LOG_LEVEL"] ?? "WARN"}
 faces:
   udp: { enabled_unicast: true, enabled_multicast: false, port_unicast: ${f.port} }
   tcp: { enabled: true, port_unicast: ${f.port} }

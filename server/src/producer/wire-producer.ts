@@ -1,0 +1,78 @@
+import { Segment } from "@ndn/naming-convention2";
+import { Name } from "@ndn/packet";
+import {
+  type BlobId, ContentType, encodeSegmentData, hasNamePrefix, lastComponentOffset, parseSegmentName,
+  type PeekedPacket, readSegmentComponent, TLV, type WireTap, type WireTransport,
+} from "@ndnreg/shared";
+
+import { NACK_FRESHNESS_MS, type SegmentProducer } from "./segment-producer.js";
+
+/** Most distinct blob names whose parse result is remembered. */
+const PARSE_CACHE_SIZE = 4096;
+
+/**
+ * The server's hot path: blob Interests are read from the uplink socket's bytes and answered with
+ * Data encoded in one allocation. A blob name is validated once with the NDNts-based parser and
+ * remembered, so the per-Interest cost is a map lookup plus the segment number.
+ */
+export class WireProducer {
+  private readonly prefixValue: Uint8Array;
+  private readonly parsed = new Map<string, BlobId | null>();
+  /** The previous Interest's blob: consecutive Interests are nearly always for the same one. */
+  private last?: { readonly blobValue: Buffer; readonly id: BlobId | null };
+
+  constructor(private readonly producer: SegmentProducer, private readonly signature: "digest" | "null") {
+    this.prefixValue = producer.opts.prefix.value;
+  }
+
+  /** Give this to the Uplink: takes Interests under the prefix, leaves the rest to NDNts. */
+  readonly tap: WireTap = (pkt: PeekedPacket, wire: WireTransport) => {
+    if (pkt.type !== TLV.Interest || pkt.nackReason !== undefined || !hasNamePrefix(pkt.nameValue, this.prefixValue)) {
+      return false;
+    }
+    const last = lastComponentOffset(pkt.nameValue);
+    const segment = last < 0 ? undefined : readSegmentComponent(pkt.nameValue, last);
+    const id = segment === undefined ? null : this.blobId(pkt.nameValue, last);
+    if (id === null || segment === undefined) {
+      this.producer.drop(new Name(pkt.nameValue), "malformed blob segment name");
+      return true;
+    }
+    // The views point into the socket's chunk: copy what outlives this call.
+    const nameValue = new Uint8Array(pkt.nameValue);
+    const pitToken = pkt.pitToken && new Uint8Array(pkt.pitToken);
+    void this.producer.reply(id, segment).then((reply) => {
+      wire.send(encodeSegmentData(reply.kind === "data"
+        ? { nameValue, pitToken, contentType: ContentType.Blob, freshnessMs: this.producer.opts.freshnessMs, finalSegment: reply.finalSegment, content: reply.content, signature: this.signature }
+        : { nameValue, pitToken, contentType: ContentType.Nack, freshnessMs: NACK_FRESHNESS_MS, content: new TextEncoder().encode(reply.reason), signature: this.signature }));
+    });
+    return true;
+  };
+
+  private blobId(nameValue: Uint8Array, lastOffset: number): BlobId | null {
+    const blobValue = Buffer.from(nameValue.buffer, nameValue.byteOffset, lastOffset);
+    if (this.last?.blobValue.equals(blobValue)) {
+      return this.last.id;
+    }
+    const id = this.lookup(blobValue);
+    this.last = { blobValue: Buffer.from(blobValue), id };
+    return id;
+  }
+
+  private lookup(blobValue: Buffer): BlobId | null {
+    const key = blobValue.toString("latin1");
+    let id = this.parsed.get(key);
+    if (id === undefined) {
+      try {
+        const parsed = parseSegmentName(this.producer.opts.prefix, new Name(blobValue).append(Segment, 0));
+        id = parsed.ok ? parsed.id : null;
+      } catch {
+        id = null; // a component NDNts refuses to decode
+      }
+      if (this.parsed.size >= PARSE_CACHE_SIZE) {
+        this.parsed.delete(this.parsed.keys().next().value!);
+      }
+      this.parsed.set(key, id);
+    }
+    return id;
+  }
+}

@@ -1,0 +1,4 @@
+export * from "./frame-splitter.js";
+export * from "./packets.js";
+export * from "./tlv.js";
+export * from "./wire-transport.js";

@@ -1,0 +1,158 @@
+/**
+ * The wire hot path (shared/src/wire) against NDNts' own encoder and decoder: every packet the
+ * fast encoders write must decode in NDNts to the same fields, and every packet NDNts writes must
+ * be read the same way by the fast decoders.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { describe, test } from "node:test";
+
+import { LpPacket } from "@ndn/lp";
+import { Segment } from "@ndn/naming-convention2";
+import { Component, Data, digestSigning, Interest, Nack, NackHeader, Name, nullSigner, SigType, TT } from "@ndn/packet";
+import { Decoder, Encoder } from "@ndn/tlv";
+import {
+  decodeDataContent, encodeSegmentData, encodeSegmentInterest, FrameSplitter, FrameTooLargeError,
+  hasNamePrefix, lastComponentOffset, peekPacket, readSegmentComponent, TLV, withPitToken,
+} from "@ndnreg/shared";
+
+const blob = new Name("/ndn-registry").append("org/team/app").append(new Component(TT.GenericNameComponent, randomBytes(32)));
+function assertBytes(actual: Uint8Array | undefined, expected: Uint8Array): void {
+  assert.ok(actual && Buffer.from(actual).equals(Buffer.from(expected)), "bytes differ");
+}
+
+const SEGMENTS = [0, 1, 252, 253, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 40];
+
+describe("wire codec against NDNts", () => {
+  test("Data from encodeSegmentData decodes in NDNts with the same fields; digest signatures verify", async () => {
+    for (const signature of ["digest", "null"] as const) {
+      for (const [segment, size, contentType] of [[0, 8000, 0], [7, 0, 0], [300, 1, 3], [70000, 253, 0]] as const) {
+        const content = new Uint8Array(randomBytes(size));
+        const name = blob.append(Segment, segment);
+        const wire = encodeSegmentData({ nameValue: name.value, contentType, freshnessMs: 86_400_000, finalSegment: segment + 5, content, signature });
+        const data = new Decoder(wire).decode(Data);
+        assert.ok(data.name.equals(name));
+        assert.equal(data.contentType, contentType);
+        assert.equal(data.freshnessPeriod, 86_400_000);
+        assert.ok(data.finalBlockId?.equals(Segment.create(segment + 5)));
+        assertBytes(data.content, content);
+        assert.equal(data.sigInfo.type, signature === "digest" ? SigType.Sha256 : SigType.Null);
+        if (signature === "digest") {
+          await digestSigning.verify(data);
+        }
+        const fast = decodeDataContent(wire);
+        assert.equal(fast?.contentType, contentType);
+        assertBytes(fast?.content, content);
+      }
+    }
+  });
+
+  test("a tampered digest-signed Data fails NDNts verification", async () => {
+    const wire = encodeSegmentData({ nameValue: blob.append(Segment, 1).value, contentType: 0, freshnessMs: 1000, content: new Uint8Array(100), signature: "digest" });
+    wire[wire.length - 40]! ^= 1;
+    await assert.rejects(digestSigning.verify(new Decoder(wire).decode(Data)));
+  });
+
+  test("Data written by NDNts is read by the fast decoder", async () => {
+    for (const [signer, contentType, withMeta] of [[digestSigning, 0, true], [nullSigner, 3, true], [digestSigning, 0, false]] as const) {
+      const content = new Uint8Array(randomBytes(1234));
+      const data = new Data(blob.append(Segment, 9), content);
+      if (withMeta) {
+        data.contentType = contentType;
+        data.freshnessPeriod = 5000;
+        data.finalBlockId = Segment.create(12);
+      }
+      await signer.sign(data);
+      const wire = Encoder.encode(data);
+      const peeked = peekPacket(wire);
+      assert.equal(peeked?.type, TLV.Data);
+      assertBytes(peeked?.nameValue, data.name.value);
+      const fast = decodeDataContent(peeked!.packet);
+      assert.equal(fast?.contentType, withMeta ? contentType : 0);
+      assertBytes(fast?.content, content);
+    }
+  });
+
+  test("Interests from encodeSegmentInterest decode in NDNts: name, MustBeFresh, Nonce, lifetime", () => {
+    for (const segment of SEGMENTS) {
+      for (const lifetime of [1000, 4000, 300]) {
+        const interest = new Decoder(encodeSegmentInterest(blob.value, segment, lifetime)).decode(Interest);
+        assert.ok(interest.name.equals(blob.append(Segment, segment)), `${segment}`);
+        assert.equal(interest.mustBeFresh, true);
+        assert.equal(interest.canBePrefix, false);
+        assert.equal(interest.lifetime, lifetime);
+        assert.equal(typeof interest.nonce, "number");
+      }
+    }
+  });
+
+  test("segment components: NDNts Segment numbers read back exactly", () => {
+    for (const segment of SEGMENTS) {
+      const value = blob.append(Segment, segment).value;
+      const last = lastComponentOffset(value);
+      assert.equal(readSegmentComponent(value, last), segment);
+      assert.equal(last, blob.value.length);
+      assert.ok(hasNamePrefix(value, blob.value));
+    }
+    assert.equal(readSegmentComponent(blob.value, lastComponentOffset(blob.value)), undefined); // generic component
+    assert.ok(!hasNamePrefix(new Name("/ndn-registryX/a").value, new Name("/ndn-registry").value));
+  });
+
+  test("NDNLPv2: PIT tokens round-trip both ways; Nacks and fragments are recognized", () => {
+    const interest = new Interest(blob.append(Segment, 3), Interest.MustBeFresh);
+    const token = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+    const lp = new LpPacket();
+    lp.pitToken = token;
+    lp.payload = Encoder.encode(interest);
+    const peeked = peekPacket(Encoder.encode(lp));
+    assert.equal(peeked?.type, TLV.Interest);
+    assertBytes(peeked?.pitToken, token);
+    assert.equal(peeked?.nackReason, undefined);
+    assertBytes(peeked?.nameValue, interest.name.value);
+
+    const data = encodeSegmentData({ nameValue: interest.name.value, contentType: 0, freshnessMs: 1000, content: new Uint8Array(10), signature: "null" });
+    const back = new Decoder(withPitToken(data, token)).decode(LpPacket);
+    assertBytes(back.pitToken, token);
+    assertBytes(back.payload, data);
+    assert.equal(withPitToken(data, undefined), data);
+
+    const nack = new LpPacket();
+    nack.nack = new NackHeader(150);
+    nack.payload = Encoder.encode(new Nack(interest, 150).interest);
+    const peekedNack = peekPacket(Encoder.encode(nack));
+    assert.equal(peekedNack?.type, TLV.Interest);
+    assert.equal(peekedNack?.nackReason, 150);
+
+    const frag = new LpPacket();
+    frag.fragSeqNum = 1n;
+    frag.fragIndex = 0;
+    frag.fragCount = 2;
+    frag.payload = data.subarray(0, 20);
+    assert.equal(peekPacket(Encoder.encode(frag)), undefined, "fragments are left to NDNts");
+  });
+
+  test("malformed frames are declined, never thrown", () => {
+    for (let i = 0; i < 2000; ++i) {
+      const junk = new Uint8Array(randomBytes(1 + (i % 64)));
+      junk[0] = [0x05, 0x06, 0x64, 0x07][i % 4]!;
+      peekPacket(junk);
+      decodeDataContent(junk);
+      lastComponentOffset(junk);
+    }
+  });
+
+  test("FrameSplitter returns the same frames however the stream is chunked", () => {
+    const frames = SEGMENTS.map((s, i) => encodeSegmentData({ nameValue: blob.append(Segment, s).value, contentType: 0, freshnessMs: 1, content: new Uint8Array(randomBytes(i * 900)), signature: "null" }));
+    const stream = Buffer.concat(frames);
+    for (const chunkSize of [1, 2, 3, 100, 8000, 65536, stream.length]) {
+      const got: Buffer[] = [];
+      const splitter = new FrameSplitter();
+      for (let off = 0; off < stream.length; off += chunkSize) {
+        splitter.push(stream.subarray(off, off + chunkSize), (f) => got.push(Buffer.from(f)));
+      }
+      assert.equal(got.length, frames.length, `chunk ${chunkSize}`);
+      got.forEach((f, i) => assert.ok(f.equals(frames[i]!)));
+    }
+    assert.throws(() => new FrameSplitter().push(new Uint8Array([0x06, 0xfe, 0x10, 0, 0, 0]), () => undefined), FrameTooLargeError);
+  });
+});
