@@ -34,7 +34,9 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
   if (registry.protocol !== "http:" && registry.protocol !== "https:") {
     throw new Error(`REGISTRY_URL=${registry.href}: must be http(s)`);
   }
-  const signer = env["NDN_DATA_SIGNER"] ?? "digest";
+  // DigestSha256 authenticates nothing (anyone can recompute it) and cost ~2 CPU-s per GB; the
+  // client checks every blob against its sha256 digest, so packets go unsigned unless asked.
+  const signer = env["NDN_DATA_SIGNER"] || "null";
   if (signer !== "digest" && signer !== "null") {
     throw new Error(`NDN_DATA_SIGNER=${signer}: expected digest or null`);
   }
@@ -47,7 +49,7 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
     freshnessMs: int(env, "NDN_FRESHNESS_MS", 24 * 3600_000, 1000, 2 ** 31),
     concurrency: int(env, "NDN_PRODUCER_CONCURRENCY", 128, 1, 4096),
     rangeChunkSegments: int(env, "REGISTRY_RANGE_SEGMENTS", 128, 1, 4096),
-    rangeCacheBytes: int(env, "RANGE_CACHE_BYTES", 128 * 1024 * 1024, 0, 2 ** 40),
+    rangeCacheBytes: int(env, "RANGE_CACHE_BYTES", 32 * 1024 * 1024, 0, 2 ** 40),
     logLevel: env["LOG_LEVEL"] ?? "info",
   };
 }

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const log = createLogger("ndn-registry-server", config.logLevel);
   const registry = new RegistryClient(config.registryUrl);
   const catalog = new BlobCatalog(registry);
-  const ranges = new RangeCache((id, b, e) => registry.readRange(id, b, e, AbortSignal.timeout(30_000)),
+  const ranges = new RangeCache((id, b, e, into) => registry.readRange(id, b, e, AbortSignal.timeout(30_000), into),
     config.rangeChunkSegments * SEGMENT_SIZE, config.rangeCacheBytes);
   const producer = new SegmentProducer({
     prefix: config.prefix, catalog, ranges, log, freshnessMs: config.freshnessMs,

@@ -90,11 +90,18 @@ export class VerifiedWriter {
     if (this.batchBytes === 0) {
       return;
     }
-    const bytes = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    // Corked writes leave as one writev: no copy into a fresh batch buffer.
+    const pieces = this.batch;
+    this.written += this.batchBytes;
     this.batch = [];
     this.batchBytes = 0;
-    this.written += bytes.length;
-    if (!this.out.write(bytes)) {
+    this.out.cork();
+    let ok = true;
+    for (const piece of pieces) {
+      ok = this.out.write(piece);
+    }
+    this.out.uncork();
+    if (!ok) {
       await once(this.out, "drain", { signal: this.signal });
     }
   }

@@ -1,7 +1,9 @@
 import type { BlobId } from "@ndnreg/shared";
 
-/** Loads the bytes [begin, end) of a blob from the registry. */
-export type RangeLoader = (id: BlobId, begin: number, end: number) => Promise<Uint8Array>;
+import { BufferPool } from "./buffer-pool.js";
+
+/** Loads the bytes [begin, end) of a blob from the registry into `into` (end - begin bytes). */
+export type RangeLoader = (id: BlobId, begin: number, end: number, into: Uint8Array) => Promise<unknown>;
 
 export interface RangeCacheStats {
   hits: number;
@@ -13,9 +15,12 @@ export interface RangeCacheStats {
  * Segment requests are coalesced into aligned chunks (many segments each) read with one Range
  * request; recent chunks are kept in an LRU bounded in bytes. Loads in progress are shared, and
  * the next chunks are read ahead so the registry stays off the critical path of a sequential fetch.
+ * Chunk buffers are recycled; a view returned by read() is valid until the end of the current
+ * event-loop turn (callers copy it into a packet at once).
  */
 export class RangeCache {
   private readonly chunks = new Map<string, Uint8Array>();
+  private readonly pool: BufferPool;
   private readonly loading = new Map<string, Promise<Uint8Array>>();
   private bytes = 0;
   readonly stats: RangeCacheStats = { hits: 0, misses: 0, bytes: 0 };
@@ -26,7 +31,9 @@ export class RangeCache {
     private readonly maxBytes: number,
     /** Chunks read ahead of the one just asked for. */
     private readonly readAhead = 4,
-  ) {}
+  ) {
+    this.pool = new BufferPool(chunkSize, Math.max(4, readAhead * 4));
+  }
 
   /** Bytes [begin, end) of a blob of `size` bytes; must lie within one chunk. */
   async read(id: BlobId, size: number, begin: number, end: number): Promise<Uint8Array> {
@@ -55,9 +62,15 @@ export class RangeCache {
     if (!p) {
       ++this.stats.misses;
       const begin = index * this.chunkSize;
-      p = this.load(id, begin, Math.min(size, begin + this.chunkSize)).then((bytes) => {
+      const end = Math.min(size, begin + this.chunkSize);
+      const buf = this.pool.take();
+      const bytes = buf.subarray(0, end - begin);
+      p = this.load(id, begin, end, bytes).then(() => {
         this.store(key, bytes);
         return bytes;
+      }, (err: unknown) => {
+        this.pool.release(buf);
+        throw err;
       }).finally(() => this.loading.delete(key));
       this.loading.set(key, p);
     }
@@ -66,6 +79,7 @@ export class RangeCache {
 
   private store(key: string, bytes: Uint8Array): void {
     if (bytes.length > this.maxBytes) {
+      this.pool.release(fullBuffer(bytes));
       return;
     }
     this.chunks.set(key, bytes);
@@ -76,7 +90,13 @@ export class RangeCache {
       }
       this.chunks.delete(k);
       this.bytes -= v.length;
+      this.pool.release(fullBuffer(v));
     }
     this.stats.bytes = this.bytes;
   }
+}
+
+/** The pooled buffer a chunk view was cut from. */
+function fullBuffer(view: Uint8Array): Uint8Array {
+  return new Uint8Array(view.buffer, 0, view.buffer.byteLength);
 }

@@ -72,7 +72,8 @@ export class SegmentProducer {
     }
     const reply = await this.reply(parsed.id, parsed.segment);
     const data = reply.kind === "data"
-      ? new Data(interest.name, Data.FreshnessPeriod(this.opts.freshnessMs), reply.content)
+      // A copy: the range cache recycles its buffers, and signing here is asynchronous.
+      ? new Data(interest.name, Data.FreshnessPeriod(this.opts.freshnessMs), reply.content.slice())
       : new Data(interest.name, Data.ContentType(ContentType.Nack), Data.FreshnessPeriod(NACK_FRESHNESS_MS), new TextEncoder().encode(reply.reason));
     if (reply.kind === "data") {
       data.finalBlockId = Segment.create(reply.finalSegment);

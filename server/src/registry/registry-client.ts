@@ -2,6 +2,8 @@ import { Agent, interceptors, type Dispatcher } from "undici";
 
 import type { BlobId } from "@ndnreg/shared";
 
+import { readRangeInto } from "./range-read.js";
+
 export type BlobStat = { readonly found: true; readonly size: number } | { readonly found: false; readonly status: number };
 
 /** Registry answered with something other than the blob or a clean "not here". */
@@ -40,35 +42,14 @@ export class RegistryClient {
     throw new RegistryError(`HEAD ${id.repository}@${id.digest.text}: registry answered ${res.statusCode}`);
   }
 
-  /** Exactly the bytes [begin, end) of the blob. */
-  async readRange(id: BlobId, begin: number, end: number, signal?: AbortSignal): Promise<Uint8Array> {
-    const res = await this.dispatcher.request({
-      ...this.target(id), method: "GET", signal,
-      headers: { range: `bytes=${begin}-${end - 1}` },
-    });
-    if (res.statusCode !== 206 && res.statusCode !== 200) {
-      await res.body.dump();
-      throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): registry answered ${res.statusCode}`);
+  /** Exactly the bytes [begin, end) of the blob, written into `into` when given (it must be end - begin long). */
+  async readRange(id: BlobId, begin: number, end: number, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array> {
+    const out = into ?? new Uint8Array(end - begin);
+    try {
+      await readRangeInto(this.dispatcher, { ...this.target(id), signal }, begin, end, out);
+    } catch (err: unknown) {
+      throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): ${err instanceof Error ? err.message : String(err)}`);
     }
-    // A registry that ignores Range answers 200 with the whole blob: skip to `begin` as it streams.
-    const skip = res.statusCode === 200 ? begin : 0;
-    const out = new Uint8Array(end - begin);
-    let pos = -skip;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      const from = Math.max(0, -pos);
-      const n = Math.min(chunk.length - from, out.length - Math.max(pos, 0));
-      if (n > 0) {
-        out.set(chunk.subarray(from, from + n), Math.max(pos, 0));
-      }
-      pos += chunk.length;
-      if (pos >= out.length) {
-        break;
-      }
-    }
-    if (pos < out.length) {
-      throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): short body (${Math.max(pos, 0)} bytes)`);
-    }
-    res.body.destroy();
     return out;
   }
 

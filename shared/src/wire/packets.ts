@@ -193,15 +193,16 @@ export function encodeSegmentData(f: SegmentDataFields): Uint8Array {
 }
 
 /**
- * Packets are carved from 1 MiB slabs: a fresh ArrayBuffer per 8 KB packet showed up in
- * profiles. A slab is freed by the GC once every packet cut from it has been written.
+ * Packets are carved from 64 KiB slabs: a fresh ArrayBuffer per 8 KB packet showed up in
+ * profiles, and 1 MiB slabs were worse (malloc maps them fresh, so every page faults on first
+ * touch); 64 KiB comes from the reused heap. A slab is freed by the GC once its packets are written.
  */
-const SLAB_SIZE = 1 << 20;
+const SLAB_SIZE = 64 * 1024;
 let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
 let slabOffset = 0;
 
 function allocate(size: number): Buffer {
-  if (size > SLAB_SIZE / 8) {
+  if (size > SLAB_SIZE / 4) {
     return Buffer.allocUnsafe(size);
   }
   if (slabOffset + size > SLAB_SIZE) {
