@@ -1,9 +1,12 @@
 /**
  * `pnpm bench`: one table of where time, CPU, memory and registry bytes go for a pull of a
- * ~180 MB image, every case measured in the same run. Environment: BENCH_MB (180), BENCH_LAYERS
- * (5), BENCH_RUNS (3). The table is printed and saved as JSON under bench-results/.
+ * ~180 MB image, every case measured in the same run, plus three layers fetched at once against
+ * one after another, and a single large layer (peak RSS). Environment: BENCH_MB (180),
+ * BENCH_LAYERS (5), BENCH_RUNS (3), BENCH_BIG_MB (1000; 0 skips it), BENCH_PAR_MB (30 per
+ * layer). The table is printed and saved as JSON under bench-results/.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -16,6 +19,8 @@ const MB = 1e6;
 const imageMb = Number(process.env["BENCH_MB"] ?? 180);
 const layerCount = Number(process.env["BENCH_LAYERS"] ?? 5);
 const runs = Number(process.env["BENCH_RUNS"] ?? 3);
+const bigMb = Number(process.env["BENCH_BIG_MB"] ?? 1000);
+const parMb = Number(process.env["BENCH_PAR_MB"] ?? 30);
 
 interface Sample {
   seconds: number;
@@ -62,6 +67,48 @@ async function measure(stack: Stack, image: TestImage, host: string, client: Cli
     clientRss: pids[0] ? peakRss(pids[0]) : 0,
     serverRss: pids[1] ? peakRss(pids[1]) : 0,
     registryBytes: stack.registry.blobBytesServed - reg0,
+  };
+}
+
+/** GET one blob through a client, hashing it as it streams; throws unless it matches. */
+async function getBlob(client: ClientHandle, repository: string, digest: string): Promise<number> {
+  const res = await fetch(`${client.url}/v2/${repository}/blobs/${digest}`);
+  if (res.status !== 200 || !res.body) {
+    throw new Error(`GET ${digest}: ${res.status}`);
+  }
+  const hash = createHash("sha256");
+  let n = 0;
+  const reader = res.body.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    hash.update(r.value);
+    n += r.value.length;
+  }
+  if (`sha256:${hash.digest("hex")}` !== digest) {
+    throw new Error(`GET ${digest}: wrong bytes`);
+  }
+  return n;
+}
+
+/** Three layers never fetched before, through a fresh path: at once, or one after another. */
+async function layerConcurrency(stack: Stack, client: ClientHandle, image: TestImage, parallel: boolean): Promise<Row> {
+  const layers = image.layers.slice(parallel ? 3 : 0, parallel ? 6 : 3);
+  const pids = [client.proc.child.pid, stack.server?.child.pid, stack.forwarder.pid];
+  const cpu0 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
+  const t0 = performance.now();
+  if (parallel) {
+    await Promise.all(layers.map((l) => getBlob(client, "bench/layers", l.digest)));
+  } else {
+    for (const l of layers) {
+      await getBlob(client, "bench/layers", l.digest);
+    }
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
+  const bytes = layers.reduce((n, l) => n + l.size, 0);
+  return {
+    case: `3 layers of ${parMb} MB ${parallel ? "at once" : "one after another"}, cold`, seconds, mbps: bytes / MB / seconds, ratio: NaN,
+    clientCpuPerGb: (cpu1[0]! - cpu0[0]!) / (bytes / 1e9), serverCpuPerGb: (cpu1[1]! - cpu0[1]!) / (bytes / 1e9),
+    forwarderCpuPerGb: (cpu1[2]! - cpu0[2]!) / (bytes / 1e9), clientPeakRssMb: null, serverPeakRssMb: null, registryBlobBytes: NaN,
   };
 }
 
@@ -120,6 +167,46 @@ async function main(): Promise<void> {
         registryBlobBytes: median(samples.map((s) => s.registryBytes)),
       });
     }
+    if (parMb > 0) {
+      const layersImage = createImage(path.join(stack.runDir, "layers"), { format: "oci", layers: Array(6).fill(parMb * MB) });
+      await pushImage(layersImage, stack.registry.host, "bench/layers:v1");
+      if (!stack.server?.running) {
+        await stack.startServer();
+      }
+      const fresh = await stack.startClient();
+      for (const parallel of [false, true]) {
+        const row = await layerConcurrency(stack, fresh, layersImage, parallel);
+        row.ratio = row.mbps / directMbps;
+        rows.push(row);
+        console.error(`  ${row.case}: ${row.seconds.toFixed(2)} s`);
+      }
+    }
+
+    if (bigMb > 0) {
+      // One large layer through a fresh client and server: what memory does a long blob cost?
+      const big = createImage(path.join(stack.runDir, "big"), { format: "oci", layers: [bigMb * MB] });
+      await pushImage(big, stack.registry.host, "bench/big:v1", 900_000);
+      await stack.stopServer();
+      await stack.startServer();
+      const client = await stack.startClient();
+      const pids = [client.proc.child.pid, stack.server!.child.pid, stack.forwarder.pid];
+      pids.forEach((pid) => pid && resetPeakRss(pid));
+      const cpu0 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
+      const t0 = performance.now();
+      const out = await pullImage(client.host, "bench/big:v1", path.join(stack.runDir, "out-big"), { timeoutMs: 900_000 });
+      const seconds = (performance.now() - t0) / 1000;
+      const cpu1 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
+      await verifyPulled(big, out);
+      rmSync(out, { recursive: true, force: true });
+      const gb = bigMb * MB / 1e9;
+      const mbps = bigMb / seconds;
+      rows.push({
+        case: `one ${bigMb} MB layer, cold`, seconds, mbps, ratio: mbps / directMbps,
+        clientCpuPerGb: (cpu1[0]! - cpu0[0]!) / gb, serverCpuPerGb: (cpu1[1]! - cpu0[1]!) / gb, forwarderCpuPerGb: (cpu1[2]! - cpu0[2]!) / gb,
+        clientPeakRssMb: peakRss(pids[0]!) / 2 ** 20, serverPeakRssMb: peakRss(pids[1]!) / 2 ** 20, registryBlobBytes: NaN,
+      });
+      console.error(`  one ${bigMb} MB layer: ${seconds.toFixed(2)} s`);
+    }
     printTable(rows, imageBytes);
     const dir = fileURLToPath(new URL("../../bench-results/", import.meta.url));
     mkdirSync(dir, { recursive: true });
@@ -133,11 +220,11 @@ async function main(): Promise<void> {
 
 function printTable(rows: Row[], imageBytes: number): void {
   const f = (v: number | null, d = 1) => (v === null ? "-" : v.toFixed(d));
-  console.log(`\nimage ${(imageBytes / MB).toFixed(1)} MB, ${layerCount} layers, median of ${runs} runs\n`);
+  console.log(`\nimage ${(imageBytes / MB).toFixed(1)} MB, ${layerCount} layers, median of ${runs} runs (the last rows: one run each)\n`);
   console.log("| case | seconds | MB/s | ratio to direct | client CPU-s/GB | server CPU-s/GB | ndnd CPU-s/GB | client peak RSS MB | server peak RSS MB | registry blob bytes |");
   console.log("|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
-    console.log(`| ${r.case} | ${f(r.seconds, 2)} | ${f(r.mbps)} | ${f(r.ratio, 2)} | ${f(r.clientCpuPerGb)} | ${f(r.serverCpuPerGb)} | ${f(r.forwarderCpuPerGb)} | ${f(r.clientPeakRssMb, 0)} | ${f(r.serverPeakRssMb, 0)} | ${r.registryBlobBytes} |`);
+    console.log(`| ${r.case} | ${f(r.seconds, 2)} | ${f(r.mbps)} | ${f(r.ratio, 2)} | ${f(r.clientCpuPerGb)} | ${f(r.serverCpuPerGb)} | ${f(r.forwarderCpuPerGb)} | ${f(r.clientPeakRssMb, 0)} | ${f(r.serverPeakRssMb, 0)} | ${Number.isNaN(r.registryBlobBytes) ? "-" : r.registryBlobBytes} |`);
   }
 }
 
