@@ -2,7 +2,7 @@ import { connect as netConnect, type Socket } from "node:net";
 
 import type { Forwarder, FwFace } from "@ndn/fw";
 import { L3Face } from "@ndn/l3face";
-import { enableNfdPrefixReg, type NfdPrefixReg } from "@ndn/nfdmgmt";
+import type { NfdPrefixReg } from "@ndn/nfdmgmt";
 import { TcpTransport, UdpTransport, UnixTransport } from "@ndn/node-transport";
 import type { Name, Signer } from "@ndn/packet";
 
@@ -100,6 +100,8 @@ export class Uplink extends EventTarget {
       this.attempt = 0;
       l3.face?.addEventListener("down", (evt) => this.onDown(face, evt.detail), { once: true });
       if (this.opts.prefixRegistration) {
+        // Loaded on demand: @ndn/nfdmgmt adds ~20 MB of RSS, and consumers never register.
+        const { enableNfdPrefixReg } = await import("@ndn/nfdmgmt");
         this.prefixReg = enableNfdPrefixReg(face, {
           signer: this.opts.prefixRegistration.signer,
           refreshInterval: this.opts.prefixRegistration.refreshInterval ?? 60_000,
