@@ -1,7 +1,7 @@
 import type { Name } from "@ndn/packet";
 import { blobName, type BlobId, ContentType, SEGMENT_SIZE, segmentByteRange, segmentCount } from "@ndnreg/shared";
 
-import { describeStats, fetchSegments, newPipelineStats, PipelineError, type SegmentChannel } from "./segment-pipeline.js";
+import { describeStats, fetchSegments, newPipelineStats, PipelineError, type SegmentChannel, type SegmentPacket } from "./segment-pipeline.js";
 
 /** Why an NDN fetch stopped early; the caller turns every one of these into an HTTP fallback. */
 export class NdnFetchError extends Error {
@@ -27,7 +27,8 @@ export interface NdnBlobFetcherOptions {
 export class NdnBlobFetcher {
   constructor(private readonly opts: NdnBlobFetcherOptions) {}
 
-  async *payloads(id: BlobId, size: number, signal: AbortSignal, stats = newPipelineStats()): AsyncGenerator<Uint8Array> {
+  /** The blob's bytes in order, as batches of segment payloads (views, not copies). */
+  async *payloads(id: BlobId, size: number, signal: AbortSignal, stats = newPipelineStats()): AsyncGenerator<Uint8Array[]> {
     const ctrl = new AbortController();
     let timeout: NdnFetchError | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -48,19 +49,26 @@ export class NdnBlobFetcher {
     const result = fetchSegments(blobName(this.opts.prefix, id), count, { channel: this.opts.channel, signal: ctrl.signal, maxWindow: this.opts.maxWindow, stats });
     let segment = 0;
     try {
-      for await (const data of result) {
-        if (data.contentType === ContentType.Nack) {
-          throw new NdnFetchError("nack", `producer: ${new TextDecoder().decode(data.content).slice(0, 200)}`);
+      for await (const batch of result) {
+        const payloads: Uint8Array[] = [];
+        let bad: NdnFetchError | undefined;
+        for (const data of batch) {
+          bad = checkSegment(data, segment, size);
+          if (bad) {
+            break;
+          }
+          payloads.push(data.content);
+          ++segment;
         }
-        const [begin, end] = segmentByteRange(segment, size, SEGMENT_SIZE);
-        if (data.content.length !== end - begin) {
-          throw new NdnFetchError("bad-segment", `segment ${segment} has ${data.content.length} bytes, expected ${end - begin}`);
-        }
-        ++segment;
         // The idle deadline measures the network only: it is off while the caller holds the
-        // segment (a slow HTTP reader is back-pressure, not an NDN failure).
+        // payloads (a slow HTTP reader is back-pressure, not an NDN failure).
         clearTimeout(timer);
-        yield data.content;
+        if (payloads.length > 0) {
+          yield payloads;
+        }
+        if (bad) {
+          throw bad;
+        }
         arm("idle-timeout", this.opts.idleTimeoutMs);
       }
       if (segment !== count) {
@@ -80,4 +88,16 @@ export class NdnBlobFetcher {
       ctrl.abort();
     }
   }
+}
+
+/** A segment that breaks the protocol (producer Nack, wrong payload size) ends the NDN fetch. */
+function checkSegment(data: SegmentPacket, segment: number, size: number): NdnFetchError | undefined {
+  if (data.contentType === ContentType.Nack) {
+    return new NdnFetchError("nack", `producer: ${new TextDecoder().decode(data.content).slice(0, 200)}`);
+  }
+  const [begin, end] = segmentByteRange(segment, size, SEGMENT_SIZE);
+  if (data.content.length !== end - begin) {
+    return new NdnFetchError("bad-segment", `segment ${segment} has ${data.content.length} bytes, expected ${end - begin}`);
+  }
+  return undefined;
 }

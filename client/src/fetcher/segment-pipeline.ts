@@ -63,13 +63,13 @@ interface Pending {
 }
 
 /**
- * Fetches segments [0, count) of `name` in order, keeping a window of Interests in flight on one
+ * Fetches segments [0, count) of `name` in order (in batches of consecutive segments), keeping a window of Interests in flight on one
  * channel. NDNts' fetch() sends at most one Interest per wake-up (Data or a 4 ms tick), which
  * left both ends idle most of the time; here every arriving Data refills the window at once.
  * Slow start, then AIMD on the window (halved on a timeout) and an RFC 6298 retransmission timer keep it polite on
  * lossy paths; a network Nack ends the fetch at once so the caller can fall back.
  */
-export async function* fetchSegments(name: Name, count: number, opts: PipelineOptions): AsyncGenerator<SegmentPacket> {
+export async function* fetchSegments(name: Name, count: number, opts: PipelineOptions): AsyncGenerator<SegmentPacket[]> {
   const maxWindow = opts.maxWindow ?? 128;
   const maxRetx = opts.maxRetx ?? 8;
   let window = Math.min(opts.initialWindow ?? 32, maxWindow);
@@ -178,12 +178,17 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
   try {
     fill();
     while (delivered < count) {
-      const data = arrived.get(delivered);
-      if (data) {
+      // Everything that is in order goes out as one batch: one resumption of each consumer
+      // instead of one per 8000-byte segment.
+      const batch: SegmentPacket[] = [];
+      for (let data = arrived.get(delivered); data; data = arrived.get(delivered)) {
         arrived.delete(delivered++);
+        batch.push(data);
+      }
+      if (batch.length > 0) {
         stats.delivered = delivered;
         fill(); // a slow reader may have let `arrived` fill the window: reopen it
-        yield data;
+        yield batch;
         continue;
       }
       if (failure) {

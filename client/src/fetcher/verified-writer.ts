@@ -46,6 +46,23 @@ export class VerifiedWriter {
   }
 
   async push(chunk: Uint8Array): Promise<void> {
+    this.take(chunk);
+    if (this.batchBytes >= BATCH_BYTES) {
+      await this.flush();
+    }
+  }
+
+  /** Several consecutive pieces at once (a batch of segments): at most one write. */
+  async pushAll(chunks: readonly Uint8Array[]): Promise<void> {
+    for (const chunk of chunks) {
+      this.take(chunk);
+    }
+    if (this.batchBytes >= BATCH_BYTES) {
+      await this.flush();
+    }
+  }
+
+  private take(chunk: Uint8Array): void {
     const begin = this.offset;
     this.offset += chunk.length;
     if (this.offset > this.size) {
@@ -63,9 +80,6 @@ export class VerifiedWriter {
     if (previous) {
       this.batch.push(previous);
       this.batchBytes += previous.length;
-      if (this.batchBytes >= BATCH_BYTES) {
-        await this.flush();
-      }
     }
   }
 

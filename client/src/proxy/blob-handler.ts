@@ -73,13 +73,15 @@ export class BlobHandler {
     const stats = newPipelineStats();
     try {
       try {
-        for await (const payload of this.fetcher.payloads(id, size, signal, stats)) {
+        for await (const payloads of this.fetcher.payloads(id, size, signal, stats)) {
           if (!started) {
             res.writeHead(range.kind === "single" ? 206 : 200, headers);
             started = true;
           }
-          await writer.push(payload);
-          ndnBytes += payload.length;
+          await writer.pushAll(payloads);
+          for (const p of payloads) {
+            ndnBytes += p.length;
+          }
         }
       } catch (err: unknown) {
         if (!(err instanceof NdnFetchError) || signal.aborted) {

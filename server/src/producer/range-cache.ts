@@ -39,14 +39,42 @@ export class RangeCache {
   async read(id: BlobId, size: number, begin: number, end: number): Promise<Uint8Array> {
     const index = Math.floor(begin / this.chunkSize);
     const chunk = await this.chunk(id, size, index);
+    this.readAheadFrom(id, size, index);
+    return this.slice(chunk, index, begin, end);
+  }
+
+  /**
+   * The bytes if their chunk is already in memory, else undefined (then call read()). The fast
+   * path for nearly every Interest: no promise, and read-ahead and LRU upkeep only once per chunk.
+   */
+  peek(id: BlobId, size: number, begin: number, end: number): Uint8Array | undefined {
+    const index = Math.floor(begin / this.chunkSize);
+    const key = `${id.digest.hex}:${index}`;
+    const chunk = this.chunks.get(key);
+    if (!chunk) {
+      return undefined;
+    }
+    ++this.stats.hits;
+    if (begin === index * this.chunkSize) {
+      this.chunks.delete(key); // refresh LRU position
+      this.chunks.set(key, chunk);
+      this.readAheadFrom(id, size, index);
+    }
+    return this.slice(chunk, index, begin, end);
+  }
+
+  private slice(chunk: Uint8Array, index: number, begin: number, end: number): Uint8Array {
     const base = index * this.chunkSize;
     if (end > base + chunk.length) {
       throw new RangeError(`range [${begin},${end}) crosses chunk ${index}`);
     }
-    for (let next = index + 1; next <= index + this.readAhead && next * this.chunkSize < size; ++next) {
-      this.chunk(id, size, next).catch(() => undefined); // read-ahead; errors resurface on demand
-    }
     return chunk.subarray(begin - base, end - base);
+  }
+
+  private readAheadFrom(id: BlobId, size: number, index: number): void {
+    for (let next = index + 1; next <= index + this.readAhead && next * this.chunkSize < size; ++next) {
+      this.chunk(id, size, next).catch(() => undefined); // errors resurface when the chunk is asked for
+    }
   }
 
   private chunk(id: BlobId, size: number, index: number): Promise<Uint8Array> {

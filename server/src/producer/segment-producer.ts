@@ -63,6 +63,28 @@ export class SegmentProducer {
     }
   }
 
+  /**
+   * The reply if it can be given without waiting (blob size known, bytes in memory): nearly
+   * every Interest of a transfer. Undefined means "ask reply()".
+   */
+  replyNow(id: BlobId, segment: number): SegmentReply | undefined {
+    const stat = this.opts.catalog.peek(id);
+    if (!stat?.found) {
+      return undefined;
+    }
+    const last = segmentCount(stat.size) - 1;
+    if (segment > last) {
+      return undefined;
+    }
+    const [begin, end] = segmentByteRange(segment, stat.size);
+    const content = end > begin ? this.opts.ranges.peek(id, stat.size, begin, end) : new Uint8Array();
+    if (!content) {
+      return undefined;
+    }
+    ++this.counters.data;
+    return { kind: "data", content, finalSegment: last };
+  }
+
   /** Handler for NDNts produce() (UDP uplinks): undefined means "send nothing" (malformed names). */
   readonly handle = async (interest: Interest): Promise<Data | undefined> => {
     const parsed = parseSegmentName(this.opts.prefix, interest.name);

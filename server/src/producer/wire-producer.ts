@@ -5,7 +5,7 @@ import {
   type PeekedPacket, readSegmentComponent, TLV, type WireTap, type WireTransport,
 } from "@ndnreg/shared";
 
-import { NACK_FRESHNESS_MS, type SegmentProducer } from "./segment-producer.js";
+import { NACK_FRESHNESS_MS, type SegmentProducer, type SegmentReply } from "./segment-producer.js";
 
 /** Most distinct blob names whose parse result is remembered. */
 const PARSE_CACHE_SIZE = 4096;
@@ -37,16 +37,23 @@ export class WireProducer {
       this.producer.drop(new Name(pkt.nameValue), "malformed blob segment name");
       return true;
     }
+    const now = this.producer.replyNow(id, segment);
+    if (now) {
+      wire.send(this.encode(pkt.nameValue, pkt.pitToken, now));
+      return true;
+    }
     // The views point into the socket's chunk: copy what outlives this call.
     const nameValue = new Uint8Array(pkt.nameValue);
     const pitToken = pkt.pitToken && new Uint8Array(pkt.pitToken);
-    void this.producer.reply(id, segment).then((reply) => {
-      wire.send(encodeSegmentData(reply.kind === "data"
-        ? { nameValue, pitToken, contentType: ContentType.Blob, freshnessMs: this.producer.opts.freshnessMs, finalSegment: reply.finalSegment, content: reply.content, signature: this.signature }
-        : { nameValue, pitToken, contentType: ContentType.Nack, freshnessMs: NACK_FRESHNESS_MS, content: new TextEncoder().encode(reply.reason), signature: this.signature }));
-    });
+    void this.producer.reply(id, segment).then((reply) => wire.send(this.encode(nameValue, pitToken, reply)));
     return true;
   };
+
+  private encode(nameValue: Uint8Array, pitToken: Uint8Array | undefined, reply: SegmentReply): Uint8Array {
+    return encodeSegmentData(reply.kind === "data"
+      ? { nameValue, pitToken, contentType: ContentType.Blob, freshnessMs: this.producer.opts.freshnessMs, finalSegment: reply.finalSegment, content: reply.content, signature: this.signature }
+      : { nameValue, pitToken, contentType: ContentType.Nack, freshnessMs: NACK_FRESHNESS_MS, content: new TextEncoder().encode(reply.reason), signature: this.signature });
+  }
 
   private blobId(nameValue: Uint8Array, lastOffset: number): BlobId | null {
     const blobValue = Buffer.from(nameValue.buffer, nameValue.byteOffset, lastOffset);

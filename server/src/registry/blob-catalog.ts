@@ -15,14 +15,21 @@ interface Entry {
 export class BlobCatalog {
   private readonly entries = new Map<string, Entry>();
   private readonly pending = new Map<string, Promise<BlobStat>>();
+  private readonly keys = new WeakMap<BlobId, string>();
 
   constructor(
     private readonly registry: RegistryClient,
     private readonly opts = { positiveTtlMs: 10 * 60_000, negativeTtlMs: 5_000, maxEntries: 50_000 },
   ) {}
 
+  /** The cached answer, if there is a fresh one: the per-Interest fast path, no promise. */
+  peek(id: BlobId): BlobStat | undefined {
+    const hit = this.entries.get(this.keyOf(id));
+    return hit && hit.expires > Date.now() ? hit.stat : undefined;
+  }
+
   async stat(id: BlobId): Promise<BlobStat> {
-    const key = `${id.repository}@${id.digest.hex}`;
+    const key = this.keyOf(id);
     const hit = this.entries.get(key);
     if (hit && hit.expires > Date.now()) {
       return hit.stat;
@@ -33,6 +40,16 @@ export class BlobCatalog {
       this.pending.set(key, p);
     }
     return p;
+  }
+
+  /** BlobIds are shared per blob name by the producer, so their keys are computed once. */
+  private keyOf(id: BlobId): string {
+    let key = this.keys.get(id);
+    if (key === undefined) {
+      key = `${id.repository}@${id.digest.hex}`;
+      this.keys.set(id, key);
+    }
+    return key;
   }
 
   private async lookup(key: string, id: BlobId): Promise<BlobStat> {
