@@ -4,6 +4,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 
 import type { Logger } from "@ndnreg/shared";
 
+import type { ClientMetrics } from "./metrics/client-metrics.js";
 import type { BlobHandler } from "./proxy/blob-handler.js";
 import { classify } from "./proxy/routes.js";
 import type { Upstream } from "./proxy/upstream.js";
@@ -12,20 +13,23 @@ export interface AppDeps {
   readonly upstream: Upstream;
   readonly blobs: BlobHandler;
   readonly log: Logger;
+  /** Served at /metrics on this listener, unless the metrics have their own (see buildMetricsApp). */
+  readonly metrics?: ClientMetrics;
+  readonly uplinkUp: () => boolean;
 }
 
 /**
  * The local registry endpoint. Request bodies are never parsed: pushes stream straight to the
  * upstream. Handlers take over the raw response so a failing blob can be aborted mid-body.
  */
-export function buildApp({ upstream, blobs, log }: AppDeps): FastifyInstance {
+export function buildApp({ upstream, blobs, log, metrics, uplinkUp }: AppDeps): FastifyInstance {
   // Per-request logs stay at debug: each blob already gets one line when it is done.
   const httpLog = log.child({ component: "http" }, { level: log.level === "debug" || log.level === "trace" ? log.level : "warn" });
   const app = Fastify({ loggerInstance: httpLog as FastifyBaseLogger, routerOptions: { maxParamLength: 8192 } });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_req, _payload, done) => done(null));
 
-  app.get("/healthz", async () => ({ ok: true }));
+  addOpsRoutes(app, metrics, uplinkUp);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://local");
@@ -54,5 +58,26 @@ export function buildApp({ upstream, blobs, log }: AppDeps): FastifyInstance {
       return handle(request.raw, reply.raw);
     } });
   }
+  return app;
+}
+
+/**
+ * /healthz and /metrics. Health stays 200 while the uplink is down: blobs then go over HTTP,
+ * which is degraded but working; the body says which.
+ */
+function addOpsRoutes(app: FastifyInstance, metrics: ClientMetrics | undefined, uplinkUp: () => boolean): void {
+  app.get("/healthz", async () => ({ ok: true, uplink: uplinkUp() ? "up" : "down" }));
+  if (metrics) {
+    app.get("/metrics", async (_req, reply) => {
+      metrics.uplinkUp.set(uplinkUp() ? 1 : 0);
+      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
+}
+
+/** A listener of its own for /metrics and /healthz (--metrics-listen). */
+export function buildMetricsApp(metrics: ClientMetrics, uplinkUp: () => boolean, log: Logger): FastifyInstance {
+  const app = Fastify({ loggerInstance: log.child({ component: "metrics" }, { level: "warn" }) as FastifyBaseLogger });
+  addOpsRoutes(app, metrics, uplinkUp);
   return app;
 }

@@ -10,6 +10,10 @@ export interface ClientConfig {
   readonly firstByteTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly logLevel: string;
+  /** Separate address for /metrics and /healthz; undefined: served on the registry listener. */
+  readonly metricsListen?: { readonly host: string; readonly port: number };
+  /** ms between progress lines for blobs of 32 MiB and more. */
+  readonly progressIntervalMs: number;
 }
 
 /** Parse "host:port", "[v6]:port" or ":port". */
@@ -37,6 +41,8 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
     })
     .option("first-byte-timeout", { type: "number", default: 4000, describe: "ms to wait for a blob's first segment before using HTTP" })
     .option("idle-timeout", { type: "number", default: 5000, describe: "ms without a segment before the rest of a blob goes over HTTP" })
+    .option("metrics-listen", { type: "string", default: "", describe: "serve /metrics and /healthz on this host:port instead of the registry listener" })
+    .option("progress-interval", { type: "number", default: 5000, describe: "ms between progress lines (percent, MB/s) for blobs of 32 MiB and more" })
     .option("log-level", { type: "string", default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"] })
     .strict()
     .help()
@@ -46,7 +52,7 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
   if (upstream.protocol !== "http:" && upstream.protocol !== "https:") {
     throw new Error(`--upstream ${args.upstream}: must be an http(s) URL`);
   }
-  for (const [flag, v] of [["first-byte-timeout", args.firstByteTimeout], ["idle-timeout", args.idleTimeout]] as const) {
+  for (const [flag, v] of [["first-byte-timeout", args.firstByteTimeout], ["idle-timeout", args.idleTimeout], ["progress-interval", args.progressInterval]] as const) {
     if (!Number.isFinite(v) || v <= 0) {
       throw new Error(`--${flag} ${v}: expected a positive number of milliseconds`);
     }
@@ -59,5 +65,7 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
     firstByteTimeoutMs: args.firstByteTimeout,
     idleTimeoutMs: args.idleTimeout,
     logLevel: args.logLevel,
+    metricsListen: args.metricsListen ? parseListen(args.metricsListen) : undefined,
+    progressIntervalMs: args.progressInterval,
   };
 }

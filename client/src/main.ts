@@ -5,11 +5,12 @@ import { Forwarder } from "@ndn/fw";
 import { createLogger, formatRouterAddress, Uplink } from "@ndnreg/shared";
 import { hideBin } from "yargs/helpers";
 
-import { buildApp } from "./app.js";
+import { buildApp, buildMetricsApp } from "./app.js";
 import { loadClientConfig } from "./config.js";
 import { ForwarderChannel } from "./fetcher/forwarder-channel.js";
 import { NdnBlobFetcher } from "./fetcher/ndn-blob-fetcher.js";
 import { WireChannel } from "./fetcher/wire-channel.js";
+import { ClientMetrics } from "./metrics/client-metrics.js";
 import { BlobHandler } from "./proxy/blob-handler.js";
 import { Upstream } from "./proxy/upstream.js";
 
@@ -24,8 +25,17 @@ async function main(): Promise<void> {
   const channel = config.router.scheme === "udp" ? new ForwarderChannel(fw) : wireChannel;
   const upstream = new Upstream(config.upstream);
   const fetcher = new NdnBlobFetcher({ channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
-  const app = buildApp({ upstream, blobs: new BlobHandler(upstream, fetcher, log), log });
+  const metrics = new ClientMetrics();
+  const uplinkUp = () => uplink.isUp;
+  const app = buildApp({
+    upstream, blobs: new BlobHandler(upstream, fetcher, log, metrics, config.progressIntervalMs), log, uplinkUp,
+    metrics: config.metricsListen ? undefined : metrics,
+  });
   await app.listen({ host: config.listen.host, port: config.listen.port });
+  const metricsApp = config.metricsListen && buildMetricsApp(metrics, uplinkUp, log);
+  if (metricsApp && config.metricsListen) {
+    await metricsApp.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
+  }
   log.info({
     listen: `${config.listen.host}:${config.listen.port}`, upstream: config.upstream.href,
     prefix: config.prefix.toString(), router: formatRouterAddress(config.router),
@@ -34,7 +44,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down");
     uplink.close();
-    void app.close().then(() => upstream.close()).finally(() => process.exit(0));
+    void Promise.all([app.close(), metricsApp && metricsApp.close()]).then(() => upstream.close()).finally(() => process.exit(0));
     setTimeout(() => process.exit(0), 3000).unref();
   };
   process.once("SIGINT", shutdown);

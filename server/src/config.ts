@@ -1,5 +1,5 @@
 import { Name } from "@ndn/packet";
-import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared";
+import { parseListenAddress, parseRouterAddress, type RouterAddress } from "@ndnreg/shared";
 
 /** Server settings, all from the environment (see sample.env). */
 export interface ServerConfig {
@@ -13,6 +13,8 @@ export interface ServerConfig {
   readonly rangeChunkSegments: number;
   readonly rangeCacheBytes: number;
   readonly logLevel: string;
+  /** Where /metrics and /healthz are served; undefined: not served. */
+  readonly metricsListen?: { readonly host: string; readonly port: number };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -40,6 +42,7 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
   if (signer !== "digest" && signer !== "null") {
     throw new Error(`NDN_DATA_SIGNER=${signer}: expected digest or null`);
   }
+  const metricsListen = env["METRICS_LISTEN"] ?? "127.0.0.1:9464";
   return {
     uplink: parseRouterAddress(env["NDNTS_UPLINK"] ?? "unix:///run/nfd/nfd.sock"),
     prefix: new Name(env["NDN_PREFIX"] ?? "/ndn-registry"),
@@ -51,5 +54,6 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
     rangeChunkSegments: int(env, "REGISTRY_RANGE_SEGMENTS", 128, 1, 4096),
     rangeCacheBytes: int(env, "RANGE_CACHE_BYTES", 32 * 1024 * 1024, 0, 2 ** 40),
     logLevel: env["LOG_LEVEL"] ?? "info",
+    metricsListen: metricsListen === "" ? undefined : parseListenAddress(metricsListen, "METRICS_LISTEN="),
   };
 }

@@ -14,6 +14,8 @@ import { SegmentProducer } from "./producer/segment-producer.js";
 import { WireProducer } from "./producer/wire-producer.js";
 import { BlobCatalog } from "./registry/blob-catalog.js";
 import { RegistryClient } from "./registry/registry-client.js";
+import { createServerMetrics } from "./metrics/server-metrics.js";
+import { startMetricsServer } from "./metrics/metrics-server.js";
 import { openPrefixRegSigner } from "./security/prefix-reg-signer.js";
 
 async function main(): Promise<void> {
@@ -40,11 +42,17 @@ async function main(): Promise<void> {
     prefixRegistration: { signer: await openPrefixRegSigner(config.keychainDir, config.prefix, log) },
   });
   await uplink.start();
-  log.info({ prefix: config.prefix.toString(), registry: config.registryUrl.href }, "serving blobs");
+  const metrics = createServerMetrics({ interests: producer.counters, rangeCache: ranges.stats, catalog: catalog.stats, uplinkUp: () => uplink.isUp });
+  const metricsServer = config.metricsListen && await startMetricsServer(metrics, config.metricsListen, () => uplink.isUp);
+  log.info({
+    prefix: config.prefix.toString(), registry: config.registryUrl.href,
+    metrics: config.metricsListen ? `http://${config.metricsListen.host}:${config.metricsListen.port}/metrics` : "off",
+  }, "serving blobs");
 
   const shutdown = (signal: string) => {
     log.info({ signal, interests: producer.counters, rangeCache: ranges.stats }, "shutting down");
     uplink.close();
+    metricsServer?.close();
     void registry.close().finally(() => process.exit(0));
   };
   process.once("SIGINT", shutdown);

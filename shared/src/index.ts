@@ -9,3 +9,4 @@ export * from "./naming/segments.js";
 export * from "./uplink/router-uri.js";
 export * from "./uplink/uplink.js";
 export * from "./wire/index.js";
+export * from "./net/listen-address.js";

@@ -6,9 +6,13 @@ import { DigestMismatchError, VerifiedWriter } from "../fetcher/verified-writer.
 import { NdnFetchError, type NdnBlobFetcher } from "../fetcher/ndn-blob-fetcher.js";
 import { newPipelineStats, type PipelineStats } from "../fetcher/segment-pipeline.js";
 import { type ByteRange, parseRange } from "../http/range.js";
+import type { BytePath, ClientMetrics } from "../metrics/client-metrics.js";
 import type { Upstream } from "./upstream.js";
 
 export type BlobSource = "ndn" | "http" | "ndn+http";
+
+/** Blobs at least this large get progress lines while in flight. */
+const PROGRESS_MIN_BYTES = 32 * 1024 * 1024;
 
 /** Headers the registry sets on a blob that the caller should see exactly. */
 const BLOB_HEADERS = ["content-type", "docker-content-digest", "etag", "docker-distribution-api-version", "cache-control", "last-modified"];
@@ -26,6 +30,8 @@ export class BlobHandler {
     private readonly upstream: Upstream,
     private readonly fetcher: NdnBlobFetcher,
     private readonly log: Logger,
+    private readonly metrics: ClientMetrics,
+    private readonly progressIntervalMs = 5000,
   ) {}
 
   async get(req: IncomingMessage, res: ServerResponse, id: BlobId, path: string): Promise<void> {
@@ -71,6 +77,10 @@ export class BlobHandler {
     let ndnBytes = 0;
     let started = false;
     const stats = newPipelineStats();
+    const m = this.metrics;
+    m.inFlight.inc();
+    const stopProgress = this.logProgress(id, size, writer, t0);
+    let fetchOutcome: "ok" | "fallback" = "ok";
     try {
       try {
         for await (const payloads of this.fetcher.payloads(id, size, signal, stats)) {
@@ -87,13 +97,15 @@ export class BlobHandler {
         if (!(err instanceof NdnFetchError) || signal.aborted) {
           throw err;
         }
+        fetchOutcome = "fallback";
+        m.fallbacks.labels({ reason: err.reason }).inc();
         if (!started) {
           this.log.info({ repository: id.repository, digest: id.digest.text, reason: err.reason, err: err.message }, "ndn failed, blob over http");
-          return await this.proxyHttp(req, res, path, signal, t0, id);
+          return await this.proxyHttp(req, res, path, signal, t0, id, "fallback");
         }
         this.log.info({ repository: id.repository, digest: id.digest.text, at: writer.position, reason: err.reason, err: err.message }, "ndn failed mid-blob, rest over http");
         source = "ndn+http";
-        await this.continueOverHttp(req, id, path, writer, size, signal);
+        m.blobBytes.labels({ path: "fallback" }).inc(await this.continueOverHttp(req, id, path, writer, size, signal));
       }
       if (!started) {
         res.writeHead(range.kind === "single" ? 206 : 200, headers);
@@ -103,7 +115,9 @@ export class BlobHandler {
       res.end();
       this.logDone(id, source, writer.bytesWritten, ndnBytes, t0, stats);
     } catch (err: unknown) {
+      m.blobs.labels({ source: "failed" }).inc();
       if (err instanceof DigestMismatchError) {
+        m.fallbacks.labels({ reason: "digest-mismatch" }).inc();
         this.remember(id);
         this.log.error({ repository: id.repository, digest: id.digest.text, err: err.message }, "digest mismatch: response aborted, blob goes over http next time");
       } else if (!signal.aborted) {
@@ -115,13 +129,37 @@ export class BlobHandler {
         return;
       }
       res.destroy();
+    } finally {
+      stopProgress();
+      m.inFlight.dec();
+      m.fetchSeconds.labels({ outcome: fetchOutcome }).observe((performance.now() - t0) / 1000);
+      m.blobBytes.labels({ path: "ndn" }).inc(ndnBytes);
+      m.segments.inc(stats.delivered);
+      m.retransmissions.inc(stats.retransmissions);
     }
   }
 
-  private async continueOverHttp(req: IncomingMessage, id: BlobId, path: string, writer: VerifiedWriter, size: number, signal: AbortSignal): Promise<void> {
+  /** Progress lines for large blobs: percent and MB/s every few seconds while in flight. */
+  private logProgress(id: BlobId, size: number, writer: VerifiedWriter, t0: number): () => void {
+    if (size < PROGRESS_MIN_BYTES) {
+      return () => undefined;
+    }
+    const timer = setInterval(() => {
+      const seconds = (performance.now() - t0) / 1000;
+      this.log.info({
+        repository: id.repository, digest: id.digest.text, bytes: writer.position, size,
+        percent: Number((100 * writer.position / size).toFixed(1)), mbps: Number((writer.position / 1e6 / seconds).toFixed(1)),
+      }, "blob progress");
+    }, this.progressIntervalMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  /** The rest of the blob over HTTP from where NDN stopped; returns the bytes it read. */
+  private async continueOverHttp(req: IncomingMessage, id: BlobId, path: string, writer: VerifiedWriter, size: number, signal: AbortSignal): Promise<number> {
     const from = writer.position;
     if (from >= size) {
-      return;
+      return 0;
     }
     const res = await this.upstream.request({
       method: "GET", path, signal, followRedirects: true,
@@ -131,17 +169,22 @@ export class BlobHandler {
       await res.body.dump();
       throw new Error(`upstream answered ${res.statusCode} to a resume at byte ${from} of ${id.digest.text}`);
     }
+    let n = 0;
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       await writer.push(chunk);
+      n += chunk.length;
     }
+    return n;
   }
 
   /** Plain HTTP for the whole request, redirects followed so the caller never leaves the proxy. */
-  private async proxyHttp(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, t0: number, id: BlobId): Promise<void> {
+  private async proxyHttp(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, t0: number, id: BlobId, bytePath: BytePath = "http"): Promise<void> {
     const up = await this.upstream.request({ method: "GET", path, headers: req.headers, signal, followRedirects: true });
     await this.upstream.relay(up, res);
     if (up.statusCode < 300) {
-      this.logDone(id, "http", Number(up.headers["content-length"] ?? 0), 0, t0);
+      const bytes = Number(up.headers["content-length"] ?? 0);
+      this.metrics.blobBytes.labels({ path: bytePath }).inc(Number.isFinite(bytes) ? bytes : 0);
+      this.logDone(id, "http", bytes, 0, t0);
     }
   }
 
@@ -153,6 +196,7 @@ export class BlobHandler {
   }
 
   private logDone(id: BlobId, source: BlobSource, bytes: number, ndnBytes: number, t0: number, stats?: PipelineStats): void {
+    this.metrics.blobs.labels({ source }).inc();
     const seconds = (performance.now() - t0) / 1000;
     this.log.info({
       repository: id.repository, digest: id.digest.text, bytes, ndnBytes, source,

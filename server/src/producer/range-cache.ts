@@ -8,7 +8,12 @@ export type RangeLoader = (id: BlobId, begin: number, end: number, into: Uint8Ar
 export interface RangeCacheStats {
   hits: number;
   misses: number;
+  /** Bytes held now. */
   bytes: number;
+  /** Registry range reads that succeeded / failed, and the bytes they brought. */
+  loads: number;
+  loadErrors: number;
+  loadedBytes: number;
 }
 
 /**
@@ -23,7 +28,7 @@ export class RangeCache {
   private readonly pool: BufferPool;
   private readonly loading = new Map<string, Promise<Uint8Array>>();
   private bytes = 0;
-  readonly stats: RangeCacheStats = { hits: 0, misses: 0, bytes: 0 };
+  readonly stats: RangeCacheStats = { hits: 0, misses: 0, bytes: 0, loads: 0, loadErrors: 0, loadedBytes: 0 };
 
   constructor(
     private readonly load: RangeLoader,
@@ -94,9 +99,12 @@ export class RangeCache {
       const buf = this.pool.take();
       const bytes = buf.subarray(0, end - begin);
       p = this.load(id, begin, end, bytes).then(() => {
+        ++this.stats.loads;
+        this.stats.loadedBytes += bytes.length;
         this.store(key, bytes);
         return bytes;
       }, (err: unknown) => {
+        ++this.stats.loadErrors;
         this.pool.release(buf);
         throw err;
       }).finally(() => this.loading.delete(key));

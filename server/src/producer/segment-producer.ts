@@ -18,6 +18,7 @@ export interface SegmentProducerOptions {
 
 export interface InterestCounters {
   data: number;
+  dataBytes: number;
   nackMissing: number;
   nackError: number;
   dropped: number;
@@ -33,7 +34,7 @@ export type SegmentReply =
 
 /** Answers Interests for blob segments with bytes read from the registry. */
 export class SegmentProducer {
-  readonly counters: InterestCounters = { data: 0, nackMissing: 0, nackError: 0, dropped: 0 };
+  readonly counters: InterestCounters = { data: 0, dataBytes: 0, nackMissing: 0, nackError: 0, dropped: 0 };
 
   constructor(readonly opts: SegmentProducerOptions) {}
 
@@ -54,6 +55,7 @@ export class SegmentProducer {
       const [begin, end] = segmentByteRange(segment, stat.size);
       const content = end > begin ? await ranges.read(id, stat.size, begin, end) : new Uint8Array();
       ++this.counters.data;
+      this.counters.dataBytes += content.length;
       return { kind: "data", content, finalSegment: last };
     } catch (err: unknown) {
       // Registry down or failing: answer at once so consumers fall back instead of timing out.
@@ -82,6 +84,7 @@ export class SegmentProducer {
       return undefined;
     }
     ++this.counters.data;
+    this.counters.dataBytes += content.length;
     return { kind: "data", content, finalSegment: last };
   }
 

@@ -2,6 +2,12 @@ import type { BlobId } from "@ndnreg/shared";
 
 import type { BlobStat, RegistryClient } from "./registry-client.js";
 
+export interface CatalogStats {
+  found: number;
+  missing: number;
+  errors: number;
+}
+
 interface Entry {
   readonly stat: BlobStat;
   readonly expires: number;
@@ -16,6 +22,8 @@ export class BlobCatalog {
   private readonly entries = new Map<string, Entry>();
   private readonly pending = new Map<string, Promise<BlobStat>>();
   private readonly keys = new WeakMap<BlobId, string>();
+  /** Registry HEAD requests by result. */
+  readonly stats: CatalogStats = { found: 0, missing: 0, errors: 0 };
 
   constructor(
     private readonly registry: RegistryClient,
@@ -54,7 +62,11 @@ export class BlobCatalog {
 
   private async lookup(key: string, id: BlobId): Promise<BlobStat> {
     try {
-      const stat = await this.registry.stat(id, AbortSignal.timeout(10_000));
+      const stat = await this.registry.stat(id, AbortSignal.timeout(10_000)).catch((err: unknown) => {
+        ++this.stats.errors;
+        throw err;
+      });
+      ++this.stats[stat.found ? "found" : "missing"];
       const ttl = stat.found ? this.opts.positiveTtlMs : this.opts.negativeTtlMs;
       this.entries.delete(key);
       this.entries.set(key, { stat, expires: Date.now() + ttl });

@@ -45,6 +45,8 @@ export class Stack {
   private readonly clients: ClientHandle[] = [];
   private readonly proxies: CountingProxy[] = [];
   private serverStarts = 0;
+  /** Base URL of the running server's /metrics and /healthz. */
+  serverMetricsUrl?: string;
 
   private constructor(
     readonly runDir: string,
@@ -67,12 +69,14 @@ export class Stack {
   /** Start the server and wait until its prefix is registered in the forwarder. */
   async startServer(extraEnv: Record<string, string> = {}, fw: Forwarder = this.forwarder): Promise<ManagedProcess> {
     const n = ++this.serverStarts;
+    const metricsPort = await freePort();
+    this.serverMetricsUrl = `http://127.0.0.1:${metricsPort}`;
     this.server = new ManagedProcess(`server${n}`, process.execPath, [...NODE_ARGS, SERVER_MAIN], {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
       env: {
         ...process.env, NDNTS_UPLINK: fw.uri, REGISTRY_URL: this.registry.url, NDN_PREFIX: this.prefix,
-        LOG_LEVEL: "info", ...this.serverEnv, ...extraEnv,
+        LOG_LEVEL: "info", METRICS_LISTEN: `127.0.0.1:${metricsPort}`, ...this.serverEnv, ...extraEnv,
       },
     });
     await this.server.waitForLine(/"uplink up"/);

@@ -1,0 +1,44 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+
+/** Where the bytes of a blob response came from. */
+export type BytePath = "ndn" | "http" | "fallback";
+
+/** Why a blob left the NDN path (NdnFetchError reasons, plus a digest mismatch). */
+export type FallbackReason = "nack" | "first-byte-timeout" | "idle-timeout" | "bad-segment" | "fetch-error" | "digest-mismatch";
+
+/** The client's Prometheus metrics (served at /metrics). */
+export class ClientMetrics {
+  readonly registry = new Registry();
+  readonly blobBytes = new Counter({
+    name: "ndnreg_client_blob_bytes_total", help: "Blob bytes sent to callers, by where they came from: ndn, http (never tried over NDN), fallback (HTTP after NDN failed)",
+    labelNames: ["path"] as const, registers: [this.registry],
+  });
+  readonly blobs = new Counter({
+    name: "ndnreg_client_blob_responses_total", help: "Blob GETs answered, by source of the bytes (ndn, http, ndn+http) or failed",
+    labelNames: ["source"] as const, registers: [this.registry],
+  });
+  readonly fallbacks = new Counter({
+    name: "ndnreg_client_fallbacks_total", help: "Blobs (or their rest) sent over HTTP after NDN failed, by reason",
+    labelNames: ["reason"] as const, registers: [this.registry],
+  });
+  readonly fetchSeconds = new Histogram({
+    name: "ndnreg_client_ndn_fetch_seconds", help: "Duration of NDN blob fetches, by outcome (ok, fallback)",
+    labelNames: ["outcome"] as const, buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry],
+  });
+  readonly inFlight = new Gauge({
+    name: "ndnreg_client_ndn_fetches_in_flight", help: "NDN blob fetches running now", registers: [this.registry],
+  });
+  readonly segments = new Counter({
+    name: "ndnreg_client_segments_total", help: "Blob segments received over NDN", registers: [this.registry],
+  });
+  readonly retransmissions = new Counter({
+    name: "ndnreg_client_interest_retransmissions_total", help: "Interests sent again after a retransmission timeout", registers: [this.registry],
+  });
+  readonly uplinkUp = new Gauge({
+    name: "ndnreg_client_uplink_up", help: "1 while the face to the NDN forwarder is up", registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "ndnreg_client_" });
+  }
+}

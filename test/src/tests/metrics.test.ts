@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, test } from "node:test";
+
+import { type ClientHandle, freePort, pullImage, Stack, verifyPulled } from "../bench/index.js";
+import { pushTestImage } from "./helpers.js";
+
+/** Prometheus text format → "name{labels}" → value (no HELP/TYPE lines). */
+async function scrape(url: string): Promise<Map<string, number>> {
+  const res = await fetch(url);
+  assert.equal(res.status, 200, url);
+  assert.match(res.headers.get("content-type") ?? "", /^text\/plain/);
+  const out = new Map<string, number>();
+  for (const line of (await res.text()).split("\n")) {
+    const m = /^([a-z_:][a-z0-9_:]*(?:\{[^}]*\})?) (\S+)$/i.exec(line);
+    if (m) {
+      out.set(m[1]!, Number(m[2]));
+    }
+  }
+  return out;
+}
+
+function value(metrics: Map<string, number>, key: string): number {
+  const v = metrics.get(key);
+  assert.ok(v !== undefined, `missing ${key}; have ${[...metrics.keys()].filter((k) => k.startsWith(key.split("{")[0]!)).join(", ")}`);
+  return v;
+}
+
+describe("metrics, health and progress", () => {
+  let stack: Stack;
+  let client: ClientHandle;
+
+  before(async () => {
+    stack = await Stack.start({ label: "metrics", csCapacity: 40_000 });
+    client = await stack.startClient({ args: ["--first-byte-timeout", "600", "--progress-interval", "100"] });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("a pull over NDN shows up in the client's and the server's counters", async () => {
+    const image = await pushTestImage(stack, "metrics/a:v1", { format: "oci", layers: [40 << 20, 500_000] });
+    const blobBytes = image.blobs.reduce((n, b) => n + b.size, 0);
+    const out = await pullImage(client.host, "metrics/a:v1", path.join(stack.runDir, "out-a"));
+    await verifyPulled(image, out);
+
+    const c = await scrape(`${client.url}/metrics`);
+    assert.equal(value(c, 'ndnreg_client_blob_bytes_total{path="ndn"}'), blobBytes);
+    assert.equal(value(c, 'ndnreg_client_blob_responses_total{source="ndn"}'), image.blobs.length);
+    assert.equal(value(c, 'ndnreg_client_ndn_fetch_seconds_count{outcome="ok"}'), image.blobs.length);
+    assert.equal(value(c, "ndnreg_client_ndn_fetches_in_flight"), 0);
+    assert.ok(value(c, "ndnreg_client_segments_total") >= Math.ceil(blobBytes / 8000));
+    assert.equal(value(c, "ndnreg_client_uplink_up"), 1);
+    assert.ok(value(c, "ndnreg_client_process_resident_memory_bytes") > 0);
+
+    const s = await scrape(`${stack.serverMetricsUrl}/metrics`);
+    assert.ok(value(s, 'ndnreg_server_interests_total{outcome="data"}') >= Math.ceil(blobBytes / 8000));
+    assert.equal(value(s, "ndnreg_server_data_payload_bytes_total"), blobBytes);
+    assert.equal(value(s, "ndnreg_server_registry_range_bytes_total"), blobBytes);
+    assert.ok(value(s, 'ndnreg_server_registry_range_requests_total{result="ok"}') >= 41);
+    assert.equal(value(s, 'ndnreg_server_registry_stat_requests_total{result="found"}'), image.blobs.length);
+    assert.ok(value(s, 'ndnreg_server_range_cache_lookups_total{result="hit"}') > 0);
+    assert.equal(value(s, "ndnreg_server_uplink_up"), 1);
+
+    // Progress lines for the 40 MiB layer, ending at 100%.
+    const progress = client.proc.grep(/"blob progress"/).map((l) => JSON.parse(l) as { digest: string; percent: number });
+    assert.ok(progress.some((p) => p.digest === image.layers[0]!.digest), "no progress line for the large layer");
+    assert.ok(progress.every((p) => p.percent >= 0 && p.percent <= 100));
+  });
+
+  test("health: both answer /healthz; the server's turns 503 when its forwarder is gone", async () => {
+    assert.deepEqual(await (await fetch(`${client.url}/healthz`)).json(), { ok: true, uplink: "up" });
+    const healthy = await fetch(`${stack.serverMetricsUrl}/healthz`);
+    assert.equal(healthy.status, 200);
+    await stack.forwarder.stop();
+    try {
+      await waitForStatus(`${stack.serverMetricsUrl}/healthz`, 503);
+      assert.deepEqual(await (await fetch(`${client.url}/healthz`)).json(), { ok: true, uplink: "down" });
+    } finally {
+      await stack.forwarder.restart();
+      await stack.waitForRoute();
+    }
+    await waitForStatus(`${stack.serverMetricsUrl}/healthz`, 200);
+  });
+
+  test("fallbacks are counted by reason, and their bytes by path", async () => {
+    await stack.stopServer();
+    const image = await pushTestImage(stack, "metrics/b:v1", { format: "oci", layers: [100_000] });
+    const before = await scrape(`${client.url}/metrics`);
+    const out = await pullImage(client.host, "metrics/b:v1", path.join(stack.runDir, "out-b"));
+    await verifyPulled(image, out);
+    const after = await scrape(`${client.url}/metrics`);
+    const delta = (k: string) => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    const blobBytes = image.blobs.reduce((n, b) => n + b.size, 0);
+    assert.equal(delta('ndnreg_client_blob_bytes_total{path="fallback"}'), blobBytes);
+    assert.equal(delta('ndnreg_client_fallbacks_total{reason="first-byte-timeout"}') + delta('ndnreg_client_fallbacks_total{reason="fetch-error"}'), image.blobs.length);
+    assert.equal(delta('ndnreg_client_ndn_fetch_seconds_count{outcome="fallback"}'), image.blobs.length);
+  });
+
+  test("--metrics-listen moves /metrics to its own address", async () => {
+    const port = await freePort();
+    const other = await stack.startClient({ args: ["--metrics-listen", `127.0.0.1:${port}`] });
+    const m = await scrape(`http://127.0.0.1:${port}/metrics`);
+    assert.equal(value(m, "ndnreg_client_ndn_fetches_in_flight"), 0);
+    assert.equal((await fetch(`${other.url}/metrics`)).status, 404);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+  });
+});
+
+async function waitForStatus(url: string, status: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = await fetch(url).then((r) => r.status, () => 0);
+    if (got === status) {
+      return;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`${url}: status ${got}, waited for ${status}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
