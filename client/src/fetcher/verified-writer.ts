@@ -25,6 +25,7 @@ export class VerifiedWriter {
   private batch: Uint8Array[] = [];
   private batchBytes = 0;
   private written = 0;
+  private verified = false;
 
   constructor(
     private readonly out: Writable,
@@ -33,6 +34,11 @@ export class VerifiedWriter {
     private readonly window: ByteRange,
     /** Aborted when the caller goes away, so a wait for `drain` cannot hang. */
     private readonly signal: AbortSignal,
+    /**
+     * Write nothing before the whole blob is verified (small blobs): the caller can then still
+     * answer with other bytes if this copy turns out wrong.
+     */
+    private readonly holdAll = false,
   ) {}
 
   /** Bytes of the blob hashed so far: where a fallback must resume. */
@@ -47,7 +53,7 @@ export class VerifiedWriter {
 
   async push(chunk: Uint8Array): Promise<void> {
     this.take(chunk);
-    if (this.batchBytes >= BATCH_BYTES) {
+    if (this.batchBytes >= BATCH_BYTES && !this.holdAll) {
       await this.flush();
     }
   }
@@ -57,7 +63,7 @@ export class VerifiedWriter {
     for (const chunk of chunks) {
       this.take(chunk);
     }
-    if (this.batchBytes >= BATCH_BYTES) {
+    if (this.batchBytes >= BATCH_BYTES && !this.holdAll) {
       await this.flush();
     }
   }
@@ -83,8 +89,11 @@ export class VerifiedWriter {
     }
   }
 
-  /** Verify the digest, then release the held-back bytes. */
-  async finish(): Promise<void> {
+  /** Throws DigestMismatchError unless the whole blob arrived and hashes to its digest. */
+  verify(): void {
+    if (this.verified) {
+      return;
+    }
     if (this.offset !== this.size) {
       throw new DigestMismatchError(`blob ended at ${this.offset} of ${this.size} bytes`);
     }
@@ -92,6 +101,12 @@ export class VerifiedWriter {
     if (actual !== this.digest.hex) {
       throw new DigestMismatchError(`content hashes to sha256:${actual}, expected ${this.digest.text}`);
     }
+    this.verified = true;
+  }
+
+  /** Verify the digest, then release the held-back bytes. */
+  async finish(): Promise<void> {
+    this.verify();
     if (this.held) {
       this.batch.push(this.held);
       this.batchBytes += this.held.length;

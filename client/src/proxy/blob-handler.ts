@@ -11,6 +11,13 @@ import type { Upstream } from "./upstream.js";
 
 export type BlobSource = "ndn" | "http" | "ndn+http";
 
+/**
+ * Blobs up to this size are verified before their first byte is sent, so a copy that does not
+ * match its digest is replaced by HTTP bytes in the same response (configs and small layers then
+ * never fail a pull). Larger blobs stream, and a mismatch aborts the response.
+ */
+const SELF_HEAL_MAX_BYTES = 4 * 1024 * 1024;
+
 /** Blobs at least this large get progress lines while in flight. */
 const PROGRESS_MIN_BYTES = 32 * 1024 * 1024;
 
@@ -72,7 +79,8 @@ export class BlobHandler {
       headers["content-range"] = `bytes ${window.start}-${window.end}/${size}`;
     }
 
-    const writer = new VerifiedWriter(res, id.digest, size, window, signal);
+    const holdAll = size <= SELF_HEAL_MAX_BYTES;
+    const writer = new VerifiedWriter(res, id.digest, size, window, signal, holdAll);
     let source: BlobSource = "ndn";
     let ndnBytes = 0;
     let started = false;
@@ -84,7 +92,7 @@ export class BlobHandler {
     try {
       try {
         for await (const payloads of this.fetcher.payloads(id, size, signal, stats)) {
-          if (!started) {
+          if (!started && !holdAll) {
             res.writeHead(range.kind === "single" ? 206 : 200, headers);
             started = true;
           }
@@ -108,6 +116,21 @@ export class BlobHandler {
         m.blobBytes.labels({ path: "fallback" }).inc(await this.continueOverHttp(req, id, path, writer, size, signal));
       }
       if (!started) {
+        if (holdAll) {
+          try {
+            writer.verify();
+          } catch (err: unknown) {
+            if (!(err instanceof DigestMismatchError)) {
+              throw err;
+            }
+            // Nothing sent yet: answer with the registry's bytes instead.
+            this.remember(id);
+            m.fallbacks.labels({ reason: "digest-mismatch" }).inc();
+            fetchOutcome = "fallback";
+            this.log.error({ repository: id.repository, digest: id.digest.text, err: err.message }, "digest mismatch: blob served over http instead");
+            return await this.proxyHttp(req, res, path, signal, t0, id, "fallback");
+          }
+        }
         res.writeHead(range.kind === "single" ? 206 : 200, headers);
         started = true;
       }
