@@ -9,6 +9,7 @@ import { buildApp, buildMetricsApp } from "./app.js";
 import { loadClientConfig } from "./config.js";
 import { ForwarderChannel } from "./fetcher/forwarder-channel.js";
 import { NdnBlobFetcher } from "./fetcher/ndn-blob-fetcher.js";
+import { SharedFetches } from "./fetcher/shared-fetches.js";
 import { WireChannel } from "./fetcher/wire-channel.js";
 import { ClientMetrics } from "./metrics/client-metrics.js";
 import { BlobHandler } from "./proxy/blob-handler.js";
@@ -28,7 +29,7 @@ async function main(): Promise<void> {
   const metrics = new ClientMetrics();
   const uplinkUp = () => uplink.isUp;
   const app = buildApp({
-    upstream, blobs: new BlobHandler(upstream, fetcher, log, metrics, config.progressIntervalMs), log, uplinkUp,
+    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, config.progressIntervalMs), log, uplinkUp,
     metrics: config.metricsListen ? undefined : metrics,
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });

@@ -25,6 +25,9 @@ export class ClientMetrics {
     name: "ndnreg_client_ndn_fetch_seconds", help: "Duration of NDN blob fetches, by outcome (ok, fallback)",
     labelNames: ["outcome"] as const, buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300], registers: [this.registry],
   });
+  readonly sharedFetches = new Counter({
+    name: "ndnreg_client_shared_fetches_total", help: "Blob requests that joined an identical NDN fetch already running instead of starting one", registers: [this.registry],
+  });
   readonly inFlight = new Gauge({
     name: "ndnreg_client_ndn_fetches_in_flight", help: "NDN blob fetches running now", registers: [this.registry],
   });

@@ -3,8 +3,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { BlobId, Logger } from "@ndnreg/shared";
 
 import { DigestMismatchError, VerifiedWriter } from "../fetcher/verified-writer.js";
-import { NdnFetchError, type NdnBlobFetcher } from "../fetcher/ndn-blob-fetcher.js";
-import { newPipelineStats, type PipelineStats } from "../fetcher/segment-pipeline.js";
+import { NdnFetchError } from "../fetcher/ndn-blob-fetcher.js";
+import type { PipelineStats } from "../fetcher/segment-pipeline.js";
+import type { SharedFetches } from "../fetcher/shared-fetches.js";
 import { type ByteRange, parseRange } from "../http/range.js";
 import type { BytePath, ClientMetrics } from "../metrics/client-metrics.js";
 import type { Upstream } from "./upstream.js";
@@ -35,7 +36,7 @@ export class BlobHandler {
 
   constructor(
     private readonly upstream: Upstream,
-    private readonly fetcher: NdnBlobFetcher,
+    private readonly fetches: SharedFetches,
     private readonly log: Logger,
     private readonly metrics: ClientMetrics,
     private readonly progressIntervalMs = 5000,
@@ -84,14 +85,15 @@ export class BlobHandler {
     let source: BlobSource = "ndn";
     let ndnBytes = 0;
     let started = false;
-    const stats = newPipelineStats();
+    const fetch = this.fetches.open(id, size, signal);
+    const stats = fetch.stats;
     const m = this.metrics;
     m.inFlight.inc();
     const stopProgress = this.logProgress(id, size, writer, t0);
     let fetchOutcome: "ok" | "fallback" = "ok";
     try {
       try {
-        for await (const payloads of this.fetcher.payloads(id, size, signal, stats)) {
+        for await (const payloads of fetch.payloads) {
           if (!started && !holdAll) {
             res.writeHead(range.kind === "single" ? 206 : 200, headers);
             started = true;
@@ -136,7 +138,7 @@ export class BlobHandler {
       }
       await writer.finish();
       res.end();
-      this.logDone(id, source, writer.bytesWritten, ndnBytes, t0, stats);
+      this.logDone(id, source, writer.bytesWritten, ndnBytes, t0, stats, fetch.joined);
     } catch (err: unknown) {
       m.blobs.labels({ source: "failed" }).inc();
       if (err instanceof DigestMismatchError) {
@@ -157,8 +159,12 @@ export class BlobHandler {
       m.inFlight.dec();
       m.fetchSeconds.labels({ outcome: fetchOutcome }).observe((performance.now() - t0) / 1000);
       m.blobBytes.labels({ path: "ndn" }).inc(ndnBytes);
-      m.segments.inc(stats.delivered);
-      m.retransmissions.inc(stats.retransmissions);
+      if (!fetch.joined) { // a shared fetch's packets are counted once, by the request that started it
+        m.segments.inc(stats.delivered);
+        m.retransmissions.inc(stats.retransmissions);
+      } else {
+        m.sharedFetches.inc();
+      }
     }
   }
 
@@ -218,12 +224,13 @@ export class BlobHandler {
     this.httpOnly.add(id.digest.hex);
   }
 
-  private logDone(id: BlobId, source: BlobSource, bytes: number, ndnBytes: number, t0: number, stats?: PipelineStats): void {
+  private logDone(id: BlobId, source: BlobSource, bytes: number, ndnBytes: number, t0: number, stats?: PipelineStats, joined = false): void {
     this.metrics.blobs.labels({ source }).inc();
     const seconds = (performance.now() - t0) / 1000;
     this.log.info({
       repository: id.repository, digest: id.digest.text, bytes, ndnBytes, source,
       ...(stats && { retransmissions: stats.retransmissions, srttMs: Number(stats.srttMs.toFixed(2)) }),
+      ...(joined && { sharedFetch: true }),
       seconds: Number(seconds.toFixed(3)), mbps: Number((bytes / 1e6 / Math.max(seconds, 1e-6)).toFixed(1)),
     }, "blob done");
   }

@@ -137,6 +137,25 @@ describe("client HTTP behaviour against an open registry", () => {
     const sources = await blobSources(ndnOnly, blobs);
     assert.deepEqual([...new Set(sources.values())], ["ndn"]);
   });
+
+  test("identical concurrent blob requests share one NDN fetch; ranges among them get their own window", async () => {
+    const bytes = randomBytes(6_000_000);
+    const d = await pushRawBlob(stack.registry.url, "shared/blob", bytes);
+    const metric = async (name: string) => {
+      const text = await (await fetch(`${ndnOnly.url}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? "0");
+    };
+    const [shared0, segments0] = [await metric("ndnreg_client_shared_fetches_total"), await metric("ndnreg_client_segments_total")];
+    const url = `${ndnOnly.url}/v2/shared/blob/blobs/${d}`;
+    const requests = Array.from({ length: 10 }, (_, i) => fetch(url, i === 9 ? { headers: { range: "bytes=100-199" } } : {}));
+    const bodies = await Promise.all(requests.map(async (r) => Buffer.from(await (await r).arrayBuffer())));
+    for (const b of bodies.slice(0, 9)) {
+      assert.ok(b.equals(bytes));
+    }
+    assert.ok(bodies[9]!.equals(bytes.subarray(100, 200)));
+    assert.equal(await metric("ndnreg_client_shared_fetches_total") - shared0, 9);
+    assert.equal(await metric("ndnreg_client_segments_total") - segments0, Math.ceil(bytes.length / 8000));
+  });
 });
 
 describe("client against a registry that demands authentication", () => {

@@ -1,0 +1,180 @@
+import type { BlobId } from "@ndnreg/shared";
+
+import type { NdnBlobFetcher } from "./ndn-blob-fetcher.js";
+import { newPipelineStats, type PipelineStats } from "./segment-pipeline.js";
+
+/** A reader's view of a (possibly shared) NDN blob fetch. */
+export interface BlobFetch {
+  readonly payloads: AsyncGenerator<Uint8Array[]>;
+  readonly stats: PipelineStats;
+  /** True when this request joined a fetch another request started. */
+  readonly joined: boolean;
+}
+
+/** Requests may join a fetch until it has produced this much (kept in memory for them). */
+const JOIN_WINDOW_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Identical concurrent blob requests share one NDN fetch. A request that arrives while the fetch
+ * has produced at most 8 MiB replays what it missed from memory and then follows live; a later
+ * one starts its own fetch (the routers' caches make that cheap). The fetch is paced by its
+ * slowest reader and aborted when its last reader leaves.
+ */
+export class SharedFetches {
+  private readonly live = new Map<string, SharedFetch>();
+
+  constructor(private readonly fetcher: NdnBlobFetcher) {}
+
+  open(id: BlobId, size: number, signal: AbortSignal): BlobFetch {
+    const key = `${id.repository}@${id.digest.hex}`;
+    let fetch = this.live.get(key);
+    const joined = fetch?.joinable === true;
+    if (!fetch || !joined) {
+      const created = new SharedFetch(this.fetcher, id, size, () => {
+        if (this.live.get(key) === created) {
+          this.live.delete(key);
+        }
+      });
+      this.live.set(key, created);
+      fetch = created;
+    }
+    return { payloads: fetch.subscribe(signal), stats: fetch.stats, joined };
+  }
+
+  /** Fetches running now (for tests and metrics). */
+  get size(): number {
+    return this.live.size;
+  }
+}
+
+interface Reader {
+  next: number;
+}
+
+class SharedFetch {
+  readonly stats = newPipelineStats();
+  private readonly ctrl = new AbortController();
+  private readonly source: AsyncGenerator<Uint8Array[]>;
+  private readonly readers = new Set<Reader>();
+  /** Batches not yet read by every reader; batches[0] has index `dropped`. */
+  private batches: Uint8Array[][] = [];
+  private dropped = 0;
+  private produced = 0;
+  private pulling = false;
+  private done = false;
+  private error: unknown;
+  private wake = new Set<() => void>();
+
+  constructor(fetcher: NdnBlobFetcher, id: BlobId, size: number, private readonly onEnd: () => void) {
+    this.source = fetcher.payloads(id, size, this.ctrl.signal, this.stats);
+  }
+
+  get joinable(): boolean {
+    return this.dropped === 0 && this.produced <= JOIN_WINDOW_BYTES && !this.done && this.error === undefined && !this.ctrl.signal.aborted;
+  }
+
+  async *subscribe(signal: AbortSignal): AsyncGenerator<Uint8Array[]> {
+    const reader: Reader = { next: 0 };
+    this.readers.add(reader);
+    const onAbort = () => this.notify();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      for (;;) {
+        signal.throwIfAborted();
+        if (reader.next < this.dropped + this.batches.length) {
+          const batch = this.batches[reader.next - this.dropped]!;
+          ++reader.next;
+          this.trim();
+          this.pull();
+          yield batch;
+          continue;
+        }
+        if (this.error !== undefined) {
+          throw this.error;
+        }
+        if (this.done) {
+          return;
+        }
+        this.pull();
+        await new Promise<void>((resolve) => this.wake.add(resolve));
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      this.readers.delete(reader);
+      if (this.readers.size === 0) {
+        this.end();
+      } else {
+        this.trim();
+        this.pull();
+      }
+    }
+  }
+
+  /** Ask the fetch for more once the slowest reader is at most one batch behind. */
+  private pull(): void {
+    if (this.pulling || this.done || this.error !== undefined || this.readers.size === 0) {
+      return;
+    }
+    const head = this.dropped + this.batches.length;
+    if (head - this.slowest() > 1) {
+      return;
+    }
+    this.pulling = true;
+    this.source.next().then((r) => {
+      if (r.done) {
+        this.done = true;
+      } else {
+        this.batches.push(r.value);
+        for (const p of r.value) {
+          this.produced += p.length;
+        }
+      }
+    }, (err: unknown) => {
+      this.error = err;
+    }).finally(() => {
+      this.pulling = false;
+      if (this.done || this.error !== undefined) {
+        this.onEnd(); // no one may join a finished fetch
+      }
+      this.trim();
+      this.notify();
+    });
+  }
+
+  private slowest(): number {
+    let min = Infinity;
+    for (const r of this.readers) {
+      min = Math.min(min, r.next);
+    }
+    return min === Infinity ? this.dropped + this.batches.length : min;
+  }
+
+  /** Drop batches every reader has read, unless late joiners may still need them. */
+  private trim(): void {
+    if (this.joinable) {
+      return;
+    }
+    const drop = Math.min(this.slowest(), this.dropped + this.batches.length) - this.dropped;
+    if (drop > 0) {
+      this.batches = this.batches.slice(drop);
+      this.dropped += drop;
+    }
+  }
+
+  private notify(): void {
+    const waiting = this.wake;
+    this.wake = new Set();
+    for (const w of waiting) {
+      w();
+    }
+  }
+
+  private end(): void {
+    this.onEnd();
+    this.batches = [];
+    if (!this.done) {
+      this.ctrl.abort(new Error("no readers left"));
+      void this.source.return(undefined).catch(() => undefined);
+    }
+  }
+}
