@@ -33,6 +33,12 @@ export function buildApp({ upstream, blobs, log, metrics, uplinkUp }: AppDeps): 
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://local");
+    if (url.pathname !== "/v2" && !url.pathname.startsWith("/v2/")) {
+      // "/v2/../x" normalizes to "/x": only the registry API is ever forwarded.
+      res.writeHead(404, { "content-type": "application/json" });
+      res.end(JSON.stringify({ errors: [{ code: "NOT_FOUND", message: "only /v2/ is served here" }] }));
+      return;
+    }
     const route = classify(req.method ?? "GET", url.pathname);
     try {
       if (route.kind === "blob") {
