@@ -45,6 +45,7 @@ export class Stack {
   private readonly clients: ClientHandle[] = [];
   private readonly proxies: CountingProxy[] = [];
   private serverStarts = 0;
+  private readonly extraServers: ManagedProcess[] = [];
   /** Base URL of the running server's /metrics and /healthz. */
   serverMetricsUrl?: string;
 
@@ -82,6 +83,25 @@ export class Stack {
     await this.server.waitForLine(/"uplink up"/);
     await this.waitForRoute(fw);
     return this.server;
+  }
+
+  /**
+   * Another server process on the same prefix (e.g. a rogue producer reading a corrupting
+   * proxy); stopped with the stack.
+   */
+  async startExtraServer(env: Record<string, string>): Promise<ManagedProcess> {
+    const n = ++this.serverStarts;
+    const proc = new ManagedProcess(`server${n}`, process.execPath, [...NODE_ARGS, SERVER_MAIN], {
+      logFile: path.join(this.runDir, `server${n}.log`),
+      cwd: this.runDir,
+      env: {
+        ...process.env, NDNTS_UPLINK: this.forwarder.uri, REGISTRY_URL: this.registry.url, NDN_PREFIX: this.prefix,
+        LOG_LEVEL: "info", METRICS_LISTEN: "", ...env,
+      },
+    });
+    this.extraServers.push(proc);
+    await proc.waitForLine(/"uplink up"/);
+    return proc;
   }
 
   async waitForRoute(fw: Forwarder = this.forwarder, timeoutMs = 10_000): Promise<void> {
@@ -124,6 +144,7 @@ export class Stack {
     await Promise.all(this.clients.map((c) => c.stop()));
     await Promise.all(this.proxies.map((p) => p.stop()));
     await this.stopServer();
+    await Promise.all(this.extraServers.map((p) => p.stop()));
     await this.forwarder.stop();
     await this.registry.stop();
     this.cleanup();
