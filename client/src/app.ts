@@ -6,6 +6,7 @@ import type { Logger } from "@ndnreg/shared";
 
 import type { ClientMetrics } from "./metrics/client-metrics.js";
 import type { BlobHandler } from "./proxy/blob-handler.js";
+import { sendUpstreamError } from "./http/upstream-errors.js";
 import { classify } from "./proxy/routes.js";
 import type { Upstream } from "./proxy/upstream.js";
 
@@ -49,11 +50,10 @@ export function buildApp({ upstream, blobs, log, metrics, uplinkUp }: AppDeps): 
       await upstream.relay(up, res);
     } catch (err: unknown) {
       log.warn({ method: req.method, path: url.pathname, err: String(err) }, "upstream request failed");
-      if (!res.headersSent) {
-        res.writeHead(502, { "content-type": "application/json" });
-        res.end(JSON.stringify({ errors: [{ code: "UNAVAILABLE", message: "upstream registry unreachable" }] }));
-      } else {
+      if (res.headersSent) {
         res.destroy();
+      } else {
+        sendUpstreamError(res, err);
       }
     }
   };

@@ -7,6 +7,7 @@ import { NdnFetchError } from "../fetcher/ndn-blob-fetcher.js";
 import type { PipelineStats } from "../fetcher/segment-pipeline.js";
 import type { SharedFetches } from "../fetcher/shared-fetches.js";
 import { type ByteRange, parseRange } from "../http/range.js";
+import { sendUpstreamError } from "../http/upstream-errors.js";
 import type { BytePath, ClientMetrics } from "../metrics/client-metrics.js";
 import type { Upstream } from "./upstream.js";
 
@@ -149,8 +150,7 @@ export class BlobHandler {
         this.log.warn({ repository: id.repository, digest: id.digest.text, err: String(err) }, "blob transfer failed");
       }
       if (!started && !res.headersSent && !signal.aborted) {
-        res.writeHead(502, { "content-type": "application/json" });
-        res.end(JSON.stringify({ errors: [{ code: "UNKNOWN", message: "blob transfer failed" }] }));
+        sendUpstreamError(res, err);
         return;
       }
       res.destroy();

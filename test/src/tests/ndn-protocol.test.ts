@@ -101,4 +101,15 @@ describe("server on the wire", () => {
     await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((seg) => express(blobName(prefix, id).append(Segment, seg))));
     assert.equal(counting.counters.otherRequests - beforeCount, 1);
   });
+
+  test("registry down: Interests are answered at once with a Nack, not left to time out", async () => {
+    await stack.registry.stop();
+    const id = makeBlobId("wire/blob", `sha256:${"ef".repeat(32)}`)!;
+    const t0 = Date.now();
+    const data = await express(blobName(prefix, id).append(Segment, 0));
+    assert.equal(data.contentType, 3);
+    assert.match(new TextDecoder().decode(data.content), /registry unavailable/);
+    assert.ok(Date.now() - t0 < 1500, `took ${Date.now() - t0} ms`);
+  });
+
 });

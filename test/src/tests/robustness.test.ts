@@ -116,3 +116,30 @@ describe("bad input, restarts and load", () => {
     await verifyPulled(image, out);
   });
 });
+
+describe("registry down", () => {
+  let stack: Stack;
+  let client: ClientHandle;
+
+  before(async () => {
+    stack = await Stack.start({ label: "regdown" });
+    client = await stack.startClient();
+    await stack.registry.stop();
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("API, manifest and blob requests get a clear 502 at once, not a hang", async () => {
+    for (const p of ["/v2/", "/v2/some/image/manifests/v1", `/v2/some/image/blobs/sha256:${"12".repeat(32)}`]) {
+      const t0 = performance.now();
+      const res = await fetch(`${client.url}${p}`);
+      assert.equal(res.status, 502, p);
+      const body = await res.json() as { errors: Array<{ code: string; message: string }> };
+      assert.equal(body.errors[0]?.code, "UNAVAILABLE");
+      assert.match(body.errors[0]?.message ?? "", /unreachable/);
+      assert.ok(performance.now() - t0 < 2000, `${p} took ${(performance.now() - t0).toFixed(0)} ms`);
+    }
+    assert.equal((await fetch(`${client.url}/healthz`)).status, 200);
+  });
+});
