@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   }
   const config = loadServerConfig();
   const log = createLogger("ndn-registry-server", config.logLevel);
-  const registry = new RegistryClient(config.registryUrl);
+  const registry = new RegistryClient(config.registryUrl, { credentials: config.registryCredentials, log });
   const catalog = new BlobCatalog(registry);
   const ranges = new RangeCache((id, b, e) => registry.readRange(id, b, e, AbortSignal.timeout(30_000)),
     config.rangeChunkSegments * SEGMENT_SIZE, config.rangeCacheBytes);
@@ -40,10 +40,13 @@ async function main(): Promise<void> {
     prefixRegistration: { signer: await openPrefixRegSigner(config.keychainDir, config.prefix, log) },
   });
   await uplink.start();
-  log.info({ prefix: config.prefix.toString(), registry: config.registryUrl.href }, "serving blobs");
+  log.info({
+    prefix: config.prefix.toString(), registry: config.registryUrl.href,
+    credentialsFor: config.registryCredentials?.allowList.entries ?? "none (anonymous reads)",
+  }, "serving blobs");
 
   const shutdown = (signal: string) => {
-    log.info({ signal, interests: producer.counters, rangeCache: ranges.stats }, "shutting down");
+    log.info({ signal, interests: producer.counters, rangeCache: ranges.stats, registry: registry.counters }, "shutting down");
     uplink.close();
     void registry.close().finally(() => process.exit(0));
   };
