@@ -62,7 +62,7 @@ describe("a registry that redirects blobs to expiring signed storage URLs", () =
 
   test("the server reused signed URLs within their lifetime: far fewer redirects than range reads", () => {
     const c = redirector.counters;
-    assert.ok(c.rangedStorageGets >= 2 * 3_000_000 / (32 * 8000), JSON.stringify(c));
+    assert.ok(c.rangedStorageGets >= 3_000_000 / (32 * 8000), JSON.stringify(c)); // one pass over the 3 MB layer in 256 KB reads
     assert.ok(c.redirects < c.rangedStorageGets, JSON.stringify(c));
   });
 
