@@ -46,7 +46,9 @@ export function buildApp({ upstream, blobs, log, metrics, uplinkUp }: AppDeps): 
         await blobs.get(req, res, route.id, url.pathname + url.search);
         return;
       }
-      const up = await upstream.request({ method: req.method ?? "GET", path: url.pathname + url.search, headers: req.headers, body: req });
+      const up = await upstream.request({
+        method: req.method ?? "GET", path: url.pathname + url.search, headers: req.headers, body: req, followRedirects: route.followRedirects,
+      });
       await upstream.relay(up, res);
     } catch (err: unknown) {
       log.warn({ method: req.method, path: url.pathname, err: String(err) }, "upstream request failed");

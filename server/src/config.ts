@@ -1,11 +1,18 @@
+import { readFileSync } from "node:fs";
+
 import { Name } from "@ndn/packet";
 import { parseListenAddress, parseRouterAddress, type RouterAddress } from "@ndnreg/shared";
+
+import { parseRepositoryAllowList } from "./registry/repository-allow-list.js";
+import type { RegistryCredentials } from "./registry/token-auth.js";
 
 /** Server settings, all from the environment (see sample.env). */
 export interface ServerConfig {
   readonly uplink: RouterAddress;
   readonly prefix: Name;
   readonly registryUrl: URL;
+  /** Absent: the registry is read anonymously, so only blobs anyone may pull are published. */
+  readonly registryCredentials?: RegistryCredentials;
   readonly keychainDir?: string;
   readonly dataSigner: "digest" | "null";
   readonly freshnessMs: number;
@@ -47,6 +54,7 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
     uplink: parseRouterAddress(env["NDNTS_UPLINK"] ?? "unix:///run/nfd/nfd.sock"),
     prefix: new Name(env["NDN_PREFIX"] ?? "/ndn-registry"),
     registryUrl: registry,
+    registryCredentials: loadRegistryCredentials(env),
     keychainDir: env["NDN_KEYCHAIN"] || undefined,
     dataSigner: signer,
     freshnessMs: int(env, "NDN_FRESHNESS_MS", 24 * 3600_000, 1000, 2 ** 31),
@@ -56,4 +64,47 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
     logLevel: env["LOG_LEVEL"] ?? "info",
     metricsListen: metricsListen === "" ? undefined : parseListenAddress(metricsListen, "METRICS_LISTEN="),
   };
+}
+
+/**
+ * REGISTRY_USERNAME with REGISTRY_PASSWORD (or REGISTRY_PASSWORD_FILE, e.g. a Docker secret) and
+ * REGISTRY_ALLOW_REPOSITORIES. Whatever the server reads is published to the whole NDN network,
+ * so credentials are refused without an explicit list of the repositories they may read.
+ */
+function loadRegistryCredentials(env: Env): RegistryCredentials | undefined {
+  const username = env["REGISTRY_USERNAME"] || undefined;
+  const inline = env["REGISTRY_PASSWORD"] || undefined;
+  const file = env["REGISTRY_PASSWORD_FILE"] || undefined;
+  const allow = env["REGISTRY_ALLOW_REPOSITORIES"] || undefined;
+  if (inline !== undefined && file !== undefined) {
+    throw new Error("REGISTRY_PASSWORD and REGISTRY_PASSWORD_FILE: set one, not both");
+  }
+  if (username === undefined) {
+    if (inline !== undefined || file !== undefined) {
+      throw new Error("REGISTRY_PASSWORD(_FILE) without REGISTRY_USERNAME");
+    }
+    if (allow !== undefined) {
+      throw new Error("REGISTRY_ALLOW_REPOSITORIES applies to registry credentials: set REGISTRY_USERNAME and REGISTRY_PASSWORD too, or unset it (anonymous reads need no list)");
+    }
+    return undefined;
+  }
+  if (username.includes(":")) {
+    throw new Error("REGISTRY_USERNAME must not contain \":\" (HTTP Basic authentication)");
+  }
+  let password = inline;
+  if (file !== undefined) {
+    try {
+      password = readFileSync(file, "utf8").replace(/\r?\n$/, "");
+    } catch (err: unknown) {
+      throw new Error(`REGISTRY_PASSWORD_FILE=${file}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (!password) {
+    throw new Error("REGISTRY_USERNAME without REGISTRY_PASSWORD or REGISTRY_PASSWORD_FILE");
+  }
+  if (allow === undefined) {
+    throw new Error("REGISTRY_USERNAME needs REGISTRY_ALLOW_REPOSITORIES: the repositories (org/app) or namespaces (org/*) "
+      + "whose blobs may be published over NDN with these credentials");
+  }
+  return { login: { username, password }, allowList: parseRepositoryAllowList(allow) };
 }

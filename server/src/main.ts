@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   }
   const config = loadServerConfig();
   const log = createLogger("ndn-registry-server", config.logLevel);
-  const registry = new RegistryClient(config.registryUrl);
+  const registry = new RegistryClient(config.registryUrl, { credentials: config.registryCredentials, log });
   const catalog = new BlobCatalog(registry);
   const ranges = new RangeCache((id, b, e, into) => registry.readRange(id, b, e, AbortSignal.timeout(30_000), into),
     config.rangeChunkSegments * SEGMENT_SIZE, config.rangeCacheBytes);
@@ -46,11 +46,12 @@ async function main(): Promise<void> {
   const metricsServer = config.metricsListen && await startMetricsServer(metrics, config.metricsListen, () => uplink.isUp);
   log.info({
     prefix: config.prefix.toString(), registry: config.registryUrl.href,
+    credentialsFor: config.registryCredentials?.allowList.entries ?? "none (anonymous reads)",
     metrics: config.metricsListen ? `http://${config.metricsListen.host}:${config.metricsListen.port}/metrics` : "off",
   }, "serving blobs");
 
   const shutdown = (signal: string) => {
-    log.info({ signal, interests: producer.counters, rangeCache: ranges.stats }, "shutting down");
+    log.info({ signal, interests: producer.counters, rangeCache: ranges.stats, registry: registry.counters }, "shutting down");
     uplink.close();
     metricsServer?.close();
     void registry.close().finally(() => process.exit(0));

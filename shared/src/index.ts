@@ -6,6 +6,7 @@ export * from "./naming/content-type.js";
 export * from "./naming/digest.js";
 export * from "./naming/repository.js";
 export * from "./naming/segments.js";
+export * from "./registry/index.js";
 export * from "./uplink/router-uri.js";
 export * from "./uplink/uplink.js";
 export * from "./wire/index.js";

@@ -2,7 +2,9 @@ import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
 
-import { Agent, type Dispatcher, interceptors } from "undici";
+import { Agent, type Dispatcher } from "undici";
+
+import { headersForHop, isRefusedSignedUrl, MAX_REDIRECTS, redirectTarget } from "@ndnreg/shared";
 
 import { endToEndHeaders } from "../http/headers.js";
 
@@ -13,36 +15,63 @@ export interface UpstreamRequest {
   readonly headers: IncomingHttpHeaders;
   readonly body?: Readable;
   readonly signal?: AbortSignal;
-  /** Follow 3xx (blob storage redirects); never used for pushes. */
+  /**
+   * Follow 3xx (blob storage redirects) so the caller never leaves the proxy; only for GET/HEAD.
+   * Credentials are never sent to another origin, and a redirect target that refuses its signed
+   * URL (expired) is resolved again from the upstream once.
+   */
   readonly followRedirects?: boolean;
   /** Caller headers not to forward (e.g. Range when the proxy decides the range itself). */
   readonly dropHeaders?: readonly string[];
 }
 
-/**
- * The upstream registry over HTTP(S). TLS is verified (undici's default). Redirects are followed
- * only for reads; undici drops Authorization and Cookie when a redirect changes origin.
- */
+/** The upstream registry over HTTP(S). TLS is verified (undici's default). */
 export class Upstream {
   private readonly direct: Dispatcher;
-  private readonly following: Dispatcher;
 
   constructor(readonly base: URL) {
     this.direct = new Agent({ connections: 64, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 60_000 });
-    this.following = this.direct.compose(interceptors.redirect({ maxRedirections: 5 }));
   }
 
   request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     const basePath = this.base.pathname.replace(/\/$/, "");
     const hasBody = req.body !== undefined && !["GET", "HEAD"].includes(req.method);
-    return (req.followRedirects ? this.following : this.direct).request({
+    const headers = endToEndHeaders(req.headers, [...(req.dropHeaders ?? []), ...(hasBody ? [] : ["content-length"])]);
+    if (req.followRedirects && (req.method === "GET" || req.method === "HEAD")) {
+      return this.following(req.method, basePath + req.path, headers, req.signal);
+    }
+    return this.direct.request({
       origin: this.base.origin,
       path: basePath + req.path,
       method: req.method as Dispatcher.HttpMethod,
-      headers: endToEndHeaders(req.headers, [...(req.dropHeaders ?? []), ...(hasBody ? [] : ["content-length"])]),
+      headers,
       body: hasBody ? req.body : undefined,
       signal: req.signal,
     });
+  }
+
+  private async following(method: "GET" | "HEAD", path: string, headers: Record<string, string | string[]>, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const first = new URL(this.base.origin + path);
+    for (let resolution = 0; ; ++resolution) {
+      let url = first;
+      let hopHeaders = headers;
+      let res = await this.direct.request({ origin: this.base.origin, path, method, headers, signal });
+      for (let hops = 0; hops < MAX_REDIRECTS; ++hops) {
+        const next = redirectTarget(url, res.statusCode, res.headers["location"]);
+        if (!next) {
+          break;
+        }
+        await res.body.dump();
+        hopHeaders = headersForHop(hopHeaders, url, next); // never Authorization or Cookie to storage
+        url = next;
+        res = await this.direct.request({ origin: url.origin, path: url.pathname + url.search, method, headers: hopHeaders, signal });
+      }
+      if (url !== first && isRefusedSignedUrl(res.statusCode) && resolution === 0) {
+        await res.body.dump(); // expired on its way here: ask the upstream for a fresh URL
+        continue;
+      }
+      return res;
+    }
   }
 
   /**

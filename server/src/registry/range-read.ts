@@ -9,7 +9,7 @@ export interface RangeRequest {
 
 /** Thrown when the registry answers anything but the bytes (the status says why). */
 export class RangeStatusError extends Error {
-  constructor(readonly statusCode: number, message: string) {
+  constructor(readonly statusCode: number, message: string, readonly location?: string) {
     super(message);
   }
 }
@@ -56,12 +56,13 @@ export function readRangeInto(dispatcher: Dispatcher, req: RangeRequest, begin: 
       onRequestStart(c) {
         controller = c;
       },
-      onResponseStart(c, statusCode) {
+      onResponseStart(c, statusCode, headers) {
         status = statusCode;
         if (statusCode === 200) {
           pos = -begin;
         } else if (statusCode !== 206) {
-          c.abort(new RangeStatusError(statusCode, `registry answered ${statusCode}`));
+          const location = headers["location"];
+          c.abort(new RangeStatusError(statusCode, `registry answered ${statusCode}`, typeof location === "string" ? location : location?.[0]));
         }
       },
       onResponseData(c, chunk) {

@@ -1,24 +1,50 @@
-import { Agent, interceptors, type Dispatcher } from "undici";
+import { Agent, type Dispatcher } from "undici";
 
-import type { BlobId } from "@ndnreg/shared";
+import { type BlobId, headersForHop, isRefusedSignedUrl, type Logger, MAX_REDIRECTS, redirectTarget } from "@ndnreg/shared";
 
-import { readRangeInto } from "./range-read.js";
+import { StorageLocations } from "./storage-locations.js";
+import { type RegistryCredentials, TokenAuth, type TokenAuthCounters } from "./token-auth.js";
+
+import { RangeStatusError, readRangeInto } from "./range-read.js";
 
 export type BlobStat = { readonly found: true; readonly size: number } | { readonly found: false; readonly status: number };
 
 /** Registry answered with something other than the blob or a clean "not here". */
 export class RegistryError extends Error {}
 
+export interface RegistryClientOptions {
+  /** Used only for the repositories on their allow-list; everything else is read anonymously. */
+  readonly credentials?: RegistryCredentials;
+  readonly connections?: number;
+  readonly log?: Logger;
+}
+
+export interface RegistryClientCounters extends TokenAuthCounters {
+  /** Signed storage URLs that storage refused (expired), after which the registry was asked again. */
+  storageRefusals: number;
+}
+
+type Headers = Record<string, string>;
+
 /**
- * Reads blobs from the registry anonymously. Storage backends answer blob requests with 307;
- * undici's redirect interceptor follows them and drops Authorization/Cookie when the origin changes.
+ * Reads blobs from the registry: HEAD for the size, ranged GETs for the bytes. Token auth is
+ * answered by TokenAuth. Redirects to blob storage are followed here (not by undici) so that the
+ * signed URL can be reused for the blob's next ranges, Authorization never leaves the registry's
+ * origin, and a URL that storage refuses (expired) is replaced by asking the registry again.
  */
 export class RegistryClient {
-  private readonly dispatcher: Dispatcher;
+  private readonly http: Dispatcher;
+  private readonly auth: TokenAuth;
+  private readonly locations = new StorageLocations();
+  private storageRefusals = 0;
 
-  constructor(private readonly base: URL, connections = 16) {
-    this.dispatcher = new Agent({ connections, keepAliveTimeout: 30_000, headersTimeout: 15_000, bodyTimeout: 30_000 })
-      .compose(interceptors.redirect({ maxRedirections: 5 }));
+  constructor(private readonly base: URL, private readonly opts: RegistryClientOptions = {}) {
+    this.http = new Agent({ connections: opts.connections ?? 16, keepAliveTimeout: 30_000, headersTimeout: 15_000, bodyTimeout: 30_000 });
+    this.auth = new TokenAuth({ registry: base, http: this.http, credentials: opts.credentials, log: opts.log });
+  }
+
+  get counters(): RegistryClientCounters {
+    return { ...this.auth.counters, storageRefusals: this.storageRefusals };
   }
 
   private blobUrl(id: BlobId): URL {
@@ -27,38 +53,184 @@ export class RegistryClient {
   }
 
   async stat(id: BlobId, signal?: AbortSignal): Promise<BlobStat> {
-    const res = await this.dispatcher.request({ ...this.target(id), method: "HEAD", signal });
+    const res = await this.open(id, "HEAD", {}, signal);
     await res.body.dump();
     if (res.statusCode === 200) {
-      const size = Number(res.headers["content-length"]);
-      if (!Number.isSafeInteger(size) || size < 0) {
-        throw new RegistryError(`HEAD ${id.repository}@${id.digest.text}: no usable Content-Length`);
-      }
-      return { found: true, size };
+      return { found: true, size: this.sizeOf(id, "HEAD", res.headers["content-length"]) };
     }
-    if (res.statusCode === 404 || res.statusCode === 401 || res.statusCode === 403) {
+    if (res.statusCode === 400 || res.statusCode === 403 || res.statusCode === 410) {
+      // Storage that signs URLs for one method (S3, GCS) may refuse a HEAD the registry redirected
+      // with a GET URL: a one-byte read answers the question too (a plain refusal stays one).
+      return this.statByRead(id, signal);
+    }
+    if (res.statusCode === 404 || res.statusCode === 401) {
       return { found: false, status: res.statusCode };
     }
     throw new RegistryError(`HEAD ${id.repository}@${id.digest.text}: registry answered ${res.statusCode}`);
   }
 
-  /** Exactly the bytes [begin, end) of the blob, written into `into` when given (it must be end - begin long). */
+  private async statByRead(id: BlobId, signal?: AbortSignal): Promise<BlobStat> {
+    const res = await this.open(id, "GET", { range: "bytes=0-0" }, signal);
+    await res.body.dump(); // reads at most 128 KB, should a registry ignore Range
+    if (res.statusCode === 206 || res.statusCode === 416) {
+      // "bytes 0-0/<size>", or "bytes */0" for an empty blob
+      const total = /\/(\d+)\s*$/.exec(String(res.headers["content-range"] ?? ""))?.[1];
+      return { found: true, size: this.sizeOf(id, "GET", total) };
+    }
+    if (res.statusCode === 200) {
+      return { found: true, size: this.sizeOf(id, "GET", res.headers["content-length"]) };
+    }
+    if (res.statusCode === 404 || res.statusCode === 401 || res.statusCode === 403) {
+      return { found: false, status: res.statusCode };
+    }
+    throw new RegistryError(`GET ${id.repository}@${id.digest.text}: registry answered ${res.statusCode}`);
+  }
+
+  private sizeOf(id: BlobId, method: string, header: string | string[] | undefined): number {
+    const size = typeof header === "string" && /^\d+$/.test(header.trim()) ? Number(header) : NaN;
+    if (!Number.isSafeInteger(size)) {
+      throw new RegistryError(`${method} ${id.repository}@${id.digest.text}: no usable size`);
+    }
+    return size;
+  }
+
+  /**
+   * Exactly the bytes [begin, end) of the blob, written into `into` when given (end - begin long).
+   * Nearly every read takes the fast path: straight into the buffer through undici's handler
+   * callbacks (readRangeInto), at the blob's remembered storage URL or at the registry with the
+   * cached token. Challenges, redirects and refused URLs are left to the general path.
+   */
   async readRange(id: BlobId, begin: number, end: number, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array> {
     const out = into ?? new Uint8Array(end - begin);
-    try {
-      await readRangeInto(this.dispatcher, { ...this.target(id), signal }, begin, end, out);
-    } catch (err: unknown) {
-      throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): ${err instanceof Error ? err.message : String(err)}`);
+    const remembered = this.locations.get(id);
+    const authorization = remembered ? undefined : await this.auth.authorization(id.repository);
+    let target = remembered ?? this.blobUrl(id);
+    let headers: Headers = authorization === undefined ? {} : { authorization };
+    let atStorage = remembered !== undefined;
+    for (let hop = 0; hop < 2; ++hop) {
+      try {
+        await readRangeInto(this.http, { origin: target.origin, path: target.pathname + target.search, signal, headers }, begin, end, out);
+        return out;
+      } catch (err: unknown) {
+        if (!(err instanceof RangeStatusError) || signal?.aborted) {
+          throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): ${err instanceof Error ? err.message : String(err)}`);
+        }
+        const next = redirectTarget(target, err.statusCode, err.location);
+        if (!next || hop > 0) {
+          if (atStorage && isRefusedSignedUrl(err.statusCode)) {
+            this.noteRefusal(id, err.statusCode); // a storage URL that expired
+          }
+          break;
+        }
+        // The registry sent us to storage: remember that URL for the blob's next ranges.
+        headers = headersForHop(headers, target, next);
+        target = next;
+        atStorage = true;
+        this.locations.set(id, next);
+      }
     }
+    this.locations.delete(id);
+    // 401, 3xx or a refused storage URL: the general path answers the challenge, follows and
+    // remembers the redirect, or asks the registry again.
+    const res = await this.open(id, "GET", { range: `bytes=${begin}-${end - 1}` }, signal);
+    if (res.statusCode !== 206 && res.statusCode !== 200) {
+      await res.body.dump();
+      throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): registry answered ${res.statusCode}`);
+    }
+    // A registry that ignores Range answers 200 with the whole blob: skip to `begin` as it streams.
+    let pos = res.statusCode === 200 ? -begin : 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      const from = Math.max(0, -pos);
+      const n = Math.min(chunk.length - from, out.length - Math.max(pos, 0));
+      if (n > 0) {
+        out.set(chunk.subarray(from, from + n), Math.max(pos, 0));
+      }
+      pos += chunk.length;
+      if (pos >= out.length) {
+        break;
+      }
+    }
+    if (pos < out.length) {
+      throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): short body (${Math.max(pos, 0)} bytes)`);
+    }
+    res.body.destroy();
     return out;
   }
 
-  private target(id: BlobId): { origin: string; path: string } {
-    const url = this.blobUrl(id);
-    return { origin: url.origin, path: url.pathname };
+  /**
+   * The final response for a blob request: a GET goes to the blob's remembered storage URL if it
+   * has one; otherwise, or when storage refuses that URL, the registry is asked (again).
+   */
+  private async open(id: BlobId, method: "GET" | "HEAD", headers: Headers, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    const remembered = method === "GET" ? this.locations.get(id) : undefined;
+    if (remembered) {
+      const res = await this.send(remembered, method, headers, signal).catch((err: unknown) => {
+        if (signal?.aborted) {
+          throw err;
+        }
+        return undefined; // storage unreachable at that URL: ask the registry where the blob is now
+      });
+      if (res && (res.statusCode === 200 || res.statusCode === 206)) {
+        return res;
+      }
+      await res?.body.dump();
+      this.locations.delete(id);
+      this.noteRefusal(id, res?.statusCode ?? 0);
+    }
+    for (let attempt = remembered ? 1 : 0; ; ++attempt) {
+      const { res, url, redirected } = await this.resolve(id, method, headers, signal);
+      if (redirected && isRefusedSignedUrl(res.statusCode) && attempt === 0) {
+        await res.body.dump();
+        this.noteRefusal(id, res.statusCode);
+        continue; // a URL that expired on its way here: one fresh one
+      }
+      if (redirected && method === "GET" && (res.statusCode === 200 || res.statusCode === 206)) {
+        this.locations.set(id, url);
+      }
+      return res;
+    }
+  }
+
+  private noteRefusal(id: BlobId, status: number): void {
+    ++this.storageRefusals;
+    this.opts.log?.info({ repository: id.repository, digest: id.digest.text, status }, "storage refused a signed URL; asking the registry again");
+  }
+
+  /** Ask the registry (answering its token challenge once) and follow its redirects. */
+  private async resolve(id: BlobId, method: "GET" | "HEAD", headers: Headers, signal?: AbortSignal): Promise<{ res: Dispatcher.ResponseData; url: URL; redirected: boolean }> {
+    let url = this.blobUrl(id);
+    let authorization = await this.auth.authorization(id.repository);
+    let res = await this.send(url, method, withAuthorization(headers, authorization), signal);
+    if (res.statusCode === 401 && this.auth.challenged(id.repository, res.headers["www-authenticate"], authorization)) {
+      await res.body.dump();
+      authorization = await this.auth.authorization(id.repository);
+      res = await this.send(url, method, withAuthorization(headers, authorization), signal);
+    }
+    let hopHeaders = withAuthorization(headers, authorization);
+    for (let hops = 0; ; ++hops) {
+      const next = redirectTarget(url, res.statusCode, res.headers["location"]);
+      if (!next) {
+        return { res, url, redirected: hops > 0 };
+      }
+      await res.body.dump();
+      if (hops === MAX_REDIRECTS) {
+        throw new RegistryError(`${method} ${id.repository}@${id.digest.text}: more than ${MAX_REDIRECTS} redirects`);
+      }
+      hopHeaders = headersForHop(hopHeaders, url, next); // Range stays, Authorization stays home
+      url = next;
+      res = await this.send(url, method, hopHeaders, signal);
+    }
+  }
+
+  private send(url: URL, method: "GET" | "HEAD", headers: Headers, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
+    return this.http.request({ origin: url.origin, path: url.pathname + url.search, method, headers, signal });
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    await this.http.close();
   }
+}
+
+function withAuthorization(headers: Headers, authorization: string | undefined): Headers {
+  return authorization === undefined ? headers : { ...headers, authorization };
 }

@@ -15,6 +15,8 @@ export interface ProxyCounters {
  */
 export class CountingProxy {
   readonly counters: ProxyCounters = { blobGets: 0, refusedBlobGets: 0, blobBytes: 0, otherRequests: 0 };
+  /** "METHOD path?query" of the latest requests (at most 10,000). */
+  readonly requestLog: string[] = [];
   refuseBlobs: boolean;
   /** Flip one bit in every blob body passed through: a producer behind it publishes wrong bytes. */
   corruptBlobs = false;
@@ -35,6 +37,9 @@ export class CountingProxy {
     const server = createServer();
     const proxy = new CountingProxy(server, upstream, opts.refuseBlobs);
     server.on("request", (req, res) => {
+      if (proxy.requestLog.push(`${req.method} ${req.url}`) > 10_000) {
+        proxy.requestLog.shift();
+      }
       const isBlobGet = req.method === "GET" && /^\/v2\/.+\/blobs\/[^/]+$/.test((req.url ?? "").split("?")[0]!);
       if (isBlobGet) {
         ++proxy.counters.blobGets;

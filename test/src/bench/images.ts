@@ -129,13 +129,15 @@ async function skopeo(args: string[], timeoutMs: number): Promise<void> {
   }
 }
 
-export async function pushImage(image: TestImage, host: string, ref: string, timeoutMs = 300_000): Promise<void> {
-  await skopeo(["copy", ...(image.isIndex ? ["--all"] : []), "--dest-tls-verify=false",
+/** `creds` ("user:password") for registries that want them (skopeo does the token flow itself). */
+export async function pushImage(image: TestImage, host: string, ref: string, timeoutMs = 300_000, creds?: string): Promise<void> {
+  await skopeo(["copy", ...(image.isIndex ? ["--all"] : []), "--dest-tls-verify=false", ...(creds ? ["--dest-creds", creds] : []),
     `dir:${image.dir}`, `docker://${host}/${ref}`], timeoutMs);
 }
 
-export async function pullImage(host: string, ref: string, outDir: string, opts: { all?: boolean; timeoutMs?: number } = {}): Promise<string> {
-  await skopeo(["copy", ...(opts.all ? ["--all"] : []), "--src-tls-verify=false",
+/** Anonymous unless `creds`; skopeo answers token challenges itself, straight to the realm. */
+export async function pullImage(host: string, ref: string, outDir: string, opts: { all?: boolean; timeoutMs?: number; creds?: string } = {}): Promise<string> {
+  await skopeo(["copy", ...(opts.all ? ["--all"] : []), "--src-tls-verify=false", ...(opts.creds ? ["--src-creds", opts.creds] : []),
     `docker://${host}/${ref}`, `dir:${outDir}`], opts.timeoutMs ?? 300_000);
   return outDir;
 }

@@ -4,6 +4,8 @@ export * from "./images.js";
 export * from "./ports.js";
 export * from "./process.js";
 export * from "./proc-stats.js";
+export * from "./redirector.js";
 export * from "./registry.js";
 export * from "./run-dir.js";
 export * from "./stack.js";
+export * from "./token-issuer.js";

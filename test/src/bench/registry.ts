@@ -3,6 +3,12 @@ import path from "node:path";
 
 import { freePort } from "./ports.js";
 import { ManagedProcess, waitUntil } from "./process.js";
+import { TokenIssuer } from "./token-issuer.js";
+
+export type RegistryAuth = "silly" | "token";
+
+/** The account the tests push with when the registry wants token auth. */
+export const TEST_ACCOUNT = { username: "tester", password: "secret" } as const;
 
 // Combined log format: "GET /v2/<name>/blobs/sha256:<hex> HTTP/1.1" <status> <bytes>
 const BLOB_GET_LOG = /"GET \/v2\/\S+\/blobs\/sha256:[a-f0-9]{64}\S* HTTP\/[\d.]+" 20[06] (\d+)/;
@@ -13,9 +19,16 @@ export class Registry {
   readonly url: string;
   /** Bytes of blob GET responses the registry wrote, from its access log. */
   blobBytesServed = 0;
+  /** With `auth: "token"`: the realm that issues the registry's tokens. */
+  tokenIssuer?: TokenIssuer;
 
   private constructor(private readonly dir: string, readonly port: number) {
     this.url = `http://127.0.0.1:${port}`;
+  }
+
+  /** skopeo's --creds for pushes, when the registry wants them. */
+  get pushCreds(): string | undefined {
+    return this.tokenIssuer ? `${TEST_ACCOUNT.username}:${TEST_ACCOUNT.password}` : undefined;
   }
 
   /** host:port, as skopeo and image references want it. */
@@ -26,16 +39,25 @@ export class Registry {
   /**
    * `auth: "silly"` makes distribution challenge every request without an Authorization header
    * (401 + WWW-Authenticate) and accept any that has one: a real registry that demands auth.
+   * `auth: "token"` is the Docker token flow as Docker Hub and GHCR run it: every request, even an
+   * anonymous pull, needs a JWT from the realm (`tokenIssuer`), verified with its certificate.
    */
-  static async start(runDir: string, opts: { auth?: "silly"; name?: string } = {}): Promise<Registry> {
+  static async start(runDir: string, opts: { auth?: RegistryAuth; name?: string } = {}): Promise<Registry> {
     const r = new Registry(path.join(runDir, opts.name ?? "registry"), await freePort());
     mkdirSync(r.dir, { recursive: true });
+    if (opts.auth === "token") {
+      r.tokenIssuer = await TokenIssuer.start(path.join(r.dir, "token-issuer"), {
+        service: "ndnreg-test", users: { [TEST_ACCOUNT.username]: TEST_ACCOUNT.password },
+      });
+    }
+    const issuer = r.tokenIssuer;
     writeFileSync(path.join(r.dir, "config.yml"), [
       "version: 0.1",
       "log: { level: warn }",
       `storage: { filesystem: { rootdirectory: ${path.join(r.dir, "data")} }, delete: { enabled: true } }`,
       `http: { addr: 127.0.0.1:${r.port} }`,
       ...(opts.auth === "silly" ? ['auth: { silly: { realm: "http://127.0.0.1:1/token", service: "ndnreg-test" } }'] : []),
+      ...(issuer ? [`auth: { token: { realm: "${issuer.realm}", service: "${issuer.service}", issuer: "${issuer.issuer}", rootcertbundle: "${issuer.certFile}" } }`] : []),
     ].join("\n"));
     await r.startProcess();
     return r;
@@ -53,7 +75,14 @@ export class Registry {
     await waitUntil("registry /v2/", async () => [200, 401].includes((await fetch(`${this.url}/v2/`)).status));
   }
 
+  /** Stop and start the registry process only (it reads its config and certificates again). */
+  async restartProcess(): Promise<void> {
+    await this.proc?.stop();
+    await this.startProcess();
+  }
+
   async stop(): Promise<void> {
     await this.proc?.stop();
+    await this.tokenIssuer?.stop();
   }
 }

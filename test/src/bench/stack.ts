@@ -5,7 +5,8 @@ import { CountingProxy } from "./counting-proxy.js";
 import { Forwarder } from "./forwarder.js";
 import { freePort } from "./ports.js";
 import { ManagedProcess, waitUntil } from "./process.js";
-import { Registry } from "./registry.js";
+import { Redirector } from "./redirector.js";
+import { Registry, type RegistryAuth } from "./registry.js";
 import { makeRunDir } from "./run-dir.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
@@ -36,7 +37,12 @@ export interface StackOptions {
   readonly prefix?: string;
   readonly csCapacity?: number;
   readonly serverEnv?: Record<string, string>;
-  readonly registryAuth?: "silly";
+  readonly registryAuth?: RegistryAuth;
+  /**
+   * Put a Redirector in front of the registry: blob GETs and HEADs are answered with 307 to
+   * signed storage URLs valid this long. The server and clients then use it as their registry.
+   */
+  readonly redirectExpiresMs?: number;
 }
 
 /** registry + ndnd + server, with clients started on demand; everything on loopback. */
@@ -56,13 +62,24 @@ export class Stack {
     readonly forwarder: Forwarder,
     readonly prefix: string,
     private readonly serverEnv: Record<string, string>,
+    readonly redirector?: Redirector,
   ) {}
+
+  /** What the server and clients talk to: the redirector if there is one, else the registry. */
+  get registryFrontUrl(): string {
+    return this.redirector?.url ?? this.registry.url;
+  }
 
   static async start(opts: StackOptions): Promise<Stack> {
     const { dir, cleanup } = makeRunDir(opts.label);
     const registry = await Registry.start(dir, { auth: opts.registryAuth });
+    const issuer = registry.tokenIssuer;
+    const redirector = opts.redirectExpiresMs === undefined ? undefined : await Redirector.start(registry.url, {
+      expiresMs: opts.redirectExpiresMs,
+      storageAuthorization: issuer && ((name) => `Bearer ${issuer.mint("storage", [{ type: "repository", name, actions: ["pull"] }])}`),
+    });
     const forwarder = await Forwarder.start(dir, { csCapacity: opts.csCapacity });
-    const stack = new Stack(dir, cleanup, registry, forwarder, opts.prefix ?? "/ndnreg/test", opts.serverEnv ?? {});
+    const stack = new Stack(dir, cleanup, registry, forwarder, opts.prefix ?? "/ndnreg/test", opts.serverEnv ?? {}, redirector);
     await stack.startServer();
     return stack;
   }
@@ -76,7 +93,7 @@ export class Stack {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
       env: {
-        ...process.env, NDNTS_UPLINK: fw.uri, REGISTRY_URL: this.registry.url, NDN_PREFIX: this.prefix,
+        ...process.env, NDNTS_UPLINK: fw.uri, REGISTRY_URL: this.registryFrontUrl, NDN_PREFIX: this.prefix,
         LOG_LEVEL: "info", METRICS_LISTEN: `127.0.0.1:${metricsPort}`, ...this.serverEnv, ...extraEnv,
       },
     });
@@ -112,9 +129,9 @@ export class Stack {
     await this.server?.stop(signal);
   }
 
-  /** A proxy in front of the registry that counts (and optionally refuses) blob GETs. */
+  /** A proxy in front of the registry (or its redirector) that counts (and optionally refuses) blob GETs. */
   async proxy(refuseBlobs: boolean): Promise<CountingProxy> {
-    const p = await CountingProxy.start(this.registry.url, { refuseBlobs });
+    const p = await CountingProxy.start(this.registryFrontUrl, { refuseBlobs });
     this.proxies.push(p);
     return p;
   }
@@ -123,7 +140,7 @@ export class Stack {
     const port = await freePort();
     const n = this.clients.length + 1;
     const proc = new ManagedProcess(`client${n}`, process.execPath, [...NODE_ARGS, CLIENT_MAIN,
-      "--upstream", opts.upstream ?? this.registry.url,
+      "--upstream", opts.upstream ?? this.registryFrontUrl,
       "--name", opts.name ?? this.prefix,
       "--listen", `127.0.0.1:${port}`,
       "--router", opts.router ?? this.forwarder.uri,
@@ -146,6 +163,7 @@ export class Stack {
     await this.stopServer();
     await Promise.all(this.extraServers.map((p) => p.stop()));
     await this.forwarder.stop();
+    await this.redirector?.stop();
     await this.registry.stop();
     this.cleanup();
   }

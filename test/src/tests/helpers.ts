@@ -1,7 +1,9 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
 
-import type { BlobLog, ClientHandle, Stack, TestImage } from "../bench/index.js";
+import { findBearerChallenge, parseWwwAuthenticate } from "@ndnreg/shared";
+
+import type { BlobLog, ClientHandle, Registry, Stack, TestImage } from "../bench/index.js";
 import { createImage, type ImageSpec, pushImage } from "../bench/index.js";
 
 let seq = 0;
@@ -9,7 +11,7 @@ let seq = 0;
 /** Create an image under the stack's run dir and push it to the stack's registry. */
 export async function pushTestImage(stack: Stack, ref: string, spec: ImageSpec): Promise<TestImage> {
   const image = createImage(path.join(stack.runDir, `image-${++seq}`), spec);
-  await pushImage(image, stack.registry.host, ref);
+  await pushImage(image, stack.registry.host, ref, undefined, stack.registry.pushCreds);
   return image;
 }
 
@@ -17,16 +19,19 @@ export function sha256Text(bytes: Uint8Array): string {
   return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 }
 
-/** Monolithic blob upload straight to the registry (for blobs skopeo cannot carry, e.g. 0 bytes). */
-export async function pushRawBlob(registryUrl: string, repository: string, bytes: Uint8Array): Promise<string> {
+/**
+ * Monolithic blob upload straight to the registry (for blobs skopeo cannot carry, e.g. 0 bytes).
+ * `headers`: e.g. a push token for a registry with token auth (see pushHeaders).
+ */
+export async function pushRawBlob(registryUrl: string, repository: string, bytes: Uint8Array, headers: Record<string, string> = {}): Promise<string> {
   const digest = sha256Text(bytes);
-  const start = await fetch(`${registryUrl}/v2/${repository}/blobs/uploads/`, { method: "POST" });
+  const start = await fetch(`${registryUrl}/v2/${repository}/blobs/uploads/`, { method: "POST", headers });
   if (start.status !== 202) {
     throw new Error(`upload start: ${start.status}`);
   }
   const location = new URL(start.headers.get("location")!, registryUrl);
   location.searchParams.set("digest", digest);
-  const put = await fetch(location, { method: "PUT", body: Buffer.from(bytes), headers: { "content-type": "application/octet-stream" } });
+  const put = await fetch(location, { method: "PUT", body: Buffer.from(bytes), headers: { ...headers, "content-type": "application/octet-stream" } });
   if (put.status !== 201) {
     throw new Error(`upload put: ${put.status}`);
   }
@@ -49,4 +54,42 @@ export async function blobSources(client: ClientHandle, digests: readonly string
     out.set(d, client.blobLogs().findLast((l) => l.digest === d)!.source);
   }
   return out;
+}
+
+/** Authorization to push to a registry with token auth, minted by its issuer (not counted there); {} otherwise. */
+export function pushHeaders(registry: Registry, repository: string): Record<string, string> {
+  const issuer = registry.tokenIssuer;
+  return issuer ? { authorization: `Bearer ${issuer.mint("tester", [{ type: "repository", name: repository, actions: ["pull", "push"] }])}` } : {};
+}
+
+/**
+ * Authorization for what `url` is about, obtained as Docker obtains it: ask, and on a 401 Bearer
+ * challenge get a token from the realm it names (directly, whoever relayed the 401). `creds`
+ * ("user:password") authenticate at the realm; without them the token is anonymous. {} when `url`
+ * needs no token.
+ */
+export async function tokenFor(url: string, creds?: string): Promise<Record<string, string>> {
+  const first = await fetch(url, { method: "HEAD" });
+  const challenge = first.status === 401 ? findBearerChallenge(parseWwwAuthenticate(first.headers.get("www-authenticate") ?? undefined)) : undefined;
+  if (!challenge) {
+    return {};
+  }
+  const realm = new URL(challenge.realm);
+  if (challenge.service) {
+    realm.searchParams.set("service", challenge.service);
+  }
+  if (challenge.scope) {
+    realm.searchParams.set("scope", challenge.scope);
+  }
+  const tokenRes = await fetch(realm, { headers: creds ? { authorization: `Basic ${Buffer.from(creds).toString("base64")}` } : {} });
+  if (tokenRes.status !== 200) {
+    throw new Error(`token realm ${realm.href}: ${tokenRes.status}`);
+  }
+  const { token } = await tokenRes.json() as { token: string };
+  return { authorization: `Bearer ${token}` };
+}
+
+/** fetch() with the token `tokenFor(url)` gets (one challenge answered, as Docker does). */
+export async function fetchWithToken(url: string, init: RequestInit = {}, creds?: string): Promise<Response> {
+  return fetch(url, { ...init, headers: { ...init.headers as Record<string, string>, ...await tokenFor(url, creds) } });
 }

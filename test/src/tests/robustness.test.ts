@@ -52,7 +52,7 @@ describe("bad input, restarts and load", () => {
       ["/v2/bad/input/blobs/sha512:" + "cd".repeat(64), sameAsRegistry],
       ["/v2/bad/input/blobs/md5:0123", sameAsRegistry],
       ["/v2/BAD/input/blobs/" + good, sameAsRegistry],
-      ["/v2/bad//input/blobs/" + good, sameAsRegistry],
+      ["/v2/bad//input/blobs/" + good, (s) => s === 301 || s === 200], // the registry cleans the path with a 301, which the client may follow
       ["/v2/" + "a/".repeat(3000) + "blobs/" + good, sameAsRegistry],
       ["/v2/bad/input/blobs/sha256:" + hex, (s) => s === 404], // well-formed, absent: a quick 404
       ["/v2/bad/input/blobs/" + good + "/extra", sameAsRegistry],

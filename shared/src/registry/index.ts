@@ -1,0 +1,2 @@
+export * from "./redirects.js";
+export * from "./www-authenticate.js";
