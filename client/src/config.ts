@@ -14,6 +14,8 @@ export interface ClientConfig {
   readonly metricsListen?: { readonly host: string; readonly port: number };
   /** ms between progress lines for blobs of 32 MiB and more. */
   readonly progressIntervalMs: number;
+  /** ms to wait for the upstream's response headers (and between body bytes) before a 504. */
+  readonly upstreamTimeoutMs: number;
 }
 
 /** Parse "host:port", "[v6]:port" or ":port". */
@@ -42,6 +44,7 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
     .option("first-byte-timeout", { type: "number", default: 4000, describe: "ms to wait for a blob's first segment before using HTTP" })
     .option("idle-timeout", { type: "number", default: 5000, describe: "ms without a segment before the rest of a blob goes over HTTP" })
     .option("metrics-listen", { type: "string", default: "", describe: "serve /metrics and /healthz on this host:port instead of the registry listener" })
+    .option("upstream-timeout", { type: "number", default: 30_000, describe: "ms to wait for the upstream registry's response (and between body bytes) before answering 504" })
     .option("progress-interval", { type: "number", default: 5000, describe: "ms between progress lines (percent, MB/s) for blobs of 32 MiB and more" })
     .option("log-level", { type: "string", default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"] })
     .strict()
@@ -52,7 +55,7 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
   if (upstream.protocol !== "http:" && upstream.protocol !== "https:") {
     throw new Error(`--upstream ${args.upstream}: must be an http(s) URL`);
   }
-  for (const [flag, v] of [["first-byte-timeout", args.firstByteTimeout], ["idle-timeout", args.idleTimeout], ["progress-interval", args.progressInterval]] as const) {
+  for (const [flag, v] of [["first-byte-timeout", args.firstByteTimeout], ["idle-timeout", args.idleTimeout], ["progress-interval", args.progressInterval], ["upstream-timeout", args.upstreamTimeout]] as const) {
     if (!Number.isFinite(v) || v <= 0) {
       throw new Error(`--${flag} ${v}: expected a positive number of milliseconds`);
     }
@@ -67,5 +70,6 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
     logLevel: args.logLevel,
     metricsListen: args.metricsListen ? parseListen(args.metricsListen) : undefined,
     progressIntervalMs: args.progressInterval,
+    upstreamTimeoutMs: args.upstreamTimeout,
   };
 }

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const uplink: Uplink = new Uplink({ fw, router: config.router, routes: [config.prefix], log, tap: wireChannel.tap });
   await uplink.start();
   const channel = config.router.scheme === "udp" ? new ForwarderChannel(fw) : wireChannel;
-  const upstream = new Upstream(config.upstream);
+  const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
   const fetcher = new NdnBlobFetcher({ channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
   const metrics = new ClientMetrics();
   const uplinkUp = () => uplink.isUp;

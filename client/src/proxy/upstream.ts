@@ -29,8 +29,9 @@ export interface UpstreamRequest {
 export class Upstream {
   private readonly direct: Dispatcher;
 
-  constructor(readonly base: URL) {
-    this.direct = new Agent({ connections: 64, keepAliveTimeout: 30_000, headersTimeout: 30_000, bodyTimeout: 60_000 });
+  /** `timeoutMs`: longest wait for the upstream's response headers, and between body bytes. */
+  constructor(readonly base: URL, timeoutMs = 30_000) {
+    this.direct = new Agent({ connections: 64, keepAliveTimeout: 30_000, connectTimeout: Math.min(10_000, timeoutMs), headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
   }
 
   request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {

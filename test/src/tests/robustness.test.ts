@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { request } from "node:http";
+import { createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
@@ -141,5 +142,36 @@ describe("registry down", () => {
       assert.ok(performance.now() - t0 < 2000, `${p} took ${(performance.now() - t0).toFixed(0)} ms`);
     }
     assert.equal((await fetch(`${client.url}/healthz`)).status, 200);
+  });
+});
+
+describe("registry slow", () => {
+  let stack: Stack;
+  let silent: Server;
+  let client: ClientHandle;
+
+  before(async () => {
+    stack = await Stack.start({ label: "regslow" });
+    // Accepts connections and never answers: a registry that hangs.
+    silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    client = await stack.startClient({ upstream: `http://127.0.0.1:${port}`, args: ["--upstream-timeout", "800"] });
+  });
+  after(async () => {
+    silent?.close();
+    await stack?.stop();
+  });
+
+  test("a registry that does not answer gets a 504 after --upstream-timeout, not a hang", async () => {
+    for (const p of ["/v2/", `/v2/some/image/blobs/sha256:${"34".repeat(32)}`]) {
+      const t0 = performance.now();
+      const res = await fetch(`${client.url}${p}`);
+      const ms = performance.now() - t0;
+      assert.equal(res.status, 504, p);
+      const body = await res.json() as { errors: Array<{ message: string }> };
+      assert.match(body.errors[0]?.message ?? "", /timed out/);
+      assert.ok(ms >= 700 && ms < 5000, `${p}: ${ms.toFixed(0)} ms`);
+    }
   });
 });
