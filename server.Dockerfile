@@ -18,5 +18,5 @@ ENV NODE_ENV=production NDNTS_UPLINK=unix:///run/nfd/nfd.sock REGISTRY_URL=http:
 WORKDIR /app
 COPY --from=build /out .
 USER node
-HEALTHCHECK --interval=30s --timeout=3s CMD ["node", "-e", "process.kill(1, 0)"]
-ENTRYPOINT ["node", "dist/main.js"]
+HEALTHCHECK --interval=30s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/main.js"]

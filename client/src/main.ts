@@ -1,4 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
+// A 4 MB young generation (V8 default: 16): measured 12 MB less peak RSS on a 400 MB layer and no
+// more CPU. Set here, in the package scripts and in the Dockerfiles (it cannot be set at run time).
 import "@ndnreg/shared";
 
 import { Forwarder } from "@ndn/fw";
