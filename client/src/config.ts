@@ -48,6 +48,7 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
     .option("progress-interval", { type: "number", default: 5000, describe: "ms between progress lines (percent, MB/s) for blobs of 32 MiB and more" })
     .option("log-level", { type: "string", default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"] })
     .strict()
+    .showHelpOnFail(false, "run with --help for the flags")
     .help()
     .parseSync();
 

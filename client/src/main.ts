@@ -4,7 +4,7 @@
 import "@ndnreg/shared";
 
 import { Forwarder } from "@ndn/fw";
-import { createLogger, formatRouterAddress, Uplink } from "@ndnreg/shared";
+import { createLogger, formatRouterAddress, nameText, Uplink } from "@ndnreg/shared";
 import { hideBin } from "yargs/helpers";
 
 import { buildApp, buildMetricsApp } from "./app.js";
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   }
   log.info({
     listen: `${config.listen.host}:${config.listen.port}`, upstream: config.upstream.href,
-    prefix: config.prefix.toString(), router: formatRouterAddress(config.router),
+    prefix: nameText(config.prefix), router: formatRouterAddress(config.router),
   }, "client ready");
 
   const shutdown = (signal: string) => {

@@ -17,6 +17,8 @@ export interface ServerConfig {
   readonly dataSigner: "digest" | "null";
   readonly freshnessMs: number;
   readonly concurrency: number;
+  /** Route cost registered for the prefix: a standby server on the same prefix registers a higher one. */
+  readonly routeCost: number;
   readonly rangeChunkSegments: number;
   readonly rangeCacheBytes: number;
   readonly logLevel: string;
@@ -59,6 +61,7 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
     dataSigner: signer,
     freshnessMs: int(env, "NDN_FRESHNESS_MS", 24 * 3600_000, 1000, 2 ** 31),
     concurrency: int(env, "NDN_PRODUCER_CONCURRENCY", 128, 1, 4096),
+    routeCost: int(env, "NDN_ROUTE_COST", 0, 0, 65535),
     rangeChunkSegments: int(env, "REGISTRY_RANGE_SEGMENTS", 128, 1, 4096),
     rangeCacheBytes: int(env, "RANGE_CACHE_BYTES", 32 * 1024 * 1024, 0, 2 ** 40),
     logLevel: env["LOG_LEVEL"] ?? "info",

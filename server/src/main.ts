@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { produce } from "@ndn/endpoint";
 import { Forwarder } from "@ndn/fw";
 import { digestSigning, nullSigner } from "@ndn/packet";
-import { createLogger, SEGMENT_SIZE, Uplink } from "@ndnreg/shared";
+import { createLogger, nameText, SEGMENT_SIZE, Uplink } from "@ndnreg/shared";
 
 import { loadServerConfig } from "./config.js";
 import { RangeCache } from "./producer/range-cache.js";
@@ -41,13 +41,13 @@ async function main(): Promise<void> {
   const wire = new WireProducer(producer, config.dataSigner);
   const uplink = new Uplink({
     fw, router: config.uplink, log, tap: wire.tap,
-    prefixRegistration: { signer: await openPrefixRegSigner(config.keychainDir, config.prefix, log) },
+    prefixRegistration: { signer: await openPrefixRegSigner(config.keychainDir, config.prefix, log), cost: config.routeCost },
   });
   await uplink.start();
   const metrics = createServerMetrics({ interests: producer.counters, rangeCache: ranges.stats, catalog: catalog.stats, uplinkUp: () => uplink.isUp });
   const metricsServer = config.metricsListen && await startMetricsServer(metrics, config.metricsListen, () => uplink.isUp);
   log.info({
-    prefix: config.prefix.toString(), registry: config.registryUrl.href,
+    prefix: nameText(config.prefix), registry: config.registryUrl.href,
     credentialsFor: config.registryCredentials?.allowList.entries ?? "none (anonymous reads)",
     metrics: config.metricsListen ? `http://${config.metricsListen.host}:${config.metricsListen.port}/metrics` : "off",
   }, "serving blobs");

@@ -4,6 +4,7 @@ export * from "./log.js";
 export * from "./naming/blob-name.js";
 export * from "./naming/content-type.js";
 export * from "./naming/digest.js";
+export * from "./naming/name-text.js";
 export * from "./naming/repository.js";
 export * from "./naming/segments.js";
 export * from "./registry/index.js";

@@ -1,7 +1,7 @@
 import { Segment } from "@ndn/naming-convention2";
 import { Data, type Interest, type Name, type Signer } from "@ndn/packet";
 import {
-  type BlobId, ContentType, type Logger, parseSegmentName, segmentByteRange, segmentCount,
+  type BlobId, ContentType, type Logger, nameText, parseSegmentName, segmentByteRange, segmentCount,
 } from "@ndnreg/shared";
 
 import type { BlobCatalog } from "../registry/blob-catalog.js";
@@ -109,6 +109,6 @@ export class SegmentProducer {
 
   drop(name: Name, reason: string): void {
     ++this.counters.dropped;
-    this.opts.log.debug({ name: name.toString().slice(0, 300), reason }, "interest dropped");
+    this.opts.log.debug({ name: nameText(name).slice(0, 300), reason }, "interest dropped");
   }
 }

@@ -1,7 +1,9 @@
-import { generateSigningKey, KeyChain } from "@ndn/keychain";
-import { digestSigning, Name, type Signer } from "@ndn/packet";
+import { setTimeout as sleep } from "node:timers/promises";
 
-import type { Logger } from "@ndnreg/shared";
+import { generateSigningKey, KeyChain } from "@ndn/keychain";
+import { digestSigning, type Name, type Signer } from "@ndn/packet";
+
+import { type Logger, nameText } from "@ndnreg/shared";
 
 /**
  * Signer for NFD rib/register commands. With a keychain directory, the first key under
@@ -15,10 +17,28 @@ export async function openPrefixRegSigner(dir: string | undefined, prefix: Name,
   const keyChain = KeyChain.open(dir);
   const identity = prefix.append("server");
   let [keyName] = await keyChain.listKeys(identity);
-  if (!keyName) {
+  if (keyName) {
+    log.info({ key: nameText(keyName), dir }, "using prefix registration key");
+  } else {
     const [priv] = await generateSigningKey(keyChain, identity);
     keyName = priv.name;
-    log.info({ key: keyName.toString(), dir }, "created prefix registration key");
+    await waitUntilSaved(dir, identity, keyName);
+    log.info({ key: nameText(keyName), dir }, "created prefix registration key");
   }
   return keyChain.getSigner(keyName);
+}
+
+/**
+ * NDNts writes the keychain file 200 ms after the last change: wait until a fresh read of the
+ * directory has the key, so a restart right after the first start finds it (and so does `ls`).
+ */
+async function waitUntilSaved(dir: string, identity: Name, keyName: Name): Promise<void> {
+  for (let waited = 0; waited < 5000; waited += 100) {
+    await sleep(100);
+    const onDisk = await KeyChain.open(dir).listKeys(identity);
+    if (onDisk.some((k) => k.equals(keyName))) {
+      return;
+    }
+  }
+  throw new Error(`NDN_KEYCHAIN=${dir}: the new key was not saved (is the directory writable?)`);
 }

@@ -17,7 +17,7 @@ export interface UplinkOptions {
   /** Routes towards the router (consumers: the prefixes they fetch). */
   readonly routes?: readonly Name[];
   /** Register the producer's announced prefixes with NFD management over this face. */
-  readonly prefixRegistration?: { readonly signer?: Signer; readonly refreshInterval?: number };
+  readonly prefixRegistration?: { readonly signer?: Signer; readonly refreshInterval?: number; readonly cost?: number };
   /** UDP packets above this are fragmented by NDNLPv2 (the forwarder reassembles). */
   readonly udpMtu?: number;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
@@ -105,6 +105,7 @@ export class Uplink extends EventTarget {
         this.prefixReg = enableNfdPrefixReg(face, {
           signer: this.opts.prefixRegistration.signer,
           refreshInterval: this.opts.prefixRegistration.refreshInterval ?? 60_000,
+          cost: this.opts.prefixRegistration.cost ?? 0,
           retry: { forever: true, minTimeout: 500, maxTimeout: 5000 },
         });
       }

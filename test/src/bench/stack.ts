@@ -87,6 +87,7 @@ export class Stack {
 
   /** Start the server and wait until its prefix is registered in the forwarder. */
   async startServer(extraEnv: Record<string, string> = {}, fw: Forwarder = this.forwarder): Promise<ManagedProcess> {
+    await this.stopServer(); // never leak the previous one (its pipes would keep the test alive)
     const n = ++this.serverStarts;
     const metricsPort = await freePort();
     this.serverMetricsUrl = `http://127.0.0.1:${metricsPort}`;

@@ -87,12 +87,12 @@ describe("a rogue producer competing with the honest server on the same prefix",
     stack = await Stack.start({ label: "rogue" });
     const corrupting = await stack.proxy(false);
     corrupting.corruptBlobs = true;
-    // The rogue registers the same prefix first, the honest server after it: ndnd's best-route
-    // then prefers the rogue (asserted below, so this cannot pass without meeting it).
+    // Both register the prefix; the rogue's route is cheaper, so ndnd's best-route strategy sends
+    // Interests to it first (asserted below: this cannot pass without meeting it).
     await stack.stopServer();
-    await stack.startExtraServer({ REGISTRY_URL: corrupting.url });
+    await stack.startExtraServer({ REGISTRY_URL: corrupting.url, NDN_ROUTE_COST: "0" });
     await stack.waitForRoute();
-    await stack.startServer();
+    await stack.startServer({ NDN_ROUTE_COST: "100" });
     client = await stack.startClient();
   });
   after(async () => {

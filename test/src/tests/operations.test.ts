@@ -1,0 +1,107 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { after, before, describe, test } from "node:test";
+
+import { freePort, ManagedProcess, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
+import { pushTestImage } from "./helpers.js";
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+const CLIENT_MAIN = path.join(ROOT, "client/dist/main.js");
+
+describe("operations: command line, pm2, keys, production bundles", () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await Stack.start({ label: "ops" });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("--help lists every flag in the README's table; a bad flag is a clear error", async () => {
+    const { stdout } = await run(process.execPath, [CLIENT_MAIN, "--help"]);
+    const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+    const documented = [...readme.matchAll(/^\| `(--[a-z-]+)` \| `(NDNREG_[A-Z_]+)` \|/gm)];
+    assert.ok(documented.length >= 8, "the README's flag table was not found");
+    for (const [, flag, env] of documented) {
+      assert.ok(stdout.includes(flag!), `${flag} missing from --help`);
+      assert.equal(env, `NDNREG_${flag!.slice(2).toUpperCase().replaceAll("-", "_")}`);
+    }
+    for (const flag of stdout.matchAll(/^\s+(--[a-z-]+)/gm)) {
+      if (!["--help", "--version"].includes(flag[1]!)) {
+        assert.ok(readme.includes(`\`${flag[1]}\``), `${flag[1]} is not documented in the README`);
+      }
+    }
+    await assert.rejects(run(process.execPath, [CLIENT_MAIN, "--upstream", "http://x", "--bogus-flag"]), (err: { code?: number; stderr?: string }) => {
+      assert.notEqual(err.code, 0);
+      assert.match(err.stderr ?? "", /Unknown argument.*bogus-flag/i);
+      return true;
+    });
+    await assert.rejects(run(process.execPath, [CLIENT_MAIN, "--upstream", "ftp://x"]), (err: { stderr?: string }) => {
+      assert.match(err.stderr ?? "", /--upstream ftp:\/\/x: must be an http\(s\) URL/);
+      return true;
+    });
+  });
+
+  test("pm2 ecosystem file: the built server script, a restart delay", () => {
+    const config = createRequire(import.meta.url)(path.join(ROOT, "ecosystem.config.cjs")) as { apps: Array<Record<string, unknown>> };
+    const app = config.apps[0]!;
+    assert.equal(app["name"], "ndn-registry-server");
+    assert.ok(existsSync(path.join(String(app["cwd"]), String(app["script"]))), "script does not exist (build first)");
+    assert.ok(Number(app["restart_delay"]) >= 1000);
+    assert.equal(app["autorestart"], true);
+  });
+
+  test("NDN_KEYCHAIN: a key is created on first start, registration is signed with it, and a restart reuses it", async () => {
+    const dir = path.join(stack.runDir, "keychain");
+    const first = await stack.startServer({ NDN_KEYCHAIN: dir });
+    const created = JSON.parse(first.grep(/"created prefix registration key"/)[0] ?? "null") as { key: string } | null;
+    assert.ok(created, "no key was created");
+    assert.match(created.key, /^\/ndnreg\/test\/server\/KEY\//);
+    assert.ok(readdirSync(dir, { recursive: true }).length > 0, "the keychain directory is empty");
+    await stack.stopServer();
+    const second = await stack.startServer({ NDN_KEYCHAIN: dir });
+    const used = JSON.parse(second.grep(/"using prefix registration key"/)[0] ?? "null") as { key: string } | null;
+    assert.equal(used?.key, created.key);
+    assert.equal(second.grep(/"created prefix registration key"/).length, 0);
+  });
+
+  test("production bundles (what the Dockerfiles copy) start and serve a pull", async () => {
+    const out = path.join(stack.runDir, "bundles");
+    for (const pkg of ["server", "client"]) {
+      await run("pnpm", ["--filter", `@ndnreg/${pkg}`, "deploy", "--prod", "--legacy", path.join(out, pkg)], { cwd: ROOT, timeout: 120_000 });
+      assert.ok(!existsSync(path.join(out, pkg, "node_modules", "typescript")), "dev dependencies in the bundle");
+    }
+    await stack.stopServer();
+    const metricsPort = await freePort();
+    const server = new ManagedProcess("bundle-server", process.execPath, ["--max-semi-space-size=4", path.join(out, "server/dist/main.js")], {
+      logFile: path.join(stack.runDir, "bundle-server.log"), cwd: path.join(out, "server"),
+      env: { ...process.env, NDNTS_UPLINK: stack.forwarder.uri, REGISTRY_URL: stack.registry.url, NDN_PREFIX: stack.prefix, METRICS_LISTEN: `127.0.0.1:${metricsPort}` },
+    });
+    const port = await freePort();
+    const client = new ManagedProcess("bundle-client", process.execPath, ["--max-semi-space-size=4", path.join(out, "client/dist/main.js"),
+      "--upstream", stack.registry.url, "--name", stack.prefix, "--listen", `127.0.0.1:${port}`, "--router", stack.forwarder.uri], {
+      logFile: path.join(stack.runDir, "bundle-client.log"), cwd: path.join(out, "client"),
+    });
+    try {
+      await server.waitForLine(/"uplink up"/);
+      await stack.waitForRoute();
+      await client.waitForLine(/"client ready"/);
+      await waitUntil("server healthz", async () => (await fetch(`http://127.0.0.1:${metricsPort}/healthz`).catch(() => undefined))?.status === 200, 10_000, 100);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+      const image = await pushTestImage(stack, "bundle/image:v1", { format: "oci", layers: [300_000] });
+      const pulled = await pullImage(`127.0.0.1:${port}`, "bundle/image:v1", path.join(stack.runDir, "out-bundle"));
+      await verifyPulled(image, pulled);
+      assert.ok(client.grep(/"blob done"/).some((l) => l.includes('"source":"ndn"')), "no blob came over NDN");
+    } finally {
+      await client.stop();
+      await server.stop();
+    }
+  });
+});
