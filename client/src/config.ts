@@ -2,11 +2,15 @@ import { Name } from "@ndn/packet";
 import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared";
 import yargs from "yargs";
 
+import { DEFAULT_FCH_URL } from "./uplink/router-discovery.js";
+
 export interface ClientConfig {
   readonly upstream: URL;
   readonly prefix: Name;
   readonly listen: { readonly host: string; readonly port: number };
-  readonly router: RouterAddress;
+  /** Undefined: find a testbed router through NDN-FCH at `fch`. */
+  readonly router?: RouterAddress;
+  readonly fch: string;
   readonly firstByteTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly logLevel: string;
@@ -38,9 +42,11 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
     .option("name", { type: "string", default: "/ndn-registry", describe: "NDN prefix the server publishes blobs under" })
     .option("listen", { type: "string", default: "127.0.0.1:5000", describe: "address of the local registry endpoint" })
     .option("router", {
-      type: "string", default: "unix:///run/nfd/nfd.sock",
-      describe: "NDN forwarder: unix:///path, tcp://host:port, udp://host:port; bare host:port is UDP, bare /path a Unix socket",
+      type: "string",
+      describe: "NDN forwarder: unix:///path, tcp://host:port, udp://host:port; bare host:port is UDP, bare /path a Unix socket. "
+        + "Without it, the nearest router of the global NDN testbed is found through NDN-FCH",
     })
+    .option("fch", { type: "string", default: DEFAULT_FCH_URL, describe: "NDN-FCH service asked for a testbed router when --router is not given" })
     .option("first-byte-timeout", { type: "number", default: 4000, describe: "ms to wait for a blob's first segment before using HTTP" })
     .option("idle-timeout", { type: "number", default: 5000, describe: "ms without a segment before the rest of a blob goes over HTTP" })
     .option("metrics-listen", { type: "string", default: "", describe: "serve /metrics and /healthz on this host:port instead of the registry listener" })
@@ -65,7 +71,8 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
     upstream,
     prefix: new Name(args.name),
     listen: parseListen(args.listen),
-    router: parseRouterAddress(args.router),
+    router: args.router === undefined || args.router === "" ? undefined : parseRouterAddress(args.router),
+    fch: args.fch,
     firstByteTimeoutMs: args.firstByteTimeout,
     idleTimeoutMs: args.idleTimeout,
     logLevel: args.logLevel,

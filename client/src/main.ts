@@ -13,6 +13,7 @@ import { ForwarderChannel } from "./fetcher/forwarder-channel.js";
 import { NdnBlobFetcher } from "./fetcher/ndn-blob-fetcher.js";
 import { SharedFetches } from "./fetcher/shared-fetches.js";
 import { WireChannel } from "./fetcher/wire-channel.js";
+import { discoverRouters } from "./uplink/router-discovery.js";
 import { ClientMetrics } from "./metrics/client-metrics.js";
 import { BlobHandler } from "./proxy/blob-handler.js";
 import { Upstream } from "./proxy/upstream.js";
@@ -20,12 +21,16 @@ import { Upstream } from "./proxy/upstream.js";
 async function main(): Promise<void> {
   const config = loadClientConfig(hideBin(process.argv));
   const log = createLogger("ndn-registry-client", config.logLevel);
+  const routers = config.router ? [config.router] : await discoverRouters(config.fch);
+  if (!config.router) {
+    log.info({ fch: config.fch, routers: routers.map(formatRouterAddress) }, "routers from NDN-FCH");
+  }
   const fw = Forwarder.create();
   // Unix and TCP uplinks carry blob packets on the wire hot path; UDP goes through NDNts.
   const wireChannel = new WireChannel(config.prefix, () => uplink.wire);
-  const uplink: Uplink = new Uplink({ fw, router: config.router, routes: [config.prefix], log, tap: wireChannel.tap });
+  const uplink: Uplink = new Uplink({ fw, routers, routes: [config.prefix], log, tap: wireChannel.tap });
   await uplink.start();
-  const channel = config.router.scheme === "udp" ? new ForwarderChannel(fw) : wireChannel;
+  const channel = routers[0]!.scheme === "udp" ? new ForwarderChannel(fw) : wireChannel;
   const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
   const fetcher = new NdnBlobFetcher({ channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
   const metrics = new ClientMetrics();
@@ -41,7 +46,7 @@ async function main(): Promise<void> {
   }
   log.info({
     listen: `${config.listen.host}:${config.listen.port}`, upstream: config.upstream.href,
-    prefix: nameText(config.prefix), router: formatRouterAddress(config.router),
+    prefix: nameText(config.prefix), router: uplink.describe,
   }, "client ready");
 
   const shutdown = (signal: string) => {

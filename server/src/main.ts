@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   produce(config.prefix, producer.handle, { fw, concurrency: config.concurrency, describe: "blob-producer" });
   const wire = new WireProducer(producer, config.dataSigner);
   const uplink = new Uplink({
-    fw, router: config.uplink, log, tap: wire.tap,
+    fw, routers: [config.uplink], log, tap: wire.tap,
     prefixRegistration: { signer: await openPrefixRegSigner(config.keychainDir, config.prefix, log), cost: config.routeCost },
   });
   await uplink.start();

@@ -12,7 +12,8 @@ import { formatRouterAddress, type RouterAddress } from "./router-uri.js";
 
 export interface UplinkOptions {
   readonly fw: Forwarder;
-  readonly router: RouterAddress;
+  /** Forwarders to try in turn (one for a local forwarder; several from NDN-FCH). */
+  readonly routers: readonly RouterAddress[];
   readonly log: Logger;
   /** Routes towards the router (consumers: the prefixes they fetch). */
   readonly routes?: readonly Name[];
@@ -40,11 +41,23 @@ export class Uplink extends EventTarget {
   private closed = false;
   private attempt = 0;
   private timer?: NodeJS.Timeout;
-  private readonly describe: string;
+  /** Index in `routers` of the one in use or tried next: a failure moves on to the next. */
+  private routerIndex = 0;
 
   constructor(private readonly opts: UplinkOptions) {
     super();
-    this.describe = formatRouterAddress(opts.router);
+    if (opts.routers.length === 0) {
+      throw new Error("Uplink: no router to connect to");
+    }
+  }
+
+  private get router(): RouterAddress {
+    return this.opts.routers[this.routerIndex % this.opts.routers.length]!;
+  }
+
+  /** The router in use (or tried next), as a URI. */
+  get describe(): string {
+    return formatRouterAddress(this.router);
   }
 
   get isUp(): boolean {
@@ -71,7 +84,8 @@ export class Uplink extends EventTarget {
     if (this.closed) {
       return false;
     }
-    const { fw, router, routes } = this.opts;
+    const { fw, routes } = this.opts;
+    const router = this.router;
     const l3: { face?: L3Face } = {};
     const createOpts = {
       fw,
@@ -114,6 +128,7 @@ export class Uplink extends EventTarget {
       return true;
     } catch (err: unknown) {
       this.opts.log.warn({ router: this.describe, err: String(err) }, "uplink connect failed");
+      ++this.routerIndex;
       this.scheduleReconnect();
       return false;
     }
@@ -124,6 +139,7 @@ export class Uplink extends EventTarget {
       return;
     }
     this.opts.log.warn({ router: this.describe, err: String(err) }, "uplink down, reconnecting");
+    ++this.routerIndex;
     this.dropFace();
     this.dispatchEvent(new Event("down"));
     this.scheduleReconnect();

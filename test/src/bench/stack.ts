@@ -138,14 +138,15 @@ export class Stack {
     return p;
   }
 
-  async startClient(opts: { upstream?: string; router?: string; name?: string; args?: string[] } = {}): Promise<ClientHandle> {
+  /** `fch`: no --router; the client asks this NDN-FCH service instead. */
+  async startClient(opts: { upstream?: string; router?: string; fch?: string; name?: string; args?: string[] } = {}): Promise<ClientHandle> {
     const port = await freePort();
     const n = this.clients.length + 1;
     const proc = new ManagedProcess(`client${n}`, process.execPath, [...NODE_ARGS, CLIENT_MAIN,
       "--upstream", opts.upstream ?? this.registryFrontUrl,
       "--name", opts.name ?? this.prefix,
       "--listen", `127.0.0.1:${port}`,
-      "--router", opts.router ?? this.forwarder.uri,
+      ...(opts.fch === undefined ? ["--router", opts.router ?? this.forwarder.uri] : ["--fch", opts.fch]),
       ...(opts.args ?? []),
     ], { logFile: path.join(this.runDir, `client${n}.log`) });
     await proc.waitForLine(/"client ready"/);

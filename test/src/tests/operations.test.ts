@@ -4,11 +4,13 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 
 import { freePort, ManagedProcess, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
-import { pushTestImage } from "./helpers.js";
+import { blobSources, pushTestImage } from "./helpers.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -45,6 +47,39 @@ describe("operations: command line, pm2, keys, production bundles", () => {
     });
     await assert.rejects(run(process.execPath, [CLIENT_MAIN, "--upstream", "ftp://x"]), (err: { stderr?: string }) => {
       assert.match(err.stderr ?? "", /--upstream ftp:\/\/x: must be an http\(s\) URL/);
+      return true;
+    });
+  });
+
+  test("without --router the client takes routers from NDN-FCH, skipping one it cannot reach", async () => {
+    const dead = await freePort();
+    const queries: URLSearchParams[] = [];
+    const fch = createServer((req, res) => {
+      queries.push(new URL(req.url ?? "/", "http://fch").searchParams);
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end(`127.0.0.1:${dead},127.0.0.1:${stack.forwarder.port}`); // the service's text form
+    });
+    await new Promise<void>((resolve) => fch.listen(0, "127.0.0.1", resolve));
+    try {
+      const client = await stack.startClient({ fch: `http://127.0.0.1:${(fch.address() as AddressInfo).port}/` });
+      assert.equal(queries[0]?.get("cap"), "udp");
+      assert.match(client.proc.grep(/"routers from NDN-FCH"/)[0] ?? "", new RegExp(`"routers":\\["tcp://127.0.0.1:${dead}","tcp://127.0.0.1:${stack.forwarder.port}"\\]`));
+      await client.proc.waitForLine(new RegExp(`"router":"tcp://127.0.0.1:${stack.forwarder.port}".*"uplink up"`));
+      const image = await pushTestImage(stack, "fch/image:v1", { format: "oci", layers: [200_000] });
+      const pulled = await pullImage(client.host, "fch/image:v1", path.join(stack.runDir, "out-fch"));
+      await verifyPulled(image, pulled);
+      assert.equal((await blobSources(client, [image.layers[0]!.digest])).get(image.layers[0]!.digest), "ndn");
+      await client.stop();
+    } finally {
+      fch.close();
+    }
+  });
+
+  test("without --router, an NDN-FCH that cannot be reached is a clear error at start", async () => {
+    const closed = await freePort();
+    await assert.rejects(run(process.execPath, [CLIENT_MAIN, "--upstream", "http://127.0.0.1:1", "--fch", `http://127.0.0.1:${closed}/`]), (err: { code?: number; stderr?: string }) => {
+      assert.equal(err.code, 1);
+      assert.match(err.stderr ?? "", /no --router given, and NDN-FCH \(http:\/\/127\.0\.0\.1:\d+\/\) named no router .* --router unix:\/\/\/run\/nfd\/nfd\.sock/);
       return true;
     });
   });
