@@ -11,6 +11,7 @@ import { buildApp, buildMetricsApp } from "./app.js";
 import { loadClientConfig } from "./config.js";
 import { ForwarderChannel } from "./fetcher/forwarder-channel.js";
 import { NdnBlobFetcher } from "./fetcher/ndn-blob-fetcher.js";
+import { NdnGate } from "./fetcher/ndn-gate.js";
 import { SharedFetches } from "./fetcher/shared-fetches.js";
 import { WireChannel } from "./fetcher/wire-channel.js";
 import { discoverRouters } from "./uplink/router-discovery.js";
@@ -35,8 +36,10 @@ async function main(): Promise<void> {
   const fetcher = new NdnBlobFetcher({ channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
   const metrics = new ClientMetrics();
   const uplinkUp = () => uplink.isUp;
+  const gate = new NdnGate(uplinkUp, config.firstByteTimeoutMs);
+  uplink.addEventListener("up", () => gate.reachable()); // a new face: worth trying again at once
   const app = buildApp({
-    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, config.progressIntervalMs), log, uplinkUp,
+    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, gate, config.progressIntervalMs), log, uplinkUp,
     metrics: config.metricsListen ? undefined : metrics,
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });

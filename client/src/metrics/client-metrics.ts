@@ -3,8 +3,11 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 /** Where the bytes of a blob response came from. */
 export type BytePath = "ndn" | "http" | "fallback";
 
-/** Why a blob left the NDN path (NdnFetchError reasons, plus a digest mismatch). */
-export type FallbackReason = "nack" | "first-byte-timeout" | "idle-timeout" | "bad-segment" | "fetch-error" | "digest-mismatch";
+/**
+ * Why a blob left the NDN path: NdnFetchError reasons, a digest mismatch, or "ndn-skipped" (uplink
+ * down, or recent fetches got no answer: see NdnGate).
+ */
+export type FallbackReason = "nack" | "first-byte-timeout" | "idle-timeout" | "bad-segment" | "fetch-error" | "digest-mismatch" | "ndn-skipped";
 
 /** The client's Prometheus metrics (served at /metrics). */
 export class ClientMetrics {

@@ -5,6 +5,7 @@ import type { BlobId, Logger } from "@ndnreg/shared";
 import { DigestMismatchError, VerifiedWriter } from "../fetcher/verified-writer.js";
 import { NdnFetchError } from "../fetcher/ndn-blob-fetcher.js";
 import type { PipelineStats } from "../fetcher/segment-pipeline.js";
+import type { NdnGate } from "../fetcher/ndn-gate.js";
 import type { SharedFetches } from "../fetcher/shared-fetches.js";
 import { type ByteRange, parseRange } from "../http/range.js";
 import { sendUpstreamError } from "../http/upstream-errors.js";
@@ -40,6 +41,7 @@ export class BlobHandler {
     private readonly fetches: SharedFetches,
     private readonly log: Logger,
     private readonly metrics: ClientMetrics,
+    private readonly gate: NdnGate,
     private readonly progressIntervalMs = 5000,
   ) {}
 
@@ -66,6 +68,10 @@ export class BlobHandler {
       res.writeHead(416, { "content-range": `bytes */${size}`, "content-length": "0" });
       res.end();
       return;
+    }
+    if (!this.gate.allow()) {
+      this.metrics.fallbacks.labels({ reason: "ndn-skipped" }).inc();
+      return this.proxyHttp(req, res, path, signal, t0, id);
     }
     const window: ByteRange = range.kind === "single" ? range.range : { start: 0, end: size - 1 };
     const headers: Record<string, string | string[]> = {};
@@ -95,6 +101,9 @@ export class BlobHandler {
     try {
       try {
         for await (const payloads of fetch.payloads) {
+          if (ndnBytes === 0) {
+            this.gate.reachable();
+          }
           if (!started && !holdAll) {
             res.writeHead(range.kind === "single" ? 206 : 200, headers);
             started = true;
@@ -110,6 +119,9 @@ export class BlobHandler {
         }
         fetchOutcome = "fallback";
         m.fallbacks.labels({ reason: err.reason }).inc();
+        if (ndnBytes === 0 && (err.reason === "first-byte-timeout" || err.reason === "fetch-error")) {
+          this.gate.unreachable(); // nothing answered: skip NDN for a while instead of waiting again
+        }
         if (!started) {
           this.log.info({ repository: id.repository, digest: id.digest.text, reason: err.reason, err: err.message }, "ndn failed, blob over http");
           return await this.proxyHttp(req, res, path, signal, t0, id, "fallback");

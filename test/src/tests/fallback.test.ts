@@ -28,6 +28,10 @@ describe("HTTP fallback when NDN fails", () => {
     await verifyPulled(image, out);
     const sources = await blobSources(client, image.blobs.map((b) => b.digest));
     assert.deepEqual([...new Set(sources.values())], ["http"]);
+    // ndnd sends no Nack without a route: only the first blob waits out the first-byte deadline,
+    // the others skip NDN (see NdnGate).
+    assert.equal(client.proc.grep(/"reason":"first-byte-timeout"/).length, 1);
+    assert.match(await (await fetch(`${client.url}/metrics`)).text(), /ndnreg_client_fallbacks_total\{reason="ndn-skipped"\} [1-9]/);
   });
 
   test("server back: blobs travel over NDN again", async () => {

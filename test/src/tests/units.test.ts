@@ -9,6 +9,7 @@ import { blobName, isValidRepository, makeBlobId, parseRouterAddress, parseSegme
 
 import { parseRange } from "../../../client/dist/http/range.js";
 import { DigestMismatchError, VerifiedWriter } from "../../../client/dist/fetcher/verified-writer.js";
+import { NdnGate } from "../../../client/dist/fetcher/ndn-gate.js";
 import { parseSha256Digest } from "@ndnreg/shared";
 
 describe("names", () => {
@@ -114,5 +115,37 @@ describe("verified writer", () => {
     const { out } = sink();
     const w = new VerifiedWriter(out, digestOf(new Uint8Array(10)), 10, { start: 0, end: 9 }, new AbortController().signal);
     await assert.rejects(w.push(new Uint8Array(11)), DigestMismatchError);
+  });
+});
+
+describe("NDN gate", () => {
+  test("after a fetch with no answer NDN is skipped, then probed by one request at a time, with growing pauses", () => {
+    let now = 0;
+    let up = true;
+    const gate = new NdnGate(() => up, 4000, () => now);
+    assert.equal(gate.allow(), true);
+    gate.unreachable();
+    assert.equal(gate.skipping, true);
+    assert.equal(gate.allow(), false, "skipped right after a failure");
+    now = 1000;
+    assert.equal(gate.allow(), true, "the first request after 1 s probes");
+    assert.equal(gate.allow(), false, "others skip NDN while the probe runs");
+    gate.unreachable(); // the probe failed too: wait 2 s
+    now = 2999;
+    assert.equal(gate.allow(), false);
+    now = 3000;
+    assert.equal(gate.allow(), true);
+    gate.reachable();
+    assert.equal(gate.skipping, false);
+    assert.equal(gate.allow(), true);
+    assert.equal(gate.allow(), true, "everyone tries NDN again");
+    for (let i = 0; i < 20; ++i) {
+      gate.unreachable();
+    }
+    now += 30_000;
+    assert.equal(gate.allow(), true, "pauses stop growing at 30 s");
+    up = false;
+    gate.reachable();
+    assert.equal(gate.allow(), false, "never while the uplink is down");
   });
 });
