@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 import { Name } from "@ndn/packet";
 import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared";
 import yargs from "yargs";
@@ -53,6 +55,7 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
     .option("upstream-timeout", { type: "number", default: 30_000, describe: "ms to wait for the upstream registry's response (and between body bytes) before answering 504" })
     .option("progress-interval", { type: "number", default: 5000, describe: "ms between progress lines (percent, MB/s) for blobs of 32 MiB and more" })
     .option("log-level", { type: "string", default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"] })
+    .version(packageVersion())
     .strict()
     .showHelpOnFail(false, "run with --help for the flags")
     .help()
@@ -80,4 +83,10 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
     progressIntervalMs: args.progressInterval,
     upstreamTimeoutMs: args.upstreamTimeout,
   };
+}
+
+/** This package's version (dist/config.js sits one level below package.json). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: string };
+  return pkg.version ?? "unknown";
 }

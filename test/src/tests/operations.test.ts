@@ -84,6 +84,18 @@ describe("operations: command line, pm2, keys, production bundles", () => {
     });
   });
 
+  test("the packed client (pnpm pack:client) installs and runs as a command through npx", async () => {
+    const out = path.join(stack.runDir, "pack");
+    await run("bash", [path.join(ROOT, "scripts/pack-client"), out], { cwd: ROOT, timeout: 120_000 });
+    const tarball = readdirSync(out).find((f) => /^ndn-registry-client-\d+\.\d+\.\d+\.tgz$/.test(f));
+    assert.ok(tarball, `no tarball in ${readdirSync(out).join(", ")}`);
+    const npx = (...args: string[]) => run("npx", ["--yes", `--package=${path.join(out, tarball)}`, "ndn-registry-client", ...args],
+      { cwd: out, timeout: 180_000, env: { ...process.env, npm_config_cache: path.join(stack.runDir, "npm-cache") } });
+    const { stdout } = await npx("--version");
+    assert.equal(stdout.trim(), JSON.parse(readFileSync(path.join(ROOT, "client/package.json"), "utf8")).version);
+    await assert.rejects(npx("--upstream", "ftp://x"), /must be an http\(s\) URL/);
+  });
+
   test("pm2 ecosystem file: the built server script, a restart delay", () => {
     const config = createRequire(import.meta.url)(path.join(ROOT, "ecosystem.config.cjs")) as { apps: Array<Record<string, unknown>> };
     const app = config.apps[0]!;
