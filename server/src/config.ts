@@ -62,8 +62,11 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
     freshnessMs: int(env, "NDN_FRESHNESS_MS", 24 * 3600_000, 1000, 2 ** 31),
     concurrency: int(env, "NDN_PRODUCER_CONCURRENCY", 128, 1, 4096),
     routeCost: int(env, "NDN_ROUTE_COST", 0, 0, 65535),
-    rangeChunkSegments: int(env, "REGISTRY_RANGE_SEGMENTS", 128, 1, 4096),
-    rangeCacheBytes: int(env, "RANGE_CACHE_BYTES", 32 * 1024 * 1024, 0, 2 ** 40),
+    // 512 segments = 4 MB per Range request. The registry's cost is per request: reading 100 MB
+    // took distribution 0.7-1.0 CPU-s in 1 MB ranges, 0.25 s in 4 MB ranges (and 55-95 vs 135-205 MB/s).
+    rangeChunkSegments: int(env, "REGISTRY_RANGE_SEGMENTS", 512, 1, 4096),
+    // Room for the chunk being served and the ones read ahead of it, for several blobs at once.
+    rangeCacheBytes: int(env, "RANGE_CACHE_BYTES", 64 * 1024 * 1024, 0, 2 ** 40),
     logLevel: env["LOG_LEVEL"] ?? "info",
     metricsListen: metricsListen === "" ? undefined : parseListenAddress(metricsListen, "METRICS_LISTEN="),
   };

@@ -34,10 +34,10 @@ export class RangeCache {
     private readonly load: RangeLoader,
     private readonly chunkSize: number,
     private readonly maxBytes: number,
-    /** Chunks read ahead of the one just asked for. */
-    private readonly readAhead = 4,
+    /** Chunks read ahead of the one just asked for (default: about 8 MiB worth). */
+    private readonly readAhead = Math.max(1, Math.round(8 * 1024 * 1024 / chunkSize)),
   ) {
-    this.pool = new BufferPool(chunkSize, Math.max(4, readAhead * 4));
+    this.pool = new BufferPool(chunkSize, Math.max(4, readAhead * 2));
   }
 
   /** Bytes [begin, end) of a blob of `size` bytes; must lie within one chunk. */
