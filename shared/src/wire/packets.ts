@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 
+import { packetArena } from "./slab-arena.js";
 import {
   headerSize, nniSize, readNni, readTlv, SIG_TYPE, TLV, writeHeader, writeNni,
 } from "./tlv.js";
@@ -109,7 +110,7 @@ export function encodeSegmentInterest(blobNameValue: Uint8Array, segment: number
   const nameLen = blobNameValue.length + segmentComponentSize(segment);
   const lifeLen = nniSize(lifetimeMs);
   const inner = headerSize(TLV.Name, nameLen) + nameLen + 2 /* MustBeFresh */ + 6 /* Nonce */ + 2 + lifeLen;
-  const buf = new Uint8Array(headerSize(TLV.Interest, inner) + inner);
+  const buf = packetArena.alloc(headerSize(TLV.Interest, inner) + inner);
   let off = writeHeader(buf, 0, TLV.Interest, inner);
   off = writeHeader(buf, off, TLV.Name, nameLen);
   buf.set(blobNameValue, off);
@@ -158,7 +159,7 @@ export function encodeSegmentData(f: SegmentDataFields): Uint8Array {
   const dataLen = headerSize(TLV.Data, inner) + inner;
   const token = f.pitToken;
   const lpInner = token ? headerSize(TLV.LpPitToken, token.length) + token.length + headerSize(TLV.LpFragment, dataLen) + dataLen : 0;
-  const buf = allocate(token ? headerSize(TLV.LpPacket, lpInner) + lpInner : dataLen);
+  const buf = packetArena.alloc(token ? headerSize(TLV.LpPacket, lpInner) + lpInner : dataLen);
   let off = 0;
   if (token) {
     off = writeHeader(buf, off, TLV.LpPacket, lpInner);
@@ -190,28 +191,6 @@ export function encodeSegmentData(f: SegmentDataFields): Uint8Array {
     createHash("sha256").update(buf.subarray(signedStart, signedEnd)).digest().copy(buf, off);
   }
   return buf;
-}
-
-/**
- * Packets are carved from 64 KiB slabs: a fresh ArrayBuffer per 8 KB packet showed up in
- * profiles, and 1 MiB slabs were worse (malloc maps them fresh, so every page faults on first
- * touch); 64 KiB comes from the reused heap. A slab is freed by the GC once its packets are written.
- */
-const SLAB_SIZE = 64 * 1024;
-let slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-let slabOffset = 0;
-
-function allocate(size: number): Buffer {
-  if (size > SLAB_SIZE / 4) {
-    return Buffer.allocUnsafe(size);
-  }
-  if (slabOffset + size > SLAB_SIZE) {
-    slab = Buffer.allocUnsafeSlow(SLAB_SIZE);
-    slabOffset = 0;
-  }
-  const out = slab.subarray(slabOffset, slabOffset + size);
-  slabOffset += (size + 7) & ~7;
-  return out;
 }
 
 export interface DecodedData {

@@ -6,6 +6,9 @@ import { pushable } from "@ndn/util";
 
 import { FrameSplitter } from "./frame-splitter.js";
 import { peekPacket, type PeekedPacket } from "./packets.js";
+import { packetArena } from "./slab-arena.js";
+
+const NOTHING = Buffer.alloc(0);
 
 /**
  * Claims packets for the hot path; returns true when it took the packet. Anything it declines
@@ -80,6 +83,12 @@ export class WireTransport extends Transport {
   private readonly uncork = () => {
     this.corked = false;
     this.sock.uncork();
+    // Writes complete in order: when this empty one does, every packet queued before it has left
+    // the process, so slabs retired by now may be reused. (A destroyed socket cancels its writes.)
+    const retired = packetArena.takeRetired();
+    if (retired.length > 0) {
+      this.sock.write(NOTHING, () => packetArena.reuse(retired));
+    }
   };
 
   private readonly onFrame = (frame: Uint8Array) => {

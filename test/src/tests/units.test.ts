@@ -5,6 +5,7 @@ import { describe, test } from "node:test";
 
 import { Segment } from "@ndn/naming-convention2";
 import { Component, Name, TT } from "@ndn/packet";
+import { SlabArena } from "@ndnreg/shared";
 import { blobName, isValidRepository, makeBlobId, parseRouterAddress, parseSegmentName, segmentCount } from "@ndnreg/shared";
 
 import { parseRange } from "../../../client/dist/http/range.js";
@@ -147,5 +148,30 @@ describe("NDN gate", () => {
     up = false;
     gate.reachable();
     assert.equal(gate.allow(), false, "never while the uplink is down");
+  });
+});
+
+describe("slab arena", () => {
+  test("a full slab is reused only after it was handed back, and packets never overlap", () => {
+    const arena = new SlabArena(1024, 4);
+    const first = Array.from({ length: 5 }, () => arena.alloc(200)); // 5 x 200 bytes fill a slab
+    assert.equal(new Set(first.map((p) => p.buffer)).size, 1);
+    for (let i = 1; i < first.length; ++i) {
+      assert.ok(first[i]!.byteOffset >= first[i - 1]!.byteOffset + 200, "packets in one slab do not overlap");
+    }
+    const next = arena.alloc(200); // does not fit: the first slab is retired
+    assert.notEqual(next.buffer, first[0]!.buffer);
+    const retired = arena.takeRetired();
+    assert.deepEqual(retired.map((s) => s.buffer), [first[0]!.buffer]);
+    assert.equal(arena.takeRetired().length, 0);
+    for (let i = 0; i < 5; ++i) {
+      assert.notEqual(arena.alloc(200).buffer, first[0]!.buffer, "not reused before it is handed back");
+    }
+    arena.reuse(retired);
+    for (let i = 0; i < 4; ++i) {
+      arena.alloc(200);
+    }
+    assert.equal(arena.alloc(200).buffer, first[0]!.buffer, "the slab handed back is reused");
+    assert.notEqual(arena.alloc(300).buffer, first[0]!.buffer, "packets over a quarter slab get memory of their own");
   });
 });
