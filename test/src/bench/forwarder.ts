@@ -44,7 +44,7 @@ export class Forwarder {
     const name = opts.name ?? "ndnd";
     const f = new Forwarder(path.join(runDir, name), name, await freeTcpUdpPort());
     mkdirSync(f.dir, { recursive: true });
-    const threads = 2;
+    const threads = Number(process.env["NDND_THREADS"] ?? 2);
     // ndnd's capacity is per forwarding thread.
     const perThread = Math.ceil((opts.csCapacity ?? 65536) / threads);
     writeFileSync(path.join(f.dir, "fw.yml"), `core:
@@ -64,7 +64,10 @@ tables:
 
   async startProcess(): Promise<void> {
     rmSync(this.socketPath, { force: true });
-    this.proc = new ManagedProcess(this.name, "ndnd", ["fw", "run", path.join(this.dir, "fw.yml")],
+    // NDND_CPU_PROFILE=<dir>: a Go CPU profile per forwarder start (`go tool pprof -top ndnd <file>`).
+    const profile = process.env["NDND_CPU_PROFILE"];
+    const profileArgs = profile ? ["--cpu-profile", path.join(profile, `${this.name}-${Date.now()}.pprof`)] : [];
+    this.proc = new ManagedProcess(this.name, "ndnd", ["fw", "run", ...profileArgs, path.join(this.dir, "fw.yml")],
       { logFile: path.join(this.dir, "ndnd.log") });
     await waitUntil(`${this.name} socket`, () => new Promise<boolean>((resolve) => {
       if (!existsSync(this.socketPath)) {

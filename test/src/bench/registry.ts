@@ -16,6 +16,11 @@ const BLOB_GET_LOG = /"GET \/v2\/\S+\/blobs\/sha256:[a-f0-9]{64}\S* HTTP\/[\d.]+
 /** A real CNCF distribution registry (Debian's docker-registry) on a free loopback port. */
 export class Registry {
   private proc?: ManagedProcess;
+
+  /** The registry process (for CPU figures in the bench). */
+  get pid(): number | undefined {
+    return this.proc?.child.pid;
+  }
   readonly url: string;
   /** Bytes of blob GET responses the registry wrote, from its access log. */
   blobBytesServed = 0;
