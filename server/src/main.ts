@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const log = createLogger("ndn-registry-server", config.logLevel);
   const registry = new RegistryClient(config.registryUrl, { credentials: config.registryCredentials, log });
   const catalog = new BlobCatalog(registry);
-  const ranges = new RangeCache((id, b, e, into) => registry.readRange(id, b, e, AbortSignal.timeout(30_000), into),
+  const ranges = new RangeCache((id, b, e, into, onProgress) => registry.readRange(id, b, e, AbortSignal.timeout(30_000), into, onProgress),
     config.rangeChunkSegments * SEGMENT_SIZE, config.rangeCacheBytes);
   const producer = new SegmentProducer({
     prefix: config.prefix, catalog, ranges, log, freshnessMs: config.freshnessMs,

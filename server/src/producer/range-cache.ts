@@ -2,8 +2,20 @@ import type { BlobId } from "@ndnreg/shared";
 
 import { BufferPool } from "./buffer-pool.js";
 
-/** Loads the bytes [begin, end) of a blob from the registry into `into` (end - begin bytes). */
-export type RangeLoader = (id: BlobId, begin: number, end: number, into: Uint8Array) => Promise<unknown>;
+/**
+ * Loads the bytes [begin, end) of a blob from the registry into `into` (end - begin bytes),
+ * reporting how many bytes from the start are in place as they arrive.
+ */
+export type RangeLoader = (id: BlobId, begin: number, end: number, into: Uint8Array, onProgress: (filled: number) => void) => Promise<unknown>;
+
+/** A chunk on its way from the registry: its first `filled` bytes can be served already. */
+interface Loading {
+  readonly done: Promise<Uint8Array>;
+  readonly bytes: Uint8Array;
+  filled: number;
+  /** read() calls waiting for bytes up to `need`. */
+  waiters: Array<{ readonly need: number; readonly resolve: () => void }>;
+}
 
 export interface RangeCacheStats {
   hits: number;
@@ -26,7 +38,7 @@ export interface RangeCacheStats {
 export class RangeCache {
   private readonly chunks = new Map<string, Uint8Array>();
   private readonly pool: BufferPool;
-  private readonly loading = new Map<string, Promise<Uint8Array>>();
+  private readonly loading = new Map<string, Loading>();
   private bytes = 0;
   readonly stats: RangeCacheStats = { hits: 0, misses: 0, bytes: 0, loads: 0, loadErrors: 0, loadedBytes: 0 };
 
@@ -40,11 +52,27 @@ export class RangeCache {
     this.pool = new BufferPool(chunkSize, Math.max(4, readAhead * 2));
   }
 
-  /** Bytes [begin, end) of a blob of `size` bytes; must lie within one chunk. */
+  /**
+   * Bytes [begin, end) of a blob of `size` bytes; must lie within one chunk. Resolves as soon as
+   * those bytes have arrived, not when the whole chunk has: the first segments of a blob then
+   * leave after the first kilobytes of a 4 MB range, not after all of it.
+   */
   async read(id: BlobId, size: number, begin: number, end: number): Promise<Uint8Array> {
     const index = Math.floor(begin / this.chunkSize);
-    const chunk = await this.chunk(id, size, index);
-    this.readAheadFrom(id, size, index);
+    const key = `${id.digest.hex}:${index}`;
+    let chunk = this.chunks.get(key);
+    if (!chunk) {
+      const pending = this.loading.get(key) ?? this.startLoad(id, size, index, key);
+      this.readAheadFrom(id, size, index);
+      const need = end - index * this.chunkSize;
+      if (pending.filled < need) {
+        await Promise.race([pending.done, new Promise<void>((resolve) => pending.waiters.push({ need, resolve }))]);
+      }
+      // Either enough bytes arrived, or the load ended (then its error surfaces here).
+      chunk = pending.filled >= need ? pending.bytes : await pending.done;
+    } else {
+      this.readAheadFrom(id, size, index);
+    }
     return this.slice(chunk, index, begin, end);
   }
 
@@ -57,6 +85,11 @@ export class RangeCache {
     const key = `${id.digest.hex}:${index}`;
     const chunk = this.chunks.get(key);
     if (!chunk) {
+      const pending = this.loading.get(key);
+      if (pending && pending.filled >= end - index * this.chunkSize) {
+        ++this.stats.hits;
+        return this.slice(pending.bytes, index, begin, end); // already arrived, chunk still loading
+      }
       return undefined;
     }
     ++this.stats.hits;
@@ -91,26 +124,46 @@ export class RangeCache {
       ++this.stats.hits;
       return Promise.resolve(hit);
     }
-    let p = this.loading.get(key);
-    if (!p) {
-      ++this.stats.misses;
-      const begin = index * this.chunkSize;
-      const end = Math.min(size, begin + this.chunkSize);
-      const buf = this.pool.take();
-      const bytes = buf.subarray(0, end - begin);
-      p = this.load(id, begin, end, bytes).then(() => {
-        ++this.stats.loads;
-        this.stats.loadedBytes += bytes.length;
-        this.store(key, bytes);
-        return bytes;
-      }, (err: unknown) => {
-        ++this.stats.loadErrors;
-        this.pool.release(buf);
-        throw err;
-      }).finally(() => this.loading.delete(key));
-      this.loading.set(key, p);
-    }
-    return p;
+    return (this.loading.get(key) ?? this.startLoad(id, size, index, key)).done;
+  }
+
+  private startLoad(id: BlobId, size: number, index: number, key: string): Loading {
+    ++this.stats.misses;
+    const begin = index * this.chunkSize;
+    const end = Math.min(size, begin + this.chunkSize);
+    const buf = this.pool.take();
+    const bytes = buf.subarray(0, end - begin);
+    const onProgress = (filled: number) => {
+      if (filled <= loading.filled) {
+        return;
+      }
+      loading.filled = filled;
+      const ready = loading.waiters.filter((w) => w.need <= filled);
+      if (ready.length > 0) {
+        loading.waiters = loading.waiters.filter((w) => w.need > filled);
+        for (const w of ready) {
+          w.resolve();
+        }
+      }
+    };
+    const done = this.load(id, begin, end, bytes, onProgress).then(() => {
+      ++this.stats.loads;
+      this.stats.loadedBytes += bytes.length;
+      this.store(key, bytes);
+      return bytes;
+    }, (err: unknown) => {
+      ++this.stats.loadErrors;
+      loading.filled = 0; // nothing more is served from a buffer about to be recycled
+      this.pool.release(buf);
+      throw err;
+    }).finally(() => {
+      this.loading.delete(key);
+      loading.waiters = [];
+    });
+    done.catch(() => undefined); // a failed load is reported to whoever waits for it, never unhandled
+    const loading: Loading = { done, bytes, filled: 0, waiters: [] };
+    this.loading.set(key, loading);
+    return loading;
   }
 
   private store(key: string, bytes: Uint8Array): void {

@@ -5,6 +5,8 @@ export interface RangeRequest {
   readonly path: string;
   readonly headers?: Record<string, string>;
   readonly signal?: AbortSignal;
+  /** Called as the body arrives with how many bytes of [begin, end) are in place, from the start. */
+  readonly onProgress?: (filled: number) => void;
 }
 
 /** Thrown when the registry answers anything but the bytes (the status says why). */
@@ -72,6 +74,9 @@ export function readRangeInto(dispatcher: Dispatcher, req: RangeRequest, begin: 
           into.set(n === chunk.length ? chunk : chunk.subarray(from, from + n), Math.max(pos, 0));
         }
         pos += chunk.length;
+        if (n > 0) {
+          req.onProgress?.(Math.min(want, pos));
+        }
         if (pos >= want && status === 200) {
           c.abort(new Error("rest of an unranged body not needed")); // settle below first
           finish();

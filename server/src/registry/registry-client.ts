@@ -100,7 +100,7 @@ export class RegistryClient {
    * callbacks (readRangeInto), at the blob's remembered storage URL or at the registry with the
    * cached token. Challenges, redirects and refused URLs are left to the general path.
    */
-  async readRange(id: BlobId, begin: number, end: number, signal?: AbortSignal, into?: Uint8Array): Promise<Uint8Array> {
+  async readRange(id: BlobId, begin: number, end: number, signal?: AbortSignal, into?: Uint8Array, onProgress?: (filled: number) => void): Promise<Uint8Array> {
     const out = into ?? new Uint8Array(end - begin);
     const remembered = this.locations.get(id);
     const authorization = remembered ? undefined : await this.auth.authorization(id.repository);
@@ -109,7 +109,7 @@ export class RegistryClient {
     let atStorage = remembered !== undefined;
     for (let hop = 0; hop < 2; ++hop) {
       try {
-        await readRangeInto(this.http, { origin: target.origin, path: target.pathname + target.search, signal, headers }, begin, end, out);
+        await readRangeInto(this.http, { origin: target.origin, path: target.pathname + target.search, signal, headers, onProgress }, begin, end, out);
         return out;
       } catch (err: unknown) {
         if (!(err instanceof RangeStatusError) || signal?.aborted) {
@@ -144,6 +144,7 @@ export class RegistryClient {
       const n = Math.min(chunk.length - from, out.length - Math.max(pos, 0));
       if (n > 0) {
         out.set(chunk.subarray(from, from + n), Math.max(pos, 0));
+        onProgress?.(Math.min(out.length, pos + chunk.length));
       }
       pos += chunk.length;
       if (pos >= out.length) {

@@ -11,6 +11,7 @@ import { blobName, isValidRepository, makeBlobId, parseRouterAddress, parseSegme
 import { parseRange } from "../../../client/dist/http/range.js";
 import { DigestMismatchError, VerifiedWriter } from "../../../client/dist/fetcher/verified-writer.js";
 import { NdnGate } from "../../../client/dist/fetcher/ndn-gate.js";
+import { RangeCache } from "../../../server/dist/producer/range-cache.js";
 import { parseSha256Digest } from "@ndnreg/shared";
 
 describe("names", () => {
@@ -173,5 +174,43 @@ describe("slab arena", () => {
     }
     assert.equal(arena.alloc(200).buffer, first[0]!.buffer, "the slab handed back is reused");
     assert.notEqual(arena.alloc(300).buffer, first[0]!.buffer, "packets over a quarter slab get memory of their own");
+  });
+});
+
+describe("range cache", () => {
+  test("segments are served as soon as their bytes arrive, before the whole range has; a failed load fails its waiters", async () => {
+    const blob = randomBytes(4000);
+    const id = makeBlobId("a/b", `sha256:${createHash("sha256").update(blob).digest("hex")}`)!;
+    const loads: Array<{ begin: number; into: Uint8Array; progress: (n: number) => void; finish: (err?: Error) => void }> = [];
+    const cache = new RangeCache((_id, begin, _end, into, progress) => new Promise<void>((resolve, reject) => {
+      loads.push({ begin, into, progress, finish: (err) => (err ? reject(err) : resolve()) });
+    }), 1000, 10_000, 0);
+    const arrive = (load: (typeof loads)[number], n: number) => {
+      load.into.set(blob.subarray(load.begin, load.begin + n));
+      load.progress(n);
+    };
+
+    const first = cache.read(id, blob.length, 0, 100);
+    const later = cache.read(id, blob.length, 500, 600);
+    assert.equal(loads.length, 1, "one load per chunk");
+    assert.equal(cache.peek(id, blob.length, 0, 100), undefined);
+    arrive(loads[0]!, 200);
+    assert.deepEqual(Buffer.from(await first), blob.subarray(0, 100));
+    assert.deepEqual(Buffer.from(cache.peek(id, blob.length, 100, 200)!), blob.subarray(100, 200));
+    assert.equal(cache.peek(id, blob.length, 100, 300), undefined, "bytes not yet arrived are never served");
+    arrive(loads[0]!, 1000);
+    loads[0]!.finish();
+    assert.deepEqual(Buffer.from(await later), blob.subarray(500, 600));
+
+    const failing = cache.read(id, blob.length, 1900, 2000);
+    arrive(loads[1]!, 300);
+    loads[1]!.finish(new Error("registry went away"));
+    await assert.rejects(failing, /registry went away/);
+    assert.equal(cache.peek(id, blob.length, 1000, 1100), undefined, "nothing is served from a failed load");
+    const retry = cache.read(id, blob.length, 1000, 1100);
+    assert.equal(loads.length, 3, "a failed chunk is loaded again");
+    arrive(loads[2]!, 1000);
+    loads[2]!.finish();
+    assert.deepEqual(Buffer.from(await retry), blob.subarray(1000, 1100));
   });
 });
