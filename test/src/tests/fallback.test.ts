@@ -6,7 +6,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { after, before, describe, test } from "node:test";
 
 import { type ClientHandle, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
-import { blobSources, pushRawBlob, pushTestImage } from "./helpers.js";
+import { blobSources, pushRawBlob, pushTestImage, sha256Text } from "./helpers.js";
 
 describe("HTTP fallback when NDN fails", () => {
   let stack: Stack;
@@ -36,6 +36,15 @@ describe("HTTP fallback when NDN fails", () => {
 
   test("server back: blobs travel over NDN again", async () => {
     await stack.startServer();
+    // The client skipped NDN after the failures above and tries it again after a pause (1 s,
+    // doubling, at most 30 s): small blobs until one comes over NDN, then the whole pull does.
+    const probe = await pushRawBlob(stack.registry.url, "fallback/probe", randomBytes(20_000));
+    const t0 = Date.now();
+    await waitUntil("a blob over NDN again", async () => {
+      await (await fetch(`${client.url}/v2/fallback/probe/blobs/${probe}`)).arrayBuffer();
+      return client.blobLogs().at(-1)?.source === "ndn";
+    }, 35_000, 250);
+    assert.ok(Date.now() - t0 < 32_000);
     const image = await pushTestImage(stack, "fallback/back:v1", { format: "oci", layers: [40_000] });
     const out = await pullImage(client.host, "fallback/back:v1", path.join(stack.runDir, "out-back"));
     await verifyPulled(image, out);
@@ -55,6 +64,35 @@ describe("HTTP fallback when NDN fails", () => {
     await verifyPulled(image, out);
     const sources = await blobSources(client, image.blobs.map((b) => b.digest));
     assert.deepEqual([...new Set(sources.values())], ["ndn"], `prefix re-registered after ${reRegisteredMs} ms`);
+  });
+
+  test("forwarder restarted during a pull: the blob completes with the right bytes, then blobs travel over NDN again", async () => {
+    const bytes = randomBytes(48 << 20);
+    const digest = await pushRawBlob(stack.registry.url, "fallback/fw-midway", bytes);
+    const ups = client.proc.grep(/"uplink up"/).length;
+    const res = await fetch(`${client.url}/v2/fallback/fw-midway/blobs/${digest}`);
+    assert.equal(res.status, 200);
+    const hash = createHash("sha256");
+    let received = 0;
+    let restarted: Promise<void> | undefined;
+    for await (const chunk of Readable.fromWeb(res.body! as WebReadableStream<Uint8Array>) as AsyncIterable<Buffer>) {
+      hash.update(chunk);
+      received += chunk.length;
+      if (!restarted && received > 4 << 20) {
+        restarted = stack.forwarder.restart(300);
+      }
+    }
+    await restarted;
+    assert.equal(received, bytes.length);
+    assert.equal(`sha256:${hash.digest("hex")}`, digest);
+    // NDN may resume on the new faces before the idle deadline, or HTTP finishes the blob.
+    assert.ok(["ndn", "ndn+http"].includes((await blobSources(client, [digest])).get(digest)!));
+    await stack.waitForRoute(stack.forwarder, 15_000);
+    await waitUntil("client reconnected", async () => client.proc.grep(/"uplink up"/).length > ups, 10_000);
+    const after = await pushRawBlob(stack.registry.url, "fallback/fw-after", randomBytes(300_000));
+    const again = await fetch(`${client.url}/v2/fallback/fw-after/blobs/${after}`);
+    assert.equal(sha256Text(Buffer.from(await again.arrayBuffer())), after);
+    assert.equal((await blobSources(client, [after])).get(after), "ndn");
   });
 
   test("server killed mid-blob: the rest comes over HTTP from the byte reached", async () => {

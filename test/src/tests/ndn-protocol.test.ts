@@ -95,6 +95,37 @@ describe("server on the wire", () => {
     assert.equal(data.content.length, SEGMENT_SIZE);
   });
 
+  test("fuzzed names (random component types, lengths and values under the prefix): no Data for any invalid one, no registry request, no crash", async () => {
+    const before = counting.counters.otherRequests + counting.counters.blobGets;
+    // Component types a name may carry: generic, the segment/version/timestamp conventions, the
+    // digest types, and arbitrary application types; values of 0-80 random bytes.
+    const types = [TT.GenericNameComponent, 0x32, 0x36, 0x38, 0x3a, 0x21, 0x01, 0x02, 0x09, 0xfc, 0xfd, 0x4000];
+    const pick = <T>(xs: readonly T[]) => xs[Math.floor(Math.random() * xs.length)]!;
+    const names: Name[] = [];
+    for (let i = 0; i < 300; ++i) {
+      const comps = Array.from({ length: 1 + Math.floor(Math.random() * 5) }, () => {
+        const type = pick(types);
+        const len = type === 0x01 || type === 0x02 ? 32 : Math.floor(Math.random() * 81);
+        return new Component(type, randomBytes(len));
+      });
+      names.push(prefix.append(...comps));
+    }
+    // Valid shapes with invalid contents: a real repository with a wrong digest, huge segments.
+    const digestBytes = Buffer.from(digest.slice(7), "hex");
+    names.push(prefix.append(new Component(TT.GenericNameComponent, "wire/blob"), new Component(TT.GenericNameComponent, randomBytes(32)), Segment.create(2 ** 40)));
+    names.push(prefix.append(new Component(TT.GenericNameComponent, "wire/blob"), new Component(TT.GenericNameComponent, digestBytes), new Component(0x32, randomBytes(9))));
+    const results = await Promise.allSettled(names.map((n) => express(n, 400)));
+    const answered = results.flatMap((r, i) => (r.status === "fulfilled" ? [names[i]!] : []));
+    // The only name shape that may get a Data is a well-formed one: that one is a Nack (unknown digest).
+    for (const n of answered) {
+      assert.equal(n.length, prefix.length + 3, `answered a malformed name ${n.toString().slice(0, 120)}`);
+    }
+    assert.ok(stack.server!.running, "server crashed");
+    assert.ok(counting.counters.otherRequests + counting.counters.blobGets - before <= 1, "the registry was asked about invalid names");
+    const data = await express(blobName(prefix, makeBlobId("wire/blob", digest)!).append(Segment, 1));
+    assert.equal(data.content.length, SEGMENT_SIZE);
+  });
+
   test("Interests for unknown digests cost the registry one request per digest (negative cache)", async () => {
     const id = makeBlobId("wire/blob", `sha256:${"ee".repeat(32)}`)!;
     const beforeCount = counting.counters.otherRequests;
