@@ -6,6 +6,7 @@
  * layer). The table is printed and saved as JSON under bench-results/.
  */
 import { createHash } from "node:crypto";
+import { get as httpGet } from "node:http";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -70,23 +71,28 @@ async function measure(stack: Stack, image: TestImage, host: string, client: Cli
   };
 }
 
-/** GET one blob through a client, hashing it as it streams; throws unless it matches. */
-async function getBlob(client: ClientHandle, repository: string, digest: string): Promise<number> {
-  const res = await fetch(`${client.url}/v2/${repository}/blobs/${digest}`);
-  if (res.status !== 200 || !res.body) {
-    throw new Error(`GET ${digest}: ${res.status}`);
-  }
-  const hash = createHash("sha256");
-  let n = 0;
-  const reader = res.body.getReader();
-  for (let r = await reader.read(); !r.done; r = await reader.read()) {
-    hash.update(r.value);
-    n += r.value.length;
-  }
-  if (`sha256:${hash.digest("hex")}` !== digest) {
-    throw new Error(`GET ${digest}: wrong bytes`);
-  }
-  return n;
+/**
+ * GET one blob through a client, hashing it as it streams; throws unless it matches. node:http,
+ * not fetch(): a web-stream reader in this process was slow enough to pace the client.
+ */
+function getBlob(client: ClientHandle, repository: string, digest: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    httpGet(`${client.url}/v2/${repository}/blobs/${digest}`, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`GET ${digest}: ${res.statusCode}`));
+        return;
+      }
+      const hash = createHash("sha256");
+      let n = 0;
+      res.on("data", (chunk: Buffer) => {
+        hash.update(chunk);
+        n += chunk.length;
+      });
+      res.on("error", reject);
+      res.on("end", () => (`sha256:${hash.digest("hex")}` === digest ? resolve(n) : reject(new Error(`GET ${digest}: wrong bytes`))));
+    }).on("error", reject);
+  });
 }
 
 /** Three layers never fetched before, through a fresh path: at once, or one after another. */
@@ -141,7 +147,24 @@ async function main(): Promise<void> {
     await getBlob(warm, "bench/fill", fill.layers[1]!.digest);
     console.error(`image: ${(imageBytes / MB).toFixed(1)} MB in ${layerCount} layers; ${runs} runs per case`);
 
-    const cases: Array<{ name: string; host: string; client?: ClientHandle; ndn: boolean; before?: () => Promise<void> }> = [
+    // Three never-fetched layers one after another and at once, through the long-running cold
+    // client and server (before the server-stopped case, so no restart warms up in the middle).
+    const layerRows = async (): Promise<void> => {
+      if (parMb <= 0) {
+        return;
+      }
+      // Six layers measured, a seventh to warm the path up.
+      const layersImage = createImage(path.join(stack.runDir, "layers"), { format: "oci", layers: Array(7).fill(parMb * MB) });
+      await pushImage(layersImage, stack.registry.host, "bench/layers:v1");
+      await getBlob(cold, "bench/layers", layersImage.layers[6]!.digest);
+      for (const parallel of [false, true]) {
+        const row = await layerConcurrency(stack, cold, layersImage, parallel);
+        row.ratio = row.mbps / directMbps;
+        rows.push(row);
+        console.error(`  ${row.case}: ${row.seconds.toFixed(2)} s`);
+      }
+    };
+    const cases: Array<{ name: string; host: string; client?: ClientHandle; ndn: boolean; before?: () => Promise<void>; after?: () => Promise<void> }> = [
       { name: "direct skopeo pull from the registry", host: stack.registry.host, ndn: false },
       {
         name: "through client, cold caches", host: cold.host, client: cold, ndn: true,
@@ -149,7 +172,7 @@ async function main(): Promise<void> {
           image = await newImage();
         },
       },
-      { name: "second client, router cache warm", host: warm.host, client: warm, ndn: true },
+      { name: "second client, router cache warm", host: warm.host, client: warm, ndn: true, after: layerRows },
       { name: "router cache warm, server stopped", host: warm.host, client: warm, ndn: true, before: async () => { await stack.stopServer(); } },
     ];
     let directMbps = 0;
@@ -176,24 +199,8 @@ async function main(): Promise<void> {
         serverPeakRssMb: c.ndn && serverUsed ? median(samples.map((s) => s.serverRss)) / 2 ** 20 : null,
         registryBlobBytes: median(samples.map((s) => s.registryBytes)),
       });
+      await c.after?.();
     }
-    if (parMb > 0) {
-      // Six layers measured, a seventh to warm up the server (restarted after the previous case).
-      const layersImage = createImage(path.join(stack.runDir, "layers"), { format: "oci", layers: Array(7).fill(parMb * MB) });
-      await pushImage(layersImage, stack.registry.host, "bench/layers:v1");
-      if (!stack.server?.running) {
-        await stack.startServer();
-      }
-      // The layers were never fetched, so the path is cold; the long-running client fetches them.
-      await getBlob(cold, "bench/layers", layersImage.layers[6]!.digest);
-      for (const parallel of [false, true]) {
-        const row = await layerConcurrency(stack, cold, layersImage, parallel);
-        row.ratio = row.mbps / directMbps;
-        rows.push(row);
-        console.error(`  ${row.case}: ${row.seconds.toFixed(2)} s`);
-      }
-    }
-
     if (bigMb > 0) {
       // One large layer through a fresh client and server: what memory does a long blob cost?
       const big = createImage(path.join(stack.runDir, "big"), { format: "oci", layers: [bigMb * MB] });
