@@ -1,6 +1,6 @@
 # ndn-registry client: a local registry endpoint whose blob GETs travel over NDN.
 # docker build -f client.Dockerfile -t ndn-registry-client .
-FROM node:22-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 RUN npm i -g pnpm@10
 COPY package.json pnpm-workspace.yaml pnpm-lock.yaml tsconfig.base.json ./
@@ -13,7 +13,7 @@ COPY shared shared
 COPY client client
 RUN pnpm exec tsc -b client && pnpm --filter @ndnreg/client deploy --prod --legacy /out
 
-FROM node:22-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production NDNREG_LISTEN=0.0.0.0:5000
 WORKDIR /app
 COPY --from=build /out .

@@ -1,6 +1,6 @@
 # ndn-registry server: publishes a registry's blobs over NDN.
 # docker build -f server.Dockerfile -t ndn-registry-server .
-FROM node:22-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /src
 RUN npm i -g pnpm@10
 COPY package.json pnpm-workspace.yaml pnpm-lock.yaml tsconfig.base.json ./
@@ -13,7 +13,7 @@ COPY shared shared
 COPY server server
 RUN pnpm exec tsc -b server && pnpm --filter @ndnreg/server deploy --prod --legacy /out
 
-FROM node:22-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production NDNTS_UPLINK=unix:///run/nfd/nfd.sock REGISTRY_URL=http://registry:5000 NDN_PREFIX=/ndn-registry
 WORKDIR /app
 COPY --from=build /out .

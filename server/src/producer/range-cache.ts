@@ -46,8 +46,11 @@ export class RangeCache {
     private readonly load: RangeLoader,
     private readonly chunkSize: number,
     private readonly maxBytes: number,
-    /** Chunks read ahead of the one just asked for (default: about 8 MiB worth). */
-    private readonly readAhead = Math.max(1, Math.round(8 * 1024 * 1024 / chunkSize)),
+    /**
+     * Chunks read ahead of the one just asked for. Default: about 8 MiB worth, but never more than
+     * half the cache holds, or chunks read ahead would be evicted before they are served.
+     */
+    private readonly readAhead = Math.max(1, Math.min(Math.round(8 * 1024 * 1024 / chunkSize), Math.floor(maxBytes / chunkSize / 2) - 1)),
   ) {
     this.pool = new BufferPool(chunkSize, Math.max(4, readAhead * 2));
   }
