@@ -96,6 +96,18 @@ describe("operations: command line, pm2, keys, production bundles", () => {
     await assert.rejects(npx("--upstream", "ftp://x"), /must be an http\(s\) URL/);
   });
 
+  test("every server setting it reads from the environment is in sample.env and the README", () => {
+    const config = readFileSync(path.join(ROOT, "server/dist/config.js"), "utf8");
+    const read = new Set([...config.matchAll(/env\[\s*"([A-Z_]+)"\s*\]|int\(env, "([A-Z_]+)"/g)].map((m) => m[1] ?? m[2]!));
+    assert.ok(read.size >= 15, `found only ${[...read].join(", ")}`);
+    const sample = readFileSync(path.join(ROOT, "sample.env"), "utf8");
+    const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+    for (const v of read) {
+      assert.match(sample, new RegExp(`^${v}=`, "m"), `${v} missing from sample.env`);
+      assert.ok(readme.includes(`\`${v}\``), `${v} missing from the README`);
+    }
+  });
+
   test("pm2 ecosystem file: the built server script, a restart delay", () => {
     const config = createRequire(import.meta.url)(path.join(ROOT, "ecosystem.config.cjs")) as { apps: Array<Record<string, unknown>> };
     const app = config.apps[0]!;
