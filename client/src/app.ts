@@ -16,21 +16,30 @@ export interface AppDeps {
   readonly log: Logger;
   /** Served at /metrics on this listener, unless the metrics have their own (see buildMetricsApp). */
   readonly metrics?: ClientMetrics;
-  readonly uplinkUp: () => boolean;
+  readonly health: () => Health;
 }
 
 /**
  * The local registry endpoint. Request bodies are never parsed: pushes stream straight to the
  * upstream. Handlers take over the raw response so a failing blob can be aborted mid-body.
  */
-export function buildApp({ upstream, blobs, log, metrics, uplinkUp }: AppDeps): FastifyInstance {
+/**
+ * What /healthz reports. `ndn` is "skipping" while blobs go over HTTP without trying NDN (uplink
+ * down, or recent fetches got no answer: see NdnGate).
+ */
+export interface Health {
+  readonly uplink: "up" | "down";
+  readonly ndn: "ok" | "skipping";
+}
+
+export function buildApp({ upstream, blobs, log, metrics, health }: AppDeps): FastifyInstance {
   // Per-request logs stay at debug: each blob already gets one line when it is done.
   const httpLog = log.child({ component: "http" }, { level: log.level === "debug" || log.level === "trace" ? log.level : "warn" });
   const app = Fastify({ loggerInstance: httpLog as FastifyBaseLogger, routerOptions: { maxParamLength: 8192 } });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_req, _payload, done) => done(null));
 
-  addOpsRoutes(app, metrics, uplinkUp);
+  addOpsRoutes(app, metrics, health);
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://local");
@@ -73,19 +82,19 @@ export function buildApp({ upstream, blobs, log, metrics, uplinkUp }: AppDeps): 
  * /healthz and /metrics. Health stays 200 while the uplink is down: blobs then go over HTTP,
  * which is degraded but working; the body says which.
  */
-function addOpsRoutes(app: FastifyInstance, metrics: ClientMetrics | undefined, uplinkUp: () => boolean): void {
-  app.get("/healthz", async () => ({ ok: true, uplink: uplinkUp() ? "up" : "down" }));
+function addOpsRoutes(app: FastifyInstance, metrics: ClientMetrics | undefined, health: () => Health): void {
+  app.get("/healthz", async () => ({ ok: true, ...health() }));
   if (metrics) {
     app.get("/metrics", async (_req, reply) => {
-      metrics.uplinkUp.set(uplinkUp() ? 1 : 0);
+      metrics.uplinkUp.set(health().uplink === "up" ? 1 : 0);
       return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
   }
 }
 
 /** A listener of its own for /metrics and /healthz (--metrics-listen). */
-export function buildMetricsApp(metrics: ClientMetrics, uplinkUp: () => boolean, log: Logger): FastifyInstance {
+export function buildMetricsApp(metrics: ClientMetrics, health: () => Health, log: Logger): FastifyInstance {
   const app = Fastify({ loggerInstance: log.child({ component: "metrics" }, { level: "warn" }) as FastifyBaseLogger });
-  addOpsRoutes(app, metrics, uplinkUp);
+  addOpsRoutes(app, metrics, health);
   return app;
 }

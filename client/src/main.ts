@@ -7,7 +7,7 @@ import { Forwarder } from "@ndn/fw";
 import { createLogger, formatRouterAddress, nameText, Uplink } from "@ndnreg/shared";
 import { hideBin } from "yargs/helpers";
 
-import { buildApp, buildMetricsApp } from "./app.js";
+import { buildApp, buildMetricsApp, type Health } from "./app.js";
 import { loadClientConfig } from "./config.js";
 import { ForwarderChannel } from "./fetcher/forwarder-channel.js";
 import { NdnBlobFetcher } from "./fetcher/ndn-blob-fetcher.js";
@@ -38,12 +38,13 @@ async function main(): Promise<void> {
   const uplinkUp = () => uplink.isUp;
   const gate = new NdnGate(uplinkUp, config.firstByteTimeoutMs);
   uplink.addEventListener("up", () => gate.reachable()); // a new face: worth trying again at once
+  const health = (): Health => ({ uplink: uplink.isUp ? "up" : "down", ndn: uplink.isUp && !gate.skipping ? "ok" : "skipping" });
   const app = buildApp({
-    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, gate, config.progressIntervalMs), log, uplinkUp,
+    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, gate, config.progressIntervalMs), log, health,
     metrics: config.metricsListen ? undefined : metrics,
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
-  const metricsApp = config.metricsListen && buildMetricsApp(metrics, uplinkUp, log);
+  const metricsApp = config.metricsListen && buildMetricsApp(metrics, health, log);
   if (metricsApp && config.metricsListen) {
     await metricsApp.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
   }

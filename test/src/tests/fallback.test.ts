@@ -32,6 +32,7 @@ describe("HTTP fallback when NDN fails", () => {
     // the others skip NDN (see NdnGate).
     assert.equal(client.proc.grep(/"reason":"first-byte-timeout"/).length, 1);
     assert.match(await (await fetch(`${client.url}/metrics`)).text(), /ndnreg_client_fallbacks_total\{reason="ndn-skipped"\} [1-9]/);
+    assert.deepEqual(await (await fetch(`${client.url}/healthz`)).json(), { ok: true, uplink: "up", ndn: "skipping" });
   });
 
   test("server back: blobs travel over NDN again", async () => {

@@ -71,13 +71,13 @@ describe("metrics, health and progress", () => {
   });
 
   test("health: both answer /healthz; the server's turns 503 when its forwarder is gone", async () => {
-    assert.deepEqual(await (await fetch(`${client.url}/healthz`)).json(), { ok: true, uplink: "up" });
+    assert.deepEqual(await (await fetch(`${client.url}/healthz`)).json(), { ok: true, uplink: "up", ndn: "ok" });
     const healthy = await fetch(`${stack.serverMetricsUrl}/healthz`);
     assert.equal(healthy.status, 200);
     await stack.forwarder.stop();
     try {
       await waitForStatus(`${stack.serverMetricsUrl}/healthz`, 503);
-      assert.deepEqual(await (await fetch(`${client.url}/healthz`)).json(), { ok: true, uplink: "down" });
+      assert.deepEqual(await (await fetch(`${client.url}/healthz`)).json(), { ok: true, uplink: "down", ndn: "skipping" });
     } finally {
       await stack.forwarder.restart();
       await stack.waitForRoute();
