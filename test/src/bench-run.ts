@@ -95,7 +95,7 @@ function getBlob(client: ClientHandle, repository: string, digest: string): Prom
   });
 }
 
-/** Three layers never fetched before, through a fresh path: at once, or one after another. */
+/** Three layers never fetched before (so the path is cold): at once, or one after another. */
 async function layerConcurrency(stack: Stack, client: ClientHandle, image: TestImage, repository: string, parallel: boolean): Promise<Row> {
   const layers = image.layers.slice(parallel ? 3 : 0, parallel ? 6 : 3);
   const pids = [client.proc.child.pid, stack.server?.child.pid, stack.forwarder.pid];
@@ -148,8 +148,6 @@ async function main(): Promise<void> {
     await getBlob(warm, "bench/fill", fill.layers[1]!.digest);
     console.error(`image: ${(imageBytes / MB).toFixed(1)} MB in ${layerCount} layers; ${runs} runs per case`);
 
-    // Three never-fetched layers one after another and at once, through the long-running cold
-    // client and server (before the server-stopped case, so no restart warms up in the middle).
     // Three never-fetched layers one after another, and three others at once, through the
     // long-running client and server; median of BENCH_RUNS rounds, each with new layers (and a
     // seventh to warm the path up). Run before the image cases so they do not evict that image
@@ -168,11 +166,11 @@ async function main(): Promise<void> {
         }
       }
       for (const rs of rounds) {
-        const mid = [...rs].sort((a, b) => a.seconds - b.seconds)[Math.floor(rs.length / 2)]!;
-        layerRows.push(mid);
+        const mid = median(rs.map((r) => r.seconds));
+        layerRows.push(rs.find((r) => r.seconds === mid)!);
       }
     }
-    const cases: Array<{ name: string; host: string; client?: ClientHandle; ndn: boolean; before?: () => Promise<void>; after?: () => Promise<void> }> = [
+    const cases: Array<{ name: string; host: string; client?: ClientHandle; ndn: boolean; before?: () => Promise<void> }> = [
       { name: "direct skopeo pull from the registry", host: stack.registry.host, ndn: false },
       {
         name: "through client, cold caches", host: cold.host, client: cold, ndn: true,
@@ -180,10 +178,7 @@ async function main(): Promise<void> {
           image = await newImage();
         },
       },
-      { name: "second client, router cache warm", host: warm.host, client: warm, ndn: true, after: async () => {
-        layerRows.forEach((r) => { r.ratio = r.mbps / directMbps; });
-        rows.push(...layerRows); // in the table after the warm case, as before
-      } },
+      { name: "second client, router cache warm", host: warm.host, client: warm, ndn: true },
       { name: "router cache warm, server stopped", host: warm.host, client: warm, ndn: true, before: async () => { await stack.stopServer(); } },
     ];
     let directMbps = 0;
@@ -210,8 +205,10 @@ async function main(): Promise<void> {
         serverPeakRssMb: c.ndn && serverUsed ? median(samples.map((s) => s.serverRss)) / 2 ** 20 : null,
         registryBlobBytes: median(samples.map((s) => s.registryBytes)),
       });
-      await c.after?.();
     }
+    // The layer rows go in the table after the warm case (their ratio needs the direct pull's).
+    layerRows.forEach((r) => { r.ratio = r.mbps / directMbps; });
+    rows.splice(rows.findIndex((r) => r.case.startsWith("second client")) + 1, 0, ...layerRows);
     if (bigMb > 0) {
       // One large layer through a fresh client and server: what memory does a long blob cost?
       const big = createImage(path.join(stack.runDir, "big"), { format: "oci", layers: [bigMb * MB] });

@@ -63,20 +63,17 @@ export class RangeCache {
   async read(id: BlobId, size: number, begin: number, end: number): Promise<Uint8Array> {
     const index = Math.floor(begin / this.chunkSize);
     const key = `${id.digest.hex}:${index}`;
-    let chunk = this.chunks.get(key);
-    if (!chunk) {
-      const pending = this.loading.get(key) ?? this.startLoad(id, size, index, key);
-      this.readAheadFrom(id, size, index);
-      const need = end - index * this.chunkSize;
-      if (pending.filled < need) {
-        await Promise.race([pending.done, new Promise<void>((resolve) => pending.waiters.push({ need, resolve }))]);
-      }
-      // Either enough bytes arrived, or the load ended (then its error surfaces here).
-      chunk = pending.filled >= need ? pending.bytes : await pending.done;
-    } else {
-      this.readAheadFrom(id, size, index);
+    const pending = this.chunks.has(key) ? undefined : this.loading.get(key) ?? this.startLoad(id, size, index, key);
+    this.readAheadFrom(id, size, index);
+    if (!pending) {
+      return this.slice(await this.chunk(id, size, index), index, begin, end); // counts the hit, refreshes the LRU
     }
-    return this.slice(chunk, index, begin, end);
+    const need = end - index * this.chunkSize;
+    if (pending.filled < need) {
+      await Promise.race([pending.done, new Promise<void>((resolve) => pending.waiters.push({ need, resolve }))]);
+    }
+    // Either enough bytes arrived, or the load ended (then its error surfaces here).
+    return this.slice(pending.filled >= need ? pending.bytes : await pending.done, index, begin, end);
   }
 
   /**
@@ -141,11 +138,13 @@ export class RangeCache {
         return;
       }
       loading.filled = filled;
-      const ready = loading.waiters.filter((w) => w.need <= filled);
-      if (ready.length > 0) {
-        loading.waiters = loading.waiters.filter((w) => w.need > filled);
-        for (const w of ready) {
+      const waiting = loading.waiters;
+      loading.waiters = [];
+      for (const w of waiting) {
+        if (w.need <= filled) {
           w.resolve();
+        } else {
+          loading.waiters.push(w);
         }
       }
     };
