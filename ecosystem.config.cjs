@@ -7,7 +7,7 @@ module.exports = {
       name: "ndn-registry-server",
       script: "server/dist/main.js",
       cwd: __dirname,
-      node_args: "--max-semi-space-size=4",
+      node_args: "--max-semi-space-size=4 --initial-old-space-size=64",
       instances: 1,
       exec_mode: "fork",
       autorestart: true,

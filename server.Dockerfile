@@ -19,4 +19,4 @@ WORKDIR /app
 COPY --from=build /out .
 USER node
 HEALTHCHECK --interval=30s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/main.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--initial-old-space-size=64", "dist/main.js"]

@@ -14,7 +14,7 @@ export const SERVER_MAIN = path.join(root, "server/dist/main.js");
 export const CLIENT_MAIN = path.join(root, "client/dist/main.js");
 /** Extra node flags for server and client, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 // As the package scripts and Dockerfiles start them (see the shebang in client/src/main.ts).
-const NODE_ARGS = ["--max-semi-space-size=4", ...(process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean)];
+const NODE_ARGS = ["--max-semi-space-size=4", "--initial-old-space-size=64", ...(process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean)];
 
 export interface ClientHandle {
   readonly proc: ManagedProcess;

@@ -84,7 +84,8 @@ describe("Range header", () => {
 describe("verified writer", () => {
   const sink = () => {
     const chunks: Buffer[] = [];
-    return { chunks, out: new Writable({ write(c: Buffer, _e, cb) { chunks.push(c); cb(); } }) };
+    // A copy: the writer reuses a batch buffer once the stream has called back, as sockets allow.
+    return { chunks, out: new Writable({ write(c: Buffer, _e, cb) { chunks.push(Buffer.from(c)); setImmediate(cb); } }) };
   };
   const digestOf = (b: Uint8Array) => parseSha256Digest(`sha256:${createHash("sha256").update(b).digest("hex")}`)!;
 
@@ -98,6 +99,20 @@ describe("verified writer", () => {
     assert.ok(Buffer.concat(chunks).length < 12_346 - 5000, "held back until verified");
     await w.finish();
     assert.deepEqual(Buffer.concat(chunks), blob.subarray(5000, 12_346));
+  });
+
+  test("a window of a multi-batch blob comes out whole from reused batch buffers, in segment-sized and odd pieces", async () => {
+    for (const [start, end, piece] of [[0, 2_999_999, 8000], [123_457, 2_000_001, 8000], [262_143, 262_144, 7919]] as const) {
+      const blob = randomBytes(3_000_000);
+      const { chunks, out } = sink();
+      const w = new VerifiedWriter(out, digestOf(blob), blob.length, { start, end }, new AbortController().signal);
+      for (let i = 0; i < blob.length; i += piece * 5) {
+        await w.pushAll([0, 1, 2, 3, 4].map((k) => blob.subarray(i + k * piece, Math.min(blob.length, i + (k + 1) * piece))).filter((p) => p.length > 0));
+      }
+      await w.finish();
+      assert.equal(w.bytesWritten, end - start + 1);
+      assert.ok(Buffer.concat(chunks).equals(blob.subarray(start, end + 1)), `window ${start}-${end}`);
+    }
   });
 
   test("a wrong byte is never completed", async () => {
@@ -212,5 +227,36 @@ describe("range cache", () => {
     arrive(loads[2]!, 1000);
     loads[2]!.finish();
     assert.deepEqual(Buffer.from(await retry), blob.subarray(1000, 1100));
+  });
+
+  test("waiters asked out of order are each settled once their own bytes are in, and not before", async () => {
+    const blob = randomBytes(1000);
+    const id = makeBlobId("a/b", `sha256:${createHash("sha256").update(blob).digest("hex")}`)!;
+    let load: { into: Uint8Array; progress: (n: number) => void; finish: () => void } | undefined;
+    const cache = new RangeCache((_id, _begin, _end, into, progress) => new Promise<void>((resolve) => {
+      load = { into, progress, finish: resolve };
+    }), 1000, 10_000, 0);
+    const settled: number[] = [];
+    const ends = [500, 100, 900, 300, 300, 700, 1000];
+    const reads = ends.map((end) => cache.read(id, blob.length, end - 100, end).then((bytes) => {
+      settled.push(end);
+      assert.deepEqual(Buffer.from(bytes), blob.subarray(end - 100, end));
+    }));
+    const arrive = async (n: number) => {
+      load!.into.set(blob.subarray(0, n));
+      load!.progress(n);
+      await new Promise((r) => setImmediate(r));
+    };
+    await arrive(299);
+    assert.deepEqual(settled, [100]);
+    await arrive(650);
+    assert.deepEqual(settled.slice(1).sort(), [300, 300, 500]);
+    await arrive(950);
+    assert.equal(settled.length, 6);
+    assert.ok(!settled.includes(1000), "the last segment waits for the last byte");
+    await arrive(1000);
+    load!.finish();
+    await Promise.all(reads);
+    assert.equal(settled.length, ends.length);
   });
 });
