@@ -3,7 +3,7 @@
  * ~180 MB image, every case measured in the same run, plus three layers fetched at once against
  * one after another, and a single large layer (peak RSS). Environment: BENCH_MB (180),
  * BENCH_LAYERS (5), BENCH_RUNS (3), BENCH_BIG_MB (1000; 0 skips it), BENCH_PAR_MB (30 per
- * layer). The table is printed and saved as JSON under bench-results/.
+ * layer), BENCH_LAYER_RUNS (5). The table is printed and saved as JSON under bench-results/.
  */
 import { createHash } from "node:crypto";
 import { get as httpGet } from "node:http";
@@ -22,6 +22,7 @@ const layerCount = Number(process.env["BENCH_LAYERS"] ?? 5);
 const runs = Number(process.env["BENCH_RUNS"] ?? 3);
 const bigMb = Number(process.env["BENCH_BIG_MB"] ?? 1000);
 const parMb = Number(process.env["BENCH_PAR_MB"] ?? 30);
+const layerRuns = Number(process.env["BENCH_LAYER_RUNS"] ?? 5);
 
 interface Sample {
   seconds: number;
@@ -149,17 +150,19 @@ async function main(): Promise<void> {
     console.error(`image: ${(imageBytes / MB).toFixed(1)} MB in ${layerCount} layers; ${runs} runs per case`);
 
     // Three never-fetched layers one after another, and three others at once, through the
-    // long-running client and server; median of BENCH_RUNS rounds, each with new layers (and a
-    // seventh to warm the path up). Run before the image cases so they do not evict that image
-    // from the router's cache.
+    // long-running client and server; median of BENCH_LAYER_RUNS rounds, each with new layers (and
+    // a seventh to warm the path up), the two orders alternating: whichever ran second used to
+    // inherit the forwarder's garbage-collection debt from the first (a full collection in ndnd
+    // costs ~0.5 CPU-s, a third of a case). Run before the image cases so they do not evict that
+    // image from the router's cache.
     const layerRows: Row[] = [];
     if (parMb > 0) {
       const rounds: Row[][] = [[], []];
-      for (let i = 0; i < runs; ++i) {
+      for (let i = 0; i < layerRuns; ++i) {
         const layersImage = createImage(path.join(stack.runDir, `layers-${i}`), { format: "oci", layers: Array(7).fill(parMb * MB) });
         await pushImage(layersImage, stack.registry.host, `bench/layers${i}:v1`);
         await getBlob(cold, `bench/layers${i}`, layersImage.layers[6]!.digest);
-        for (const parallel of [false, true]) {
+        for (const parallel of i % 2 === 0 ? [false, true] : [true, false]) {
           const row = await layerConcurrency(stack, cold, layersImage, `bench/layers${i}`, parallel);
           rounds[parallel ? 1 : 0]!.push(row);
           console.error(`  ${row.case} run ${i + 1}: ${row.seconds.toFixed(2)} s`);
@@ -247,7 +250,7 @@ async function main(): Promise<void> {
 
 function printTable(rows: Row[], imageBytes: number): void {
   const f = (v: number | null, d = 1) => (v === null ? "-" : v.toFixed(d));
-  console.log(`\nimage ${(imageBytes / MB).toFixed(1)} MB, ${layerCount} layers, median of ${runs} runs (the last rows: one run each)\n`);
+  console.log(`\nimage ${(imageBytes / MB).toFixed(1)} MB, ${layerCount} layers, median of ${runs} runs (the 3-layer rows: of ${layerRuns}; the last row: one run)\n`);
   console.log("| case | seconds | MB/s | ratio to direct | client CPU-s/GB | server CPU-s/GB | ndnd CPU-s/GB | client peak RSS MB | server peak RSS MB | registry blob bytes |");
   console.log("|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {

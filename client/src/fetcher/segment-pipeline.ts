@@ -63,6 +63,9 @@ export class PipelineError extends Error {}
  */
 const MIN_RTO_MS = 250;
 
+/** In-order segments that make a batch for the consumer (256 KB: one HTTP write). */
+const MIN_BATCH = 32;
+
 interface Pending {
   sentAt: number;
   retx: number;
@@ -88,6 +91,8 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
   let rto = 1000;
   let next = 0;
   let delivered = 0;
+  /** Segments [0, contiguous) have all arrived (delivered or waiting in `arrived`). */
+  let contiguous = 0;
   const pending = new Map<number, Pending>();
   const arrived = new Map<number, SegmentPacket>();
   let failure: Error | undefined;
@@ -145,8 +150,14 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
     }
     window = Math.min(maxWindow, window < ssthresh ? window + 1 : window + 1 / window);
     arrived.set(seg, data);
+    while (arrived.has(contiguous)) {
+      ++contiguous;
+    }
     fill();
-    if (seg === delivered) {
+    // Wake the consumer for a batch, not for every socket read: each wake-up costs a generator
+    // resumption, an HTTP write call and their promises, and with several blobs at once the reads
+    // are split between them (measured: three blobs at once cost the client 18% more CPU per byte).
+    if (contiguous - delivered >= Math.max(1, Math.min(MIN_BATCH, Math.floor(window / 4))) || contiguous === count) {
       notify();
     }
   };
