@@ -2,8 +2,8 @@
  * `pnpm bench`: one table of where time, CPU, memory and registry bytes go for a pull of a
  * ~180 MB image, every case measured in the same run, plus three layers fetched at once against
  * one after another, and a single large layer (peak RSS). Environment: BENCH_MB (180),
- * BENCH_LAYERS (5), BENCH_RUNS (3), BENCH_BIG_MB (1000; 0 skips it), BENCH_PAR_MB (30 per
- * layer), BENCH_LAYER_RUNS (5). The table is printed and saved as JSON under bench-results/.
+ * BENCH_LAYERS (5), BENCH_RUNS (3), BENCH_BIG_MB (1000; 0 skips it), BENCH_PAR_MB (layer
+ * sizes of the three-layer rows: 30,2), BENCH_LAYER_RUNS (5). The table is printed and saved as JSON under bench-results/.
  */
 import { createHash } from "node:crypto";
 import { get as httpGet } from "node:http";
@@ -21,7 +21,8 @@ const imageMb = Number(process.env["BENCH_MB"] ?? 180);
 const layerCount = Number(process.env["BENCH_LAYERS"] ?? 5);
 const runs = Number(process.env["BENCH_RUNS"] ?? 3);
 const bigMb = Number(process.env["BENCH_BIG_MB"] ?? 1000);
-const parMb = Number(process.env["BENCH_PAR_MB"] ?? 30);
+/** Layer sizes (MB) of the three-layer rows: a CPU-bound size and a latency-bound one. */
+const parSizes = (process.env["BENCH_PAR_MB"] ?? "30,2").split(",").map(Number).filter((n) => n > 0);
 const layerRuns = Number(process.env["BENCH_LAYER_RUNS"] ?? 5);
 
 interface Sample {
@@ -97,7 +98,7 @@ function getBlob(client: ClientHandle, repository: string, digest: string): Prom
 }
 
 /** Three layers never fetched before (so the path is cold): at once, or one after another. */
-async function layerConcurrency(stack: Stack, client: ClientHandle, image: TestImage, repository: string, parallel: boolean): Promise<Row> {
+async function layerConcurrency(stack: Stack, client: ClientHandle, image: TestImage, repository: string, parallel: boolean, parMb: number): Promise<Row> {
   const layers = image.layers.slice(parallel ? 3 : 0, parallel ? 6 : 3);
   const pids = [client.proc.child.pid, stack.server?.child.pid, stack.forwarder.pid];
   const cpu0 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
@@ -156,14 +157,15 @@ async function main(): Promise<void> {
     // costs ~0.5 CPU-s, a third of a case). Run before the image cases so they do not evict that
     // image from the router's cache.
     const layerRows: Row[] = [];
-    if (parMb > 0) {
+    for (const parMb of parSizes) {
       const rounds: Row[][] = [[], []];
       for (let i = 0; i < layerRuns; ++i) {
-        const layersImage = createImage(path.join(stack.runDir, `layers-${i}`), { format: "oci", layers: Array(7).fill(parMb * MB) });
-        await pushImage(layersImage, stack.registry.host, `bench/layers${i}:v1`);
-        await getBlob(cold, `bench/layers${i}`, layersImage.layers[6]!.digest);
+        const repository = `bench/layers${parMb}-${i}`;
+        const layersImage = createImage(path.join(stack.runDir, `layers${parMb}-${i}`), { format: "oci", layers: Array(7).fill(parMb * MB) });
+        await pushImage(layersImage, stack.registry.host, `${repository}:v1`);
+        await getBlob(cold, repository, layersImage.layers[6]!.digest);
         for (const parallel of i % 2 === 0 ? [false, true] : [true, false]) {
-          const row = await layerConcurrency(stack, cold, layersImage, `bench/layers${i}`, parallel);
+          const row = await layerConcurrency(stack, cold, layersImage, repository, parallel, parMb);
           rounds[parallel ? 1 : 0]!.push(row);
           console.error(`  ${row.case} run ${i + 1}: ${row.seconds.toFixed(2)} s`);
         }

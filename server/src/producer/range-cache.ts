@@ -78,10 +78,11 @@ export class RangeCache {
      */
     private readonly readAhead = Math.max(1, Math.min(Math.round(8 * 1024 * 1024 / chunkSize), Math.floor(maxBytes / chunkSize / 2) - 1)),
   ) {
-    // As many spare buffers as the cache holds chunks: several blobs starting together load more
-    // chunks at once than one blob's read-ahead, and every buffer not kept is faulted in afresh
-    // for the next load (measured with three blobs at once: the registry copy took 2.3x the CPU).
-    this.pool = new BufferPool(chunkSize, Math.max(4, readAhead * 2, Math.floor(maxBytes / chunkSize)));
+    // Spare buffers for the loads of three blobs at once (Docker's default concurrent downloads),
+    // each the chunk asked for and its read-ahead: a buffer not kept is faulted in afresh for the
+    // next load (measured with four spares and three blobs at once: the registry copy took 2.3x
+    // the CPU of one blob's).
+    this.pool = new BufferPool(chunkSize, Math.max(4, 3 * (readAhead + 1)));
   }
 
   /**
