@@ -5,14 +5,12 @@
  * BENCH_LAYERS (5), BENCH_RUNS (3), BENCH_BIG_MB (1000; 0 skips it), BENCH_PAR_MB (layer
  * sizes of the three-layer rows: 30,2), BENCH_LAYER_RUNS (5). The table is printed and saved as JSON under bench-results/.
  */
-import { createHash } from "node:crypto";
-import { get as httpGet } from "node:http";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import {
-  type ClientHandle, cpuSeconds, createImage, type ManagedProcess, peakRss, pullImage, pushImage,
+  type ClientHandle, cpuSeconds, createImage, getBlob, type ManagedProcess, peakRss, pullImage, pushImage,
   resetPeakRss, Stack, type TestImage, verifyPulled,
 } from "./bench/index.js";
 
@@ -71,30 +69,6 @@ async function measure(stack: Stack, image: TestImage, host: string, client: Cli
     serverRss: pids[1] ? peakRss(pids[1]) : 0,
     registryBytes: stack.registry.blobBytesServed - reg0,
   };
-}
-
-/**
- * GET one blob through a client, hashing it as it streams; throws unless it matches. node:http,
- * not fetch(): a web-stream reader in this process was slow enough to pace the client.
- */
-function getBlob(client: ClientHandle, repository: string, digest: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    httpGet(`${client.url}/v2/${repository}/blobs/${digest}`, (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        reject(new Error(`GET ${digest}: ${res.statusCode}`));
-        return;
-      }
-      const hash = createHash("sha256");
-      let n = 0;
-      res.on("data", (chunk: Buffer) => {
-        hash.update(chunk);
-        n += chunk.length;
-      });
-      res.on("error", reject);
-      res.on("end", () => (`sha256:${hash.digest("hex")}` === digest ? resolve(n) : reject(new Error(`GET ${digest}: wrong bytes`))));
-    }).on("error", reject);
-  });
 }
 
 /** Three layers never fetched before (so the path is cold): at once, or one after another. */

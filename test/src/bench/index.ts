@@ -1,3 +1,4 @@
+export * from "./blob-get.js";
 export * from "./containerd.js";
 export * from "./counting-proxy.js";
 export * from "./forwarder.js";
