@@ -78,11 +78,12 @@ export class RangeCache {
      */
     private readonly readAhead = Math.max(1, Math.min(Math.round(8 * 1024 * 1024 / chunkSize), Math.floor(maxBytes / chunkSize / 2) - 1)),
   ) {
-    // Spare buffers for the loads of three blobs at once (Docker's default concurrent downloads),
-    // each the chunk asked for and its read-ahead: a buffer not kept is faulted in afresh for the
-    // next load (measured with four spares and three blobs at once: the registry copy took 2.3x
-    // the CPU of one blob's).
-    this.pool = new BufferPool(chunkSize, Math.max(4, 3 * (readAhead + 1)));
+    // As many spare buffers as the cache holds chunks. Three blobs starting together (Docker's
+    // default concurrent downloads) had up to 11 loads in flight, and every buffer not kept was
+    // faulted in afresh for a later load: with 4 spares the registry copy took 2.3x the CPU of one
+    // blob's, and with 9 each round still faulted in 2-6 new 4 MB buffers. Spares only exist after
+    // such a peak, so peak RSS is the same; they keep it from being paid again.
+    this.pool = new BufferPool(chunkSize, Math.max(4, Math.floor(maxBytes / chunkSize)));
   }
 
   /**
