@@ -15,7 +15,8 @@ const BATCH_BYTES = 256 * 1024;
  * Batch buffers, reused once the response has written them. Payloads are copied into these
  * instead of written as views: views kept the uplink socket's 64 KB read chunks alive until the
  * HTTP write finished, long enough for V8 to promote them, and the extra mark-compacts cost more
- * than the copy (measured with three blobs at once: client CPU per byte +25%, most of it GC).
+ * than the copy (profiled over ten rounds of three 30 MB blobs at once: client busy time 13.9 s
+ * with views, 9.9 s with copies).
  */
 const spare: Buffer[] = [];
 const MAX_SPARE = 64;
@@ -84,10 +85,7 @@ export class VerifiedWriter {
     for (const chunk of chunks) {
       this.take(chunk);
     }
-    if (this.backpressure) {
-      this.backpressure = false;
-      await once(this.out, "drain", { signal: this.signal });
-    }
+    await this.drained();
   }
 
   private take(chunk: Uint8Array): void {
@@ -157,6 +155,11 @@ export class VerifiedWriter {
       this.write(last, this.used);
       this.used = 0;
     }
+    await this.drained();
+  }
+
+  /** Returns once the response has room again, if a write filled it. */
+  private async drained(): Promise<void> {
     if (this.backpressure) {
       this.backpressure = false;
       await once(this.out, "drain", { signal: this.signal });
