@@ -10,9 +10,8 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 
-import { cpuSeconds, createImage, getBlob, pushImage, Stack } from "./bench/index.js";
+import { cpuSeconds, createImage, getBlob, getThreeLayers, median, pushImage, pushLayerRound, roundOrder, Stack } from "./bench/index.js";
 
-const MB = 1e6;
 const CS_CAPACITY = 34_000;
 const rounds = Number(process.env["BENCH_LAYER_RUNS"] ?? 10);
 const layerMb = Number(process.env["BENCH_PAR_MB"] ?? 30);
@@ -24,8 +23,6 @@ function machineTicks(): { idle: number; total: number } {
   const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
   return { idle: f[3]! + f[4]!, total: f.reduce((a, b) => a + b, 0) };
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const stack = await Stack.start({ label: "bench-layers", csCapacity: CS_CAPACITY });
 try {
@@ -39,24 +36,14 @@ try {
   console.log("round case seconds first-byte-ms idle% cpu-s client/server/ndnd/registry/bench");
   for (let i = 0; i < rounds; ++i) {
     const repository = `bench/layers-${i}`;
-    const image = createImage(path.join(stack.runDir, `layers-${i}`), { format: "oci", layers: Array(7).fill(layerMb * MB) });
-    await pushImage(image, stack.registry.host, `${repository}:v1`);
-    await getBlob(client, repository, image.layers[6]!.digest);
-    const order = mode === "seq" ? [false] : mode === "par" ? [true] : i % 2 === 0 ? [false, true] : [true, false];
+    const image = await pushLayerRound(stack, client, repository, layerMb);
+    const order = mode === "seq" ? [false] : mode === "par" ? [true] : roundOrder(i);
     for (const parallel of order) {
-      const layers = image.layers.slice(parallel ? 3 : 0, parallel ? 6 : 3);
       const pids = [client.proc.child.pid!, stack.server!.child.pid!, stack.forwarder.pid!, stack.registry.pid!, process.pid];
       const cpu0 = pids.map(cpuSeconds);
       const ticks0 = machineTicks();
       const t0 = performance.now();
-      const firstBytes: number[] = [];
-      if (parallel) {
-        firstBytes.push(...(await Promise.all(layers.map((l) => getBlob(client, repository, l.digest)))).map((r) => r.firstByteMs));
-      } else {
-        for (const l of layers) {
-          firstBytes.push((await getBlob(client, repository, l.digest)).firstByteMs);
-        }
-      }
+      const firstBytes = (await getThreeLayers(client, repository, image, parallel)).map((r) => r.firstByteMs);
       const seconds = (performance.now() - t0) / 1000;
       const cpu = pids.map((pid, k) => (cpuSeconds(pid) - cpu0[k]!).toFixed(2));
       const ticks1 = machineTicks();

@@ -10,8 +10,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import {
-  type ClientHandle, cpuSeconds, createImage, getBlob, type ManagedProcess, peakRss, pullImage, pushImage,
-  resetPeakRss, Stack, type TestImage, verifyPulled,
+  type ClientHandle, cpuSeconds, createImage, getBlob, getThreeLayers, type ManagedProcess, median, peakRss, pullImage,
+  pushImage, pushLayerRound, resetPeakRss, roundOrder, Stack, type TestImage, verifyPulled,
 } from "./bench/index.js";
 
 const MB = 1e6;
@@ -46,8 +46,6 @@ interface Row {
   registryBlobBytes: number;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-
 async function measure(stack: Stack, image: TestImage, host: string, client: ClientHandle | undefined, label: string, i: number): Promise<Sample> {
   const server: ManagedProcess | undefined = stack.server?.running ? stack.server : undefined;
   const pids = [client?.proc.child.pid, server?.child.pid, stack.forwarder.pid];
@@ -73,20 +71,13 @@ async function measure(stack: Stack, image: TestImage, host: string, client: Cli
 
 /** Three layers never fetched before (so the path is cold): at once, or one after another. */
 async function layerConcurrency(stack: Stack, client: ClientHandle, image: TestImage, repository: string, parallel: boolean, parMb: number): Promise<Row> {
-  const layers = image.layers.slice(parallel ? 3 : 0, parallel ? 6 : 3);
   const pids = [client.proc.child.pid, stack.server?.child.pid, stack.forwarder.pid];
   const cpu0 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
   const t0 = performance.now();
-  if (parallel) {
-    await Promise.all(layers.map((l) => getBlob(client, repository, l.digest)));
-  } else {
-    for (const l of layers) {
-      await getBlob(client, repository, l.digest);
-    }
-  }
+  const results = await getThreeLayers(client, repository, image, parallel);
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
-  const bytes = layers.reduce((n, l) => n + l.size, 0);
+  const bytes = results.reduce((n, r) => n + r.bytes, 0);
   return {
     case: `3 layers of ${parMb} MB ${parallel ? "at once" : "one after another"}, cold`, seconds, mbps: bytes / MB / seconds, ratio: NaN,
     clientCpuPerGb: (cpu1[0]! - cpu0[0]!) / (bytes / 1e9), serverCpuPerGb: (cpu1[1]! - cpu0[1]!) / (bytes / 1e9),
@@ -135,10 +126,8 @@ async function main(): Promise<void> {
       const rounds: Row[][] = [[], []];
       for (let i = 0; i < layerRuns; ++i) {
         const repository = `bench/layers${parMb}-${i}`;
-        const layersImage = createImage(path.join(stack.runDir, `layers${parMb}-${i}`), { format: "oci", layers: Array(7).fill(parMb * MB) });
-        await pushImage(layersImage, stack.registry.host, `${repository}:v1`);
-        await getBlob(cold, repository, layersImage.layers[6]!.digest);
-        for (const parallel of i % 2 === 0 ? [false, true] : [true, false]) {
+        const layersImage = await pushLayerRound(stack, cold, repository, parMb);
+        for (const parallel of roundOrder(i)) {
           const row = await layerConcurrency(stack, cold, layersImage, repository, parallel, parMb);
           rounds[parallel ? 1 : 0]!.push(row);
           console.error(`  ${row.case} run ${i + 1}: ${row.seconds.toFixed(2)} s`);

@@ -3,6 +3,7 @@ export * from "./containerd.js";
 export * from "./counting-proxy.js";
 export * from "./forwarder.js";
 export * from "./images.js";
+export * from "./layer-rounds.js";
 export * from "./ports.js";
 export * from "./process.js";
 export * from "./proc-stats.js";

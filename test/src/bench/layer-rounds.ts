@@ -1,0 +1,38 @@
+import path from "node:path";
+
+import { getBlob } from "./blob-get.js";
+import { createImage, pushImage, type TestImage } from "./images.js";
+import type { ClientHandle, Stack } from "./stack.js";
+
+const MB = 1e6;
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/**
+ * Seven new layers of `layerMb` MB pushed as `repository`, the seventh fetched through `client` to
+ * warm the path up: layers 0-2 are then for one after another, 3-5 for at once, all never fetched.
+ */
+export async function pushLayerRound(stack: Stack, client: ClientHandle, repository: string, layerMb: number): Promise<TestImage> {
+  const image = createImage(path.join(stack.runDir, repository.replaceAll("/", "-")), { format: "oci", layers: Array(7).fill(layerMb * MB) });
+  await pushImage(image, stack.registry.host, `${repository}:v1`);
+  await getBlob(client, repository, image.layers[6]!.digest);
+  return image;
+}
+
+/** Round i's order of the two cases: alternating, so neither always inherits the other's state. */
+export function roundOrder(i: number): boolean[] {
+  return i % 2 === 0 ? [false, true] : [true, false];
+}
+
+/** GET the round's three layers for a case, at once or one after another (each verified). */
+export async function getThreeLayers(client: ClientHandle, repository: string, image: TestImage, parallel: boolean): Promise<Array<{ bytes: number; firstByteMs: number }>> {
+  const layers = image.layers.slice(parallel ? 3 : 0, parallel ? 6 : 3);
+  if (parallel) {
+    return Promise.all(layers.map((l) => getBlob(client, repository, l.digest)));
+  }
+  const results = [];
+  for (const l of layers) {
+    results.push(await getBlob(client, repository, l.digest));
+  }
+  return results;
+}
