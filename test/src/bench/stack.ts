@@ -12,9 +12,10 @@ import { makeRunDir } from "./run-dir.js";
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 export const SERVER_MAIN = path.join(root, "server/dist/main.js");
 export const CLIENT_MAIN = path.join(root, "client/dist/main.js");
+/** Node flags of server and client, as the package scripts and Dockerfiles start them (see the shebang in client/src/main.ts). */
+export const PRODUCTION_NODE_FLAGS = ["--max-semi-space-size=4", "--initial-old-space-size=64"];
 /** Extra node flags for server and client, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
-// As the package scripts and Dockerfiles start them (see the shebang in client/src/main.ts).
-const NODE_ARGS = ["--max-semi-space-size=4", "--initial-old-space-size=64", ...(process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean)];
+const NODE_ARGS = [...PRODUCTION_NODE_FLAGS, ...(process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean)];
 
 export interface ClientHandle {
   readonly proc: ManagedProcess;
