@@ -1,5 +1,6 @@
 import type { BlobId } from "@ndnreg/shared";
 
+import { BATCH_BYTES, giveBackBatchBuffer, takeBatchBuffer } from "./batch-buffers.js";
 import type { NdnBlobFetcher } from "./ndn-blob-fetcher.js";
 import { newPipelineStats, type PipelineStats } from "./segment-pipeline.js";
 
@@ -18,12 +19,13 @@ const JOIN_WINDOW_BYTES = 8 * 1024 * 1024;
  * Identical concurrent blob requests share one NDN fetch. A request that arrives while the fetch
  * has produced at most 8 MiB replays what it missed from memory and then follows live; a later
  * one starts its own fetch (the routers' caches make that cheap). The fetch is paced by its
- * slowest reader and aborted when its last reader leaves.
+ * slowest reader and aborted when its last reader leaves. A reader must be done with a batch's
+ * bytes when it asks for the next batch.
  */
 export class SharedFetches {
   private readonly live = new Map<string, SharedFetch>();
 
-  constructor(private readonly fetcher: NdnBlobFetcher) {}
+  constructor(private readonly fetcher: Pick<NdnBlobFetcher, "payloads">) {}
 
   open(id: BlobId, size: number, signal: AbortSignal): BlobFetch {
     const key = `${id.repository}@${id.digest.hex}`;
@@ -51,13 +53,47 @@ interface Reader {
   next: number;
 }
 
+/** Payloads, and the pooled buffers they were copied into (none when they are the fetch's own views). */
+interface Batch {
+  readonly payloads: Uint8Array[];
+  readonly buffers: Buffer[];
+}
+
+/**
+ * The payloads copied into pooled batch buffers. Kept for late joiners, views would hold the
+ * uplink's socket chunks (each shared with other blobs' segments) for as long as the join window
+ * lasts, long enough for V8 to promote them: with three blobs at once that made 14 mark-compacts
+ * in six rounds where one blob at a time made 4 (`--trace-gc`, `pnpm bench:layers`).
+ */
+function copyBatch(payloads: readonly Uint8Array[]): Batch {
+  const copies: Uint8Array[] = [];
+  const buffers: Buffer[] = [];
+  let buf: Buffer | undefined;
+  let used = 0;
+  for (const p of payloads) {
+    for (let at = 0; at < p.length;) {
+      if (!buf || used === BATCH_BYTES) {
+        buf = takeBatchBuffer();
+        buffers.push(buf);
+        used = 0;
+      }
+      const n = Math.min(p.length - at, BATCH_BYTES - used);
+      buf.set(p.subarray(at, at + n), used);
+      copies.push(buf.subarray(used, used + n));
+      used += n;
+      at += n;
+    }
+  }
+  return { payloads: copies, buffers };
+}
+
 class SharedFetch {
   readonly stats = newPipelineStats();
   private readonly ctrl = new AbortController();
   private readonly source: AsyncGenerator<Uint8Array[]>;
   private readonly readers = new Set<Reader>();
   /** Batches not yet read by every reader; batches[0] has index `dropped`. */
-  private batches: Uint8Array[][] = [];
+  private batches: Batch[] = [];
   private dropped = 0;
   private produced = 0;
   private pulling = false;
@@ -65,7 +101,7 @@ class SharedFetch {
   private error: unknown;
   private wake = new Set<() => void>();
 
-  constructor(fetcher: NdnBlobFetcher, id: BlobId, size: number, private readonly onEnd: () => void) {
+  constructor(fetcher: Pick<NdnBlobFetcher, "payloads">, id: BlobId, size: number, private readonly onEnd: () => void) {
     this.source = fetcher.payloads(id, size, this.ctrl.signal, this.stats);
   }
 
@@ -83,10 +119,10 @@ class SharedFetch {
         signal.throwIfAborted();
         if (reader.next < this.dropped + this.batches.length) {
           const batch = this.batches[reader.next - this.dropped]!;
-          ++reader.next;
-          this.trim();
           this.pull();
-          yield batch;
+          yield batch.payloads;
+          ++reader.next; // only now: its buffers may be recycled once every reader is past it
+          this.trim();
           continue;
         }
         if (this.error !== undefined) {
@@ -110,13 +146,13 @@ class SharedFetch {
     }
   }
 
-  /** Ask the fetch for more once the slowest reader is at most one batch behind. */
+  /** Ask the fetch for more once the slowest reader has at most one batch after the one it reads. */
   private pull(): void {
     if (this.pulling || this.done || this.error !== undefined || this.readers.size === 0) {
       return;
     }
     const head = this.dropped + this.batches.length;
-    if (head - this.slowest() > 1) {
+    if (head - this.slowest() > 2) {
       return;
     }
     this.pulling = true;
@@ -124,7 +160,7 @@ class SharedFetch {
       if (r.done) {
         this.done = true;
       } else {
-        this.batches.push(r.value);
+        this.batches.push(this.joinable ? copyBatch(r.value) : { payloads: r.value, buffers: [] });
         for (const p of r.value) {
           this.produced += p.length;
         }
@@ -156,6 +192,7 @@ class SharedFetch {
     }
     const drop = Math.min(this.slowest(), this.dropped + this.batches.length) - this.dropped;
     if (drop > 0) {
+      release(this.batches.slice(0, drop));
       this.batches = this.batches.slice(drop);
       this.dropped += drop;
     }
@@ -171,10 +208,17 @@ class SharedFetch {
 
   private end(): void {
     this.onEnd();
+    release(this.batches); // every reader has left: none reads them any more
     this.batches = [];
     if (!this.done) {
       this.ctrl.abort(new Error("no readers left"));
       void this.source.return(undefined).catch(() => undefined);
     }
+  }
+}
+
+function release(batches: readonly Batch[]): void {
+  for (const b of batches) {
+    b.buffers.forEach(giveBackBatchBuffer);
   }
 }

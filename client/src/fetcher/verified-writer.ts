@@ -5,46 +5,26 @@ import type { Writable } from "node:stream";
 import type { Sha256Digest } from "@ndnreg/shared";
 
 import type { ByteRange } from "../http/range.js";
+import { BATCH_BYTES, giveBackBatchBuffer, takeBatchBuffer } from "./batch-buffers.js";
 
 export class DigestMismatchError extends Error {}
 
-/** Bytes per write to the response (one syscall each, and one buffer from the pool). */
-const BATCH_BYTES = 256 * 1024;
-
 /**
- * Batch buffers, reused once the response has written them. Payloads are copied into these
- * instead of written as views: views kept the uplink socket's 64 KB read chunks alive until the
- * HTTP write finished, long enough for V8 to promote them, and the extra mark-compacts cost more
- * than the copy (profiled over ten rounds of three 30 MB blobs at once: client busy time 13.9 s
- * with views, 9.9 s with copies).
- */
-const spare: Buffer[] = [];
-const MAX_SPARE = 64;
-
-function takeBuffer(): Buffer {
-  return spare.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
-}
-
-function giveBack(buf: Buffer): void {
-  if (spare.length < MAX_SPARE) {
-    spare.push(buf);
-  }
-}
-
-/**
- * Hashes a blob from byte 0 while writing only the requested window to the response. The last
- * piece of the window is held back until the whole blob has been hashed, so a body whose bytes
- * do not match the digest is never completed: on a mismatch the caller destroys the response.
- * Released pieces are copied into batches of BATCH_BYTES and written one batch per call: one write
- * per 8000-byte segment cost more CPU (a syscall and a wake-up of the reader each) than all of the
- * NDN packet handling. `out` must be done with a chunk when it calls back (sockets and HTTP
- * responses are), as the batch buffer is reused after that.
+ * Hashes a blob from byte 0 while writing only the requested window to the response. The batch
+ * holding the window's last byte is written only once the whole blob has been hashed, so a body
+ * whose bytes do not match the digest is never completed: on a mismatch the caller destroys the
+ * response. Pieces are copied into batches of BATCH_BYTES as they come (the caller may reuse its
+ * buffers as soon as a push returns) and written one batch per call: one write per 8000-byte
+ * segment cost more CPU (a syscall and a wake-up of the reader each) than all of the NDN packet
+ * handling. `out` must be done with a chunk when it calls back (sockets and HTTP responses are),
+ * as the batch buffer is reused after that.
  */
 export class VerifiedWriter {
   private readonly hash: Hash = createHash("sha256");
   private offset = 0;
-  private held?: Uint8Array;
-  /** Batches filled but not yet written (only ever more than one while holding all). */
+  /** Bytes of the window copied into batches so far. */
+  private copied = 0;
+  /** Batches filled but not yet written (more than one only while holding all). */
   private readonly filled: Buffer[] = [];
   private current?: Buffer;
   private used = 0;
@@ -80,7 +60,10 @@ export class VerifiedWriter {
     await this.pushAll([chunk]);
   }
 
-  /** Several consecutive pieces at once (a batch of segments); waits only if the response is full. */
+  /**
+   * Several consecutive pieces at once (a batch of segments); waits only if the response is full.
+   * The pieces have been copied when it returns.
+   */
   async pushAll(chunks: readonly Uint8Array[]): Promise<void> {
     for (const chunk of chunks) {
       this.take(chunk);
@@ -100,26 +83,24 @@ export class VerifiedWriter {
     if (to <= from) {
       return;
     }
-    const slice = chunk.subarray(from - begin, to - begin);
-    const previous = this.held;
-    this.held = slice; // a view, until the next piece arrives or the digest is checked
-    if (previous) {
-      this.copy(previous);
-    }
+    this.copy(chunk.subarray(from - begin, to - begin));
   }
 
   private copy(piece: Uint8Array): void {
+    const windowBytes = this.window.end + 1 - this.window.start;
     for (let at = 0; at < piece.length;) {
-      this.current ??= takeBuffer();
+      this.current ??= takeBatchBuffer();
       const n = Math.min(piece.length - at, BATCH_BYTES - this.used);
       this.current.set(n === piece.length ? piece : piece.subarray(at, at + n), this.used);
       this.used += n;
+      this.copied += n;
       at += n;
       if (this.used === BATCH_BYTES) {
         this.filled.push(this.current);
         this.current = undefined;
         this.used = 0;
-        if (!this.holdAll) {
+        // The batch with the window's last byte waits for finish() and the digest check.
+        if (!this.holdAll && this.copied < windowBytes) {
           this.writeFilled();
         }
       }
@@ -144,10 +125,6 @@ export class VerifiedWriter {
   /** Verify the digest, then release the held-back bytes. */
   async finish(): Promise<void> {
     this.verify();
-    if (this.held) {
-      this.copy(this.held);
-      this.held = undefined;
-    }
     this.writeFilled();
     if (this.current) {
       const last = this.current;
@@ -174,7 +151,7 @@ export class VerifiedWriter {
 
   private write(buf: Buffer, length: number): void {
     this.written += length;
-    if (!this.out.write(buf.subarray(0, length), () => giveBack(buf))) {
+    if (!this.out.write(buf.subarray(0, length), () => giveBackBatchBuffer(buf))) {
       this.backpressure = true;
     }
   }

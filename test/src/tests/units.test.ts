@@ -11,6 +11,7 @@ import { blobName, isValidRepository, makeBlobId, parseRouterAddress, parseSegme
 import { parseRange } from "../../../client/dist/http/range.js";
 import { DigestMismatchError, VerifiedWriter } from "../../../client/dist/fetcher/verified-writer.js";
 import { NdnGate } from "../../../client/dist/fetcher/ndn-gate.js";
+import { SharedFetches } from "../../../client/dist/fetcher/shared-fetches.js";
 import { RangeCache } from "../../../server/dist/producer/range-cache.js";
 import { parseSha256Digest } from "@ndnreg/shared";
 
@@ -115,6 +116,22 @@ describe("verified writer", () => {
     }
   });
 
+  test("the caller may reuse its buffer once a push returns; a window ending on a batch boundary is still held back", async () => {
+    const blob = randomBytes(3 * 262_144);
+    const { chunks, out } = sink();
+    const w = new VerifiedWriter(out, digestOf(blob), blob.length, { start: 0, end: blob.length - 1 }, new AbortController().signal);
+    const scratch = Buffer.alloc(8000);
+    for (let i = 0; i < blob.length; i += 8000) {
+      const n = blob.copy(scratch, 0, i, Math.min(blob.length, i + 8000));
+      await w.push(scratch.subarray(0, n));
+      scratch.fill(0xee); // as a socket's read buffer would be refilled
+    }
+    await new Promise((r) => setImmediate(r));
+    assert.ok(Buffer.concat(chunks).length < blob.length, "the last batch waits for the digest");
+    await w.finish();
+    assert.ok(Buffer.concat(chunks).equals(blob));
+  });
+
   test("a wrong byte is never completed", async () => {
     const blob = randomBytes(20_000);
     const wrong = Buffer.from(blob);
@@ -132,6 +149,45 @@ describe("verified writer", () => {
     const { out } = sink();
     const w = new VerifiedWriter(out, digestOf(new Uint8Array(10)), 10, { start: 0, end: 9 }, new AbortController().signal);
     await assert.rejects(w.push(new Uint8Array(11)), DigestMismatchError);
+  });
+});
+
+describe("shared fetches", () => {
+  test("a request that joins late replays the bytes it missed, even when the fetch reuses its buffers", async () => {
+    const blob = randomBytes(3_000_000);
+    const id = makeBlobId("shared/unit", `sha256:${createHash("sha256").update(blob).digest("hex")}`)!;
+    // One buffer for every batch, overwritten once the next batch is asked for.
+    const scratch = Buffer.alloc(100_000);
+    const fetcher = {
+      async *payloads(): AsyncGenerator<Uint8Array[]> {
+        for (let at = 0; at < blob.length; at += scratch.length) {
+          const n = blob.copy(scratch, 0, at, at + scratch.length);
+          yield [scratch.subarray(0, n / 2), scratch.subarray(n / 2, n)];
+          scratch.fill(0xee);
+        }
+      },
+    };
+    const shared = new SharedFetches(fetcher);
+    // Reads by next(), not for-await: leaving a for-await loop early would end the subscription.
+    const read = async (it: AsyncGenerator<Uint8Array[]>, batches = Infinity) => {
+      const parts: Buffer[] = [];
+      for (let i = 0; i < batches; ++i) {
+        const r = await it.next();
+        if (r.done) {
+          break;
+        }
+        parts.push(...r.value.map((p) => Buffer.from(p)));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return Buffer.concat(parts);
+    };
+    const first = shared.open(id, blob.length, new AbortController().signal);
+    const head = await read(first.payloads, 3); // three batches in, then the second request comes
+    const second = shared.open(id, blob.length, new AbortController().signal);
+    assert.equal(second.joined, true);
+    const [rest, whole] = await Promise.all([read(first.payloads), read(second.payloads)]);
+    assert.ok(Buffer.concat([head, rest]).equals(blob), "first reader");
+    assert.ok(whole.equals(blob), "late reader");
   });
 });
 
