@@ -11,7 +11,7 @@ import { fileURLToPath } from "node:url";
 
 import {
   type ClientHandle, cpuSeconds, createImage, getBlob, getThreeLayers, type ManagedProcess, median, peakRss, pullImage,
-  pushImage, pushLayerRound, resetPeakRss, roundOrder, Stack, type TestImage, verifyPulled,
+  pushImage, pushLayerRound, residentBytes, resetPeakRss, roundOrder, Stack, type TestImage, verifyPulled,
 } from "./bench/index.js";
 
 const MB = 1e6;
@@ -108,11 +108,14 @@ async function main(): Promise<void> {
     // Steady state first, as on a router and proxies that have been running for a while: JIT
     // compiled, and the forwarder's content store full of other layers. A store still growing
     // costs ndnd twice the CPU per packet (its profile: memmove into fresh memory, page faults in
-    // this VM; measured 16-17 vs 7-8 CPU-s/GB), which no deployment pays for long.
+    // this VM; measured 16-17 vs 7-8 CPU-s/GB). ndnd 1.5.3 never quite gets there: its name tree
+    // keeps a node for every Data its content store evicted, so its heap grows with the traffic
+    // (hence the resident-memory line after the table).
     const fill = createImage(path.join(stack.runDir, "fill"), { format: "oci", layers: [Math.round(csCapacity * 8000 * 1.1), 20 * MB] });
     await pushImage(fill, stack.registry.host, "bench/fill:v1", 900_000);
     await getBlob(cold, "bench/fill", fill.layers[0]!.digest);
     await getBlob(warm, "bench/fill", fill.layers[1]!.digest);
+    const forwarderRssAfterFill = residentBytes(stack.forwarder.pid!);
     console.error(`image: ${(imageBytes / MB).toFixed(1)} MB in ${layerCount} layers; ${runs} runs per case`);
 
     // Three never-fetched layers one after another, and three others at once, through the
@@ -203,6 +206,7 @@ async function main(): Promise<void> {
       console.error(`  one ${bigMb} MB layer: ${seconds.toFixed(2)} s`);
     }
     printTable(rows, imageBytes);
+    console.log(`\nndnd resident memory: ${(forwarderRssAfterFill / MB).toFixed(0)} MB once its content store was full, ${(residentBytes(stack.forwarder.pid!) / MB).toFixed(0)} MB at the end (capacity ${csCapacity} packets, ~${(csCapacity * 8200 / MB).toFixed(0)} MB)`);
     const dir = fileURLToPath(new URL("../../bench-results/", import.meta.url));
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);

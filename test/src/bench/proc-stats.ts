@@ -15,6 +15,12 @@ export function peakRss(pid: number): number {
   return Number(m?.[1] ?? 0) * 1024;
 }
 
+/** Resident set size in bytes now. */
+export function residentBytes(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1] ?? 0) * 1024;
+}
+
 export function resetPeakRss(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, "5");
 }
