@@ -120,10 +120,10 @@ async function main(): Promise<void> {
 
     // Three never-fetched layers one after another, and three others at once, through the
     // long-running client and server; median of BENCH_LAYER_RUNS rounds, each with new layers (and
-    // a seventh to warm the path up), the two orders alternating: whichever ran second used to
-    // inherit the forwarder's garbage-collection debt from the first (a full collection in ndnd
-    // costs ~0.5 CPU-s, a third of a case). Run before the image cases so they do not evict that
-    // image from the router's cache.
+    // a seventh to warm the path up), the two orders alternating, so neither always inherits the
+    // forwarder's state from the other (ndnd's growing heap costs whichever round faults in new
+    // memory 0.3-0.7 CPU-s, a third of a case). Run before the image cases so they do not evict
+    // that image from the router's cache.
     const layerRows: Row[] = [];
     for (const parMb of parSizes) {
       const rounds: Row[][] = [[], []];
