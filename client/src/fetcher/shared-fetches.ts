@@ -192,8 +192,7 @@ class SharedFetch {
     }
     const drop = Math.min(this.slowest(), this.dropped + this.batches.length) - this.dropped;
     if (drop > 0) {
-      release(this.batches.slice(0, drop));
-      this.batches = this.batches.slice(drop);
+      release(this.batches.splice(0, drop));
       this.dropped += drop;
     }
   }

@@ -22,8 +22,9 @@ export class DigestMismatchError extends Error {}
 export class VerifiedWriter {
   private readonly hash: Hash = createHash("sha256");
   private offset = 0;
-  /** Bytes of the window copied into batches so far. */
+  /** Bytes of the window copied into batches so far, of windowBytes. */
   private copied = 0;
+  private readonly windowBytes: number;
   /** Batches filled but not yet written (more than one only while holding all). */
   private readonly filled: Buffer[] = [];
   private current?: Buffer;
@@ -44,7 +45,9 @@ export class VerifiedWriter {
      * answer with other bytes if this copy turns out wrong.
      */
     private readonly holdAll = false,
-  ) {}
+  ) {
+    this.windowBytes = window.end + 1 - window.start;
+  }
 
   /** Bytes of the blob hashed so far: where a fallback must resume. */
   get position(): number {
@@ -87,7 +90,6 @@ export class VerifiedWriter {
   }
 
   private copy(piece: Uint8Array): void {
-    const windowBytes = this.window.end + 1 - this.window.start;
     for (let at = 0; at < piece.length;) {
       this.current ??= takeBatchBuffer();
       const n = Math.min(piece.length - at, BATCH_BYTES - this.used);
@@ -100,7 +102,7 @@ export class VerifiedWriter {
         this.current = undefined;
         this.used = 0;
         // The batch with the window's last byte waits for finish() and the digest check.
-        if (!this.holdAll && this.copied < windowBytes) {
+        if (!this.holdAll && this.copied < this.windowBytes) {
           this.writeFilled();
         }
       }
