@@ -10,7 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import {
-  type ClientHandle, cpuSeconds, createImage, getBlob, getThreeLayers, type ManagedProcess, median, peakRss, pullImage,
+  BlobPuller, type ClientHandle, cpuSeconds, createImage, getBlob, getThreeLayers, type ManagedProcess, median, peakRss, pullImage,
   pushImage, pushLayerRound, residentBytes, resetPeakRss, roundOrder, Stack, type TestImage, verifyPulled,
 } from "./bench/index.js";
 
@@ -70,11 +70,11 @@ async function measure(stack: Stack, image: TestImage, host: string, client: Cli
 }
 
 /** Three layers never fetched before (so the path is cold): at once, or one after another. */
-async function layerConcurrency(stack: Stack, client: ClientHandle, image: TestImage, repository: string, parallel: boolean, parMb: number): Promise<Row> {
+async function layerConcurrency(stack: Stack, puller: BlobPuller, client: ClientHandle, image: TestImage, repository: string, parallel: boolean, parMb: number): Promise<Row> {
   const pids = [client.proc.child.pid, stack.server?.child.pid, stack.forwarder.pid];
   const cpu0 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
   const t0 = performance.now();
-  const results = await getThreeLayers(client, repository, image, parallel);
+  const results = await getThreeLayers(puller, client, repository, image, parallel);
   const seconds = (performance.now() - t0) / 1000;
   const cpu1 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
   const bytes = results.reduce((n, r) => n + r.bytes, 0);
@@ -89,6 +89,7 @@ async function main(): Promise<void> {
   // Room for an image and a half: the warm cases find the last cold image whole in the router.
   const csCapacity = Math.ceil((imageMb * MB * 1.5) / 8000);
   const stack = await Stack.start({ label: "bench", csCapacity });
+  const puller = BlobPuller.start();
   const rows: Row[] = [];
   try {
     const layerBytes = Math.round((imageMb * MB) / layerCount);
@@ -129,9 +130,9 @@ async function main(): Promise<void> {
       const rounds: Row[][] = [[], []];
       for (let i = 0; i < layerRuns; ++i) {
         const repository = `bench/layers${parMb}-${i}`;
-        const layersImage = await pushLayerRound(stack, cold, repository, parMb);
+        const layersImage = await pushLayerRound(stack, puller, cold, repository, parMb);
         for (const parallel of roundOrder(i)) {
-          const row = await layerConcurrency(stack, cold, layersImage, repository, parallel, parMb);
+          const row = await layerConcurrency(stack, puller, cold, layersImage, repository, parallel, parMb);
           rounds[parallel ? 1 : 0]!.push(row);
           console.error(`  ${row.case} run ${i + 1}: ${row.seconds.toFixed(2)} s`);
         }
@@ -213,6 +214,7 @@ async function main(): Promise<void> {
     writeFileSync(file, JSON.stringify({ imageBytes, layerCount, runs, rows }, null, 2));
     console.log(`\nsaved ${file}`);
   } finally {
+    puller.stop();
     await stack.stop();
   }
 }

@@ -1,14 +1,17 @@
 import { createHash } from "node:crypto";
 import { get as httpGet } from "node:http";
 
-import type { ClientHandle } from "./stack.js";
+export interface BlobResult {
+  readonly bytes: number;
+  readonly firstByteMs: number;
+}
 
 /**
  * GET one blob through a client, hashing it as it streams; rejects unless it is a 200 with the
  * digest's bytes. node:http, not fetch(): a web-stream reader in the bench was slow enough to
  * pace the client. Resolves with the byte count and the time to the first body byte.
  */
-export function getBlob(client: ClientHandle, repository: string, digest: string): Promise<{ bytes: number; firstByteMs: number }> {
+export function getBlob(client: { readonly url: string }, repository: string, digest: string): Promise<BlobResult> {
   const t0 = performance.now();
   return new Promise((resolve, reject) => {
     httpGet(`${client.url}/v2/${repository}/blobs/${digest}`, (res) => {

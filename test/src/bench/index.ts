@@ -1,4 +1,5 @@
 export * from "./blob-get.js";
+export * from "./blob-puller.js";
 export * from "./containerd.js";
 export * from "./counting-proxy.js";
 export * from "./forwarder.js";
