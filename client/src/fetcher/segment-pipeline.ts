@@ -66,11 +66,10 @@ const MIN_RTO_MS = 250;
 /** In-order segments that make a batch for the consumer (256 KB: one HTTP write). */
 const MIN_BATCH = 32;
 
-interface Pending {
-  sentAt: number;
-  retx: number;
-  retransmitted: boolean;
-}
+/** Per-segment state in the ring (a slot per segment in [delivered, next)). */
+const FREE = 0;
+const PENDING = 1;
+const ARRIVED = 2;
 
 /**
  * Fetches segments [0, count) of `name` in order (in batches of consecutive segments), keeping a window of Interests in flight on one
@@ -81,7 +80,7 @@ interface Pending {
  */
 export async function* fetchSegments(name: Name, count: number, opts: PipelineOptions): AsyncGenerator<SegmentPacket[]> {
   const maxWindow = opts.maxWindow ?? 128;
-  const maxRetx = opts.maxRetx ?? 8;
+  const maxRetx = Math.min(opts.maxRetx ?? 8, 255);
   let window = Math.min(opts.initialWindow ?? 32, maxWindow);
   // Slow start until the first loss: a blob of a few thousand segments would otherwise end
   // before additive increase opened the window (measured: 18 MB layers never passed ~50).
@@ -91,10 +90,21 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
   let rto = 1000;
   let next = 0;
   let delivered = 0;
-  /** Segments [0, contiguous) have all arrived (delivered or waiting in `arrived`). */
+  /** Segments [0, contiguous) have all arrived (delivered or waiting in their slots). */
   let contiguous = 0;
-  const pending = new Map<number, Pending>();
-  const arrived = new Map<number, SegmentPacket>();
+  // Segments in flight or waiting for the consumer live in [delivered, next), fewer than the
+  // window, so a ring of typed arrays holds their state: no object and no Map entry per segment.
+  // Those lived as long as a blob's round trip and its consumer's wait, which with several blobs
+  // at once was long enough for V8 to promote them, and the old generation filled with them.
+  const ringSize = 2 ** Math.ceil(Math.log2(maxWindow + 1));
+  const mask = ringSize - 1;
+  const state = new Uint8Array(ringSize);
+  const retx = new Uint8Array(ringSize);
+  const retransmitted = new Uint8Array(ringSize);
+  const sentAt = new Float64Array(ringSize);
+  const packets: Array<SegmentPacket | undefined> = new Array<SegmentPacket | undefined>(ringSize).fill(undefined);
+  let inFlight = 0;
+  let waiting = 0;
   let failure: Error | undefined;
   let wake: (() => void) | undefined;
 
@@ -110,47 +120,57 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
   const stats = opts.stats ?? newPipelineStats();
   const updateStats = () => {
     stats.delivered = delivered;
-    stats.inFlight = pending.size;
+    stats.inFlight = inFlight;
     stats.window = window;
     stats.rtoMs = rto;
     stats.srttMs = srtt;
-    stats.oldestPending = pending.keys().next().value;
+    stats.oldestPending = undefined;
+    for (let seg = delivered; seg < next; ++seg) {
+      if (state[seg & mask] === PENDING) {
+        stats.oldestPending = seg;
+        break;
+      }
+    }
   };
-  const send = (seg: number, p: Pending) => {
-    p.sentAt = performance.now();
+  const send = (seg: number) => {
+    sentAt[seg & mask] = performance.now();
     flow.express(seg, Math.min(4000, Math.max(1000, Math.round(2 * rto))));
   };
   const fill = () => {
     // Interests go out in batches of an eighth of the window: one socket write for many, and
     // the producer answers in bursts too (measured: one write per Interest cost more CPU than
     // all the packet coding).
-    const free = window - pending.size - arrived.size;
+    const free = window - inFlight - waiting;
     if (free < Math.min(Math.max(1, Math.floor(window / 8)), count - next)) {
       return;
     }
-    while (next < count && pending.size + arrived.size < window) {
-      const seg = next++;
-      const p: Pending = { sentAt: 0, retx: 0, retransmitted: false };
-      pending.set(seg, p);
-      send(seg, p);
+    while (next < count && inFlight + waiting < window) {
+      const slot = next & mask;
+      state[slot] = PENDING;
+      retx[slot] = 0;
+      retransmitted[slot] = 0;
+      ++inFlight;
+      send(next++);
     }
   };
   const onData = (data: SegmentPacket) => {
     const seg = data.segment;
-    const p = pending.get(seg);
-    if (!p) {
+    const slot = seg & mask;
+    if (seg < delivered || seg >= next || state[slot] !== PENDING) {
       return; // duplicate or late
     }
-    pending.delete(seg);
-    if (!p.retransmitted) { // Karn: no RTT samples from retransmitted segments
-      const rtt = performance.now() - p.sentAt;
+    state[slot] = ARRIVED;
+    packets[slot] = data;
+    --inFlight;
+    ++waiting;
+    if (retransmitted[slot] === 0) { // Karn: no RTT samples from retransmitted segments
+      const rtt = performance.now() - sentAt[slot]!;
       rttvar = srtt === 0 ? rtt / 2 : 0.75 * rttvar + 0.25 * Math.abs(srtt - rtt);
       srtt = srtt === 0 ? rtt : 0.875 * srtt + 0.125 * rtt;
       rto = Math.min(4000, Math.max(MIN_RTO_MS, srtt + 4 * rttvar));
     }
     window = Math.min(maxWindow, window < ssthresh ? window + 1 : window + 1 / window);
-    arrived.set(seg, data);
-    while (arrived.has(contiguous)) {
+    while (contiguous < next && state[contiguous & mask] === ARRIVED) {
       ++contiguous;
     }
     fill();
@@ -170,18 +190,19 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
   const timer = setInterval(() => {
     const now = performance.now();
     let lost = false;
-    for (const [seg, p] of pending) {
-      if (now - p.sentAt < rto) {
+    for (let seg = delivered; seg < next; ++seg) {
+      const slot = seg & mask;
+      if (state[slot] !== PENDING || now - sentAt[slot]! < rto) {
         continue;
       }
-      if (++p.retx > maxRetx) {
+      if (++retx[slot]! > maxRetx) {
         fail(new PipelineError(`segment ${seg}: no Data after ${maxRetx} retransmissions`));
         return;
       }
       lost = true;
       ++stats.retransmissions;
-      p.retransmitted = true;
-      send(seg, p);
+      retransmitted[slot] = 1;
+      send(seg);
     }
     if (lost) {
       window = Math.max(2, window / 2);
@@ -199,13 +220,16 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
       // Everything that is in order goes out as one batch: one resumption of each consumer
       // instead of one per 8000-byte segment.
       const batch: SegmentPacket[] = [];
-      for (let data = arrived.get(delivered); data; data = arrived.get(delivered)) {
-        arrived.delete(delivered++);
-        batch.push(data);
+      while (delivered < contiguous) {
+        const slot = delivered++ & mask;
+        batch.push(packets[slot]!);
+        packets[slot] = undefined;
+        state[slot] = FREE;
+        --waiting;
       }
       if (batch.length > 0) {
         stats.delivered = delivered;
-        fill(); // a slow reader may have let `arrived` fill the window: reopen it
+        fill(); // a slow reader may have let waiting segments fill the window: reopen it
         yield batch;
         continue;
       }
