@@ -12,12 +12,17 @@ export interface BlobFetch {
   readonly joined: boolean;
 }
 
-/** Requests may join a fetch until it has produced this much (kept in memory for them). */
-const JOIN_WINDOW_BYTES = 8 * 1024 * 1024;
+/**
+ * Requests may join a fetch until it has produced this much (kept in memory for them). 8 MiB made
+ * three blobs at once hold 96 batch buffers, more than the pool keeps, so every such burst faulted
+ * in 2,000-3,500 fresh pages (`pnpm bench:layers`, minor faults per round); 4 MiB fits. A later
+ * request starts its own fetch, which the routers' caches answer.
+ */
+const JOIN_WINDOW_BYTES = 4 * 1024 * 1024;
 
 /**
  * Identical concurrent blob requests share one NDN fetch. A request that arrives while the fetch
- * has produced at most 8 MiB replays what it missed from memory and then follows live; a later
+ * has produced at most 4 MiB replays what it missed from memory and then follows live; a later
  * one starts its own fetch (the routers' caches make that cheap). The fetch is paced by its
  * slowest reader and aborted when its last reader leaves. A reader must be done with a batch's
  * bytes when it asks for the next batch.
