@@ -3,7 +3,7 @@
  * ~180 MB image, every case measured in the same run, plus three layers fetched at once against
  * one after another, and a single large layer (peak RSS). Environment: BENCH_MB (180),
  * BENCH_LAYERS (5), BENCH_RUNS (3), BENCH_BIG_MB (1000; 0 skips it), BENCH_PAR_MB (layer
- * sizes of the three-layer rows: 30,2), BENCH_LAYER_RUNS (5). The table is printed and saved as JSON under bench-results/.
+ * sizes of the three-layer rows: 30,2), BENCH_LAYER_RUNS (9). The table is printed and saved as JSON under bench-results/.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -21,7 +21,7 @@ const runs = Number(process.env["BENCH_RUNS"] ?? 3);
 const bigMb = Number(process.env["BENCH_BIG_MB"] ?? 1000);
 /** Layer sizes (MB) of the three-layer rows: a CPU-bound size and a latency-bound one. */
 const parSizes = (process.env["BENCH_PAR_MB"] ?? "30,2").split(",").map(Number).filter((n) => n > 0);
-const layerRuns = Number(process.env["BENCH_LAYER_RUNS"] ?? 5);
+const layerRuns = Number(process.env["BENCH_LAYER_RUNS"] ?? 9);
 
 interface Sample {
   seconds: number;
