@@ -14,7 +14,7 @@ COPY client client
 RUN pnpm exec tsc -b client && pnpm --filter @ndnreg/client deploy --prod --legacy /out
 
 FROM node:24-bookworm-slim
-ENV NODE_ENV=production GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864 NDNREG_LISTEN=0.0.0.0:5000
+ENV NODE_ENV=production NDNREG_LISTEN=0.0.0.0:5000
 WORKDIR /app
 COPY --from=build /out .
 USER node

@@ -9,7 +9,7 @@ module.exports = {
       cwd: __dirname,
       node_args: "--max-semi-space-size=4 --initial-old-space-size=64",
       // glibc keeps freed heap for the next burst instead of trimming it (see server/src/main.ts).
-      env: { GLIBC_TUNABLES: "glibc.malloc.trim_threshold=67108864" },
+      env: { GLIBC_TUNABLES: "glibc.malloc.trim_threshold=33554432" },
       instances: 1,
       exec_mode: "fork",
       autorestart: true,

@@ -14,7 +14,7 @@ COPY server server
 RUN pnpm exec tsc -b server && pnpm --filter @ndnreg/server deploy --prod --legacy /out
 
 FROM node:24-bookworm-slim
-ENV NODE_ENV=production GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864 NDNTS_UPLINK=unix:///run/nfd/nfd.sock REGISTRY_URL=http://registry:5000 NDN_PREFIX=/ndn-registry
+ENV NODE_ENV=production GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 NDNTS_UPLINK=unix:///run/nfd/nfd.sock REGISTRY_URL=http://registry:5000 NDN_PREFIX=/ndn-registry
 WORKDIR /app
 COPY --from=build /out .
 USER node

@@ -1,12 +1,9 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864 node --max-semi-space-size=4 --initial-old-space-size=64
+#!/usr/bin/env -S node --max-semi-space-size=4 --initial-old-space-size=64
 // A 4 MB young generation (V8 default: 16): measured 12 MB less peak RSS on a 400 MB layer and no
 // more CPU. A 64 MB initial old generation: socket read buffers count towards it, and with V8's
 // small default limit they set off a full mark-compact per ~10 MB received (measured over 480 MB:
-// 49 on the client and 40 on the server, 3 and 2 with it, and ~40% less CPU per byte). glibc keeps up
-// to 64 MB of freed heap instead of trimming it: socket read buffers freed in bulk after a burst of
-// concurrent blobs were given back and faulted in again at the next (the server re-faulted 2-18 MB
-// per round of three layers at once, ~0 with this). Set here, in the package scripts, the pm2 file
-// and the Dockerfiles (neither can be set at run time).
+// 49 on the client and 40 on the server, 3 and 2 with it, and ~40% less CPU per byte). Set here, in the package scripts
+// and in the Dockerfiles (heap sizes cannot be set at run time).
 import "@ndnreg/shared";
 
 import { Forwarder } from "@ndn/fw";

@@ -2,7 +2,6 @@ import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 import type { BlobResult } from "./blob-get.js";
-import { PRODUCTION_NODE_ENV } from "./stack.js";
 
 const MAIN = fileURLToPath(new URL("./blob-puller-main.js", import.meta.url));
 
@@ -46,9 +45,10 @@ export class BlobPuller {
   }
 
   static start(): BlobPuller {
-    // glibc keeps its freed heap, as the server and client do: trimmed, it was faulted in again by
-    // 10,000-18,000 pages in some rounds of either case, noise that belongs to neither.
-    return new BlobPuller(fork(MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], env: { ...process.env, ...PRODUCTION_NODE_ENV } }));
+    // glibc keeps the puller's freed heap: trimmed, it was faulted in again by 10,000-18,000 pages
+    // in some rounds of either case, noise that belongs to neither.
+    const env = { ...process.env, GLIBC_TUNABLES: "glibc.malloc.trim_threshold=67108864" };
+    return new BlobPuller(fork(MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], env }));
   }
 
   get pid(): number {

@@ -14,8 +14,8 @@ export const SERVER_MAIN = path.join(root, "server/dist/main.js");
 export const CLIENT_MAIN = path.join(root, "client/dist/main.js");
 /** Node flags of server and client, as the package scripts and Dockerfiles start them (see the shebang in client/src/main.ts). */
 export const PRODUCTION_NODE_FLAGS = ["--max-semi-space-size=4", "--initial-old-space-size=64"];
-/** The environment the shebangs, pm2 file and Dockerfiles give the server and client. */
-export const PRODUCTION_NODE_ENV = { GLIBC_TUNABLES: "glibc.malloc.trim_threshold=67108864" };
+/** The environment the server's shebang, pm2 file and Dockerfile give it. */
+export const SERVER_NODE_ENV = { GLIBC_TUNABLES: "glibc.malloc.trim_threshold=33554432" };
 /** Extra node flags for server and client, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const NODE_ARGS = [...PRODUCTION_NODE_FLAGS, ...(process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean)];
 
@@ -98,7 +98,7 @@ export class Stack {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
       env: {
-        ...process.env, ...PRODUCTION_NODE_ENV, NDNTS_UPLINK: fw.uri, REGISTRY_URL: this.registryFrontUrl, NDN_PREFIX: this.prefix,
+        ...process.env, ...SERVER_NODE_ENV, NDNTS_UPLINK: fw.uri, REGISTRY_URL: this.registryFrontUrl, NDN_PREFIX: this.prefix,
         LOG_LEVEL: "info", METRICS_LISTEN: `127.0.0.1:${metricsPort}`, ...this.serverEnv, ...extraEnv,
       },
     });
@@ -117,7 +117,7 @@ export class Stack {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
       env: {
-        ...process.env, ...PRODUCTION_NODE_ENV, NDNTS_UPLINK: this.forwarder.uri, REGISTRY_URL: this.registry.url, NDN_PREFIX: this.prefix,
+        ...process.env, ...SERVER_NODE_ENV, NDNTS_UPLINK: this.forwarder.uri, REGISTRY_URL: this.registry.url, NDN_PREFIX: this.prefix,
         LOG_LEVEL: "info", METRICS_LISTEN: "", ...env,
       },
     });
@@ -151,7 +151,7 @@ export class Stack {
       "--listen", `127.0.0.1:${port}`,
       ...(opts.fch === undefined ? ["--router", opts.router ?? this.forwarder.uri] : ["--fch", opts.fch]),
       ...(opts.args ?? []),
-    ], { logFile: path.join(this.runDir, `client${n}.log`), env: { ...process.env, ...PRODUCTION_NODE_ENV } });
+    ], { logFile: path.join(this.runDir, `client${n}.log`) });
     await proc.waitForLine(/"client ready"/);
     const host = `127.0.0.1:${port}`;
     const handle: ClientHandle = {

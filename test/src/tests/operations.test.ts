@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 
-import { freePort, ManagedProcess, PRODUCTION_NODE_ENV, PRODUCTION_NODE_FLAGS, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
+import { freePort, ManagedProcess, PRODUCTION_NODE_FLAGS, SERVER_NODE_ENV, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
 import { blobSources, pushTestImage } from "./helpers.js";
 
 const run = promisify(execFile);
@@ -141,12 +141,12 @@ describe("operations: command line, pm2, keys, production bundles", () => {
     const metricsPort = await freePort();
     const server = new ManagedProcess("bundle-server", process.execPath, [...PRODUCTION_NODE_FLAGS, path.join(out, "server/dist/main.js")], {
       logFile: path.join(stack.runDir, "bundle-server.log"), cwd: path.join(out, "server"),
-      env: { ...process.env, ...PRODUCTION_NODE_ENV, NDNTS_UPLINK: stack.forwarder.uri, REGISTRY_URL: stack.registry.url, NDN_PREFIX: stack.prefix, METRICS_LISTEN: `127.0.0.1:${metricsPort}` },
+      env: { ...process.env, ...SERVER_NODE_ENV, NDNTS_UPLINK: stack.forwarder.uri, REGISTRY_URL: stack.registry.url, NDN_PREFIX: stack.prefix, METRICS_LISTEN: `127.0.0.1:${metricsPort}` },
     });
     const port = await freePort();
     const client = new ManagedProcess("bundle-client", process.execPath, [...PRODUCTION_NODE_FLAGS, path.join(out, "client/dist/main.js"),
       "--upstream", stack.registry.url, "--name", stack.prefix, "--listen", `127.0.0.1:${port}`, "--router", stack.forwarder.uri], {
-      logFile: path.join(stack.runDir, "bundle-client.log"), cwd: path.join(out, "client"), env: { ...process.env, ...PRODUCTION_NODE_ENV },
+      logFile: path.join(stack.runDir, "bundle-client.log"), cwd: path.join(out, "client"),
     });
     try {
       await server.waitForLine(/"uplink up"/);
