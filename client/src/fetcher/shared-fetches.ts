@@ -1,6 +1,6 @@
 import type { BlobId } from "@ndnreg/shared";
 
-import { BATCH_BYTES, giveBackBatchBuffer, takeBatchBuffer } from "./batch-buffers.js";
+import { BATCH_BYTES, BatchFiller, giveBackBatchBuffer } from "./batch-buffers.js";
 import type { NdnBlobFetcher } from "./ndn-blob-fetcher.js";
 import { newPipelineStats, type PipelineStats } from "./segment-pipeline.js";
 
@@ -72,24 +72,18 @@ interface Batch {
  */
 function copyBatch(payloads: readonly Uint8Array[]): Batch {
   const buffers: Buffer[] = [];
-  let buf: Buffer | undefined;
-  let used = 0;
+  const filler = new BatchFiller((full) => buffers.push(full));
   for (const p of payloads) {
-    for (let at = 0; at < p.length;) {
-      if (!buf || used === BATCH_BYTES) {
-        buf = takeBatchBuffer();
-        buffers.push(buf);
-        used = 0;
-      }
-      const n = Math.min(p.length - at, BATCH_BYTES - used);
-      buf.set(p.subarray(at, at + n), used);
-      used += n;
-      at += n;
-    }
+    filler.append(p);
   }
   // One view per buffer, not per segment: the window lives long enough for its objects to be
   // promoted, more so with several blobs at once (each advances at a fraction of the rate).
-  const copies = buffers.map((b, k) => b.subarray(0, k === buffers.length - 1 ? used : BATCH_BYTES));
+  const copies = buffers.map((b) => b.subarray(0, BATCH_BYTES));
+  const last = filler.takePartial();
+  if (last) {
+    buffers.push(last.buf);
+    copies.push(last.buf.subarray(0, last.length));
+  }
   return { payloads: copies, buffers };
 }
 

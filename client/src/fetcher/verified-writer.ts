@@ -5,7 +5,7 @@ import type { Writable } from "node:stream";
 import type { Sha256Digest } from "@ndnreg/shared";
 
 import type { ByteRange } from "../http/range.js";
-import { BATCH_BYTES, giveBackBatchBuffer, takeBatchBuffer } from "./batch-buffers.js";
+import { BATCH_BYTES, BatchFiller, giveBackBatchBuffer } from "./batch-buffers.js";
 
 export class DigestMismatchError extends Error {}
 
@@ -22,13 +22,17 @@ export class DigestMismatchError extends Error {}
 export class VerifiedWriter {
   private readonly hash: Hash = createHash("sha256");
   private offset = 0;
-  /** Bytes of the window copied into batches so far, of windowBytes. */
-  private copied = 0;
   private readonly windowBytes: number;
   /** Batches filled but not yet written (more than one only while holding all). */
   private readonly filled: Buffer[] = [];
-  private current?: Buffer;
-  private used = 0;
+  /** Copies of the window's bytes; `total` is how many of windowBytes are in. */
+  private readonly batches = new BatchFiller((full) => {
+    this.filled.push(full);
+    // The batch with the window's last byte waits for finish() and the digest check.
+    if (!this.holdAll && this.batches.total < this.windowBytes) {
+      this.writeFilled();
+    }
+  });
   private written = 0;
   private verified = false;
   private backpressure = false;
@@ -86,27 +90,7 @@ export class VerifiedWriter {
     if (to <= from) {
       return;
     }
-    this.copy(chunk.subarray(from - begin, to - begin));
-  }
-
-  private copy(piece: Uint8Array): void {
-    for (let at = 0; at < piece.length;) {
-      this.current ??= takeBatchBuffer();
-      const n = Math.min(piece.length - at, BATCH_BYTES - this.used);
-      this.current.set(n === piece.length ? piece : piece.subarray(at, at + n), this.used);
-      this.used += n;
-      this.copied += n;
-      at += n;
-      if (this.used === BATCH_BYTES) {
-        this.filled.push(this.current);
-        this.current = undefined;
-        this.used = 0;
-        // The batch with the window's last byte waits for finish() and the digest check.
-        if (!this.holdAll && this.copied < this.windowBytes) {
-          this.writeFilled();
-        }
-      }
-    }
+    this.batches.append(chunk.subarray(from - begin, to - begin));
   }
 
   /** Throws DigestMismatchError unless the whole blob arrived and hashes to its digest. */
@@ -128,11 +112,9 @@ export class VerifiedWriter {
   async finish(): Promise<void> {
     this.verify();
     this.writeFilled();
-    if (this.current) {
-      const last = this.current;
-      this.current = undefined;
-      this.write(last, this.used);
-      this.used = 0;
+    const last = this.batches.takePartial();
+    if (last) {
+      this.write(last.buf, last.length);
     }
     await this.drained();
   }
