@@ -99,8 +99,7 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
   const ringSize = 2 ** Math.ceil(Math.log2(maxWindow + 1));
   const mask = ringSize - 1;
   const state = new Uint8Array(ringSize);
-  const retx = new Uint8Array(ringSize);
-  const retransmitted = new Uint8Array(ringSize);
+  const retx = new Uint8Array(ringSize); // retransmissions so far; 0: RTT samples are valid
   const sentAt = new Float64Array(ringSize);
   const packets: Array<SegmentPacket | undefined> = new Array<SegmentPacket | undefined>(ringSize).fill(undefined);
   let inFlight = 0;
@@ -148,7 +147,6 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
       const slot = next & mask;
       state[slot] = PENDING;
       retx[slot] = 0;
-      retransmitted[slot] = 0;
       ++inFlight;
       send(next++);
     }
@@ -163,7 +161,7 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
     packets[slot] = data;
     --inFlight;
     ++waiting;
-    if (retransmitted[slot] === 0) { // Karn: no RTT samples from retransmitted segments
+    if (retx[slot] === 0) { // Karn: no RTT samples from retransmitted segments
       const rtt = performance.now() - sentAt[slot]!;
       rttvar = srtt === 0 ? rtt / 2 : 0.75 * rttvar + 0.25 * Math.abs(srtt - rtt);
       srtt = srtt === 0 ? rtt : 0.875 * srtt + 0.125 * rtt;
@@ -201,7 +199,6 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
       }
       lost = true;
       ++stats.retransmissions;
-      retransmitted[slot] = 1;
       send(seg);
     }
     if (lost) {
