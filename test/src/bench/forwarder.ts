@@ -8,8 +8,9 @@ import { freeTcpUdpPort } from "./ports.js";
 import { ManagedProcess, waitUntil } from "./process.js";
 
 /**
- * How the bench and tests run ndnd, as the README advises operators to: Go's runtime otherwise
- * hands freed heap back with MADV_DONTNEED, and ndnd, whose live heap swings with the packets in
+ * How the bench and tests run ndnd, as the README advises operators to: freed heap pages stay
+ * mapped until the kernel needs them (MADV_FREE, Go's default before 1.16). Go's runtime otherwise
+ * hands them back with MADV_DONTNEED, and ndnd, whose live heap swings with the packets in
  * flight, faulted thousands of pages back in per burst of traffic, more with three blobs at once
  * (`pnpm bench:layers`, twelve rounds: three layers at once won 6, median 0.98 against 1.04 s;
  * without it they lost in most rounds).
@@ -76,8 +77,6 @@ tables:
     // NDND_CPU_PROFILE=<dir>: a Go CPU profile per forwarder start (`go tool pprof -top ndnd <file>`).
     const profile = process.env["NDND_CPU_PROFILE"];
     const profileArgs = profile ? ["--cpu-profile", path.join(profile, `${this.name}-${Date.now()}.pprof`)] : [];
-    // Freed heap pages stay mapped until the kernel needs them (MADV_FREE, Go's default before
-    // 1.16) instead of being dropped and faulted in again at the next burst: see FORWARDER_ENV.
     this.proc = new ManagedProcess(this.name, "ndnd", ["fw", "run", ...profileArgs, path.join(this.dir, "fw.yml")],
       { logFile: path.join(this.dir, "ndnd.log"), env: { ...process.env, ...FORWARDER_ENV } });
     await waitUntil(`${this.name} socket`, () => new Promise<boolean>((resolve) => {

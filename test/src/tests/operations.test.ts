@@ -117,6 +117,20 @@ describe("operations: command line, pm2, keys, production bundles", () => {
     assert.equal(app["autorestart"], true);
   });
 
+  test("the server's node flags and environment are the same in its shebang, package script, pm2 file and Dockerfile", () => {
+    const flags = PRODUCTION_NODE_FLAGS.join(" ");
+    const env = Object.entries(SERVER_NODE_ENV).map(([k, v]) => `${k}=${v}`).join(" ");
+    const app = (createRequire(import.meta.url)(path.join(ROOT, "ecosystem.config.cjs")) as { apps: Array<Record<string, unknown>> }).apps[0]!;
+    assert.equal(app["node_args"], flags);
+    assert.deepEqual(app["env"], SERVER_NODE_ENV);
+    assert.equal(readFileSync(path.join(ROOT, "server/src/main.ts"), "utf8").split("\n")[0], `#!/usr/bin/env -S ${env} node ${flags}`);
+    const scripts = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
+    assert.ok(scripts["server"]!.includes(`${env} node ${flags} server/dist/main.js`), scripts["server"]);
+    const dockerfile = readFileSync(path.join(ROOT, "server.Dockerfile"), "utf8");
+    assert.ok(dockerfile.includes(`ENV NODE_ENV=production ${env} `), "server.Dockerfile: ENV");
+    assert.ok(dockerfile.includes(`ENTRYPOINT ["node", ${PRODUCTION_NODE_FLAGS.map((f) => JSON.stringify(f)).join(", ")}, "dist/main.js"]`), "server.Dockerfile: ENTRYPOINT");
+  });
+
   test("NDN_KEYCHAIN: a key is created on first start, registration is signed with it, and a restart reuses it", async () => {
     const dir = path.join(stack.runDir, "keychain");
     const first = await stack.startServer({ NDN_KEYCHAIN: dir });
