@@ -131,6 +131,15 @@ describe("operations: command line, pm2, keys, production bundles", () => {
     assert.ok(dockerfile.includes(`ENTRYPOINT ["node", ${PRODUCTION_NODE_FLAGS.map((f) => JSON.stringify(f)).join(", ")}, "dist/main.js"]`), "server.Dockerfile: ENTRYPOINT");
   });
 
+  test("the client's node flags are the same in its shebang, package script and Dockerfile", () => {
+    const flags = PRODUCTION_NODE_FLAGS.join(" ");
+    assert.equal(readFileSync(path.join(ROOT, "client/src/main.ts"), "utf8").split("\n")[0], `#!/usr/bin/env -S node ${flags}`);
+    const scripts = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
+    assert.ok(scripts["client"]!.includes(`&& node ${flags} client/dist/main.js`), scripts["client"]);
+    const dockerfile = readFileSync(path.join(ROOT, "client.Dockerfile"), "utf8");
+    assert.ok(dockerfile.includes(`ENTRYPOINT ["node", ${PRODUCTION_NODE_FLAGS.map((f) => JSON.stringify(f)).join(", ")}, "dist/main.js"]`), "client.Dockerfile: ENTRYPOINT");
+  });
+
   test("NDN_KEYCHAIN: a key is created on first start, registration is signed with it, and a restart reuses it", async () => {
     const dir = path.join(stack.runDir, "keychain");
     const first = await stack.startServer({ NDN_KEYCHAIN: dir });
