@@ -1,10 +1,10 @@
 import { readFileSync } from "node:fs";
 
 import { Name } from "@ndn/packet";
-import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared";
+import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared/ndn";
 import yargs from "yargs";
 
-import { DEFAULT_FCH_URL } from "./uplink/router-discovery.js";
+import { DEFAULT_FCH_URL } from "./ndn/router-discovery.js";
 
 export interface ClientConfig {
   readonly upstream: URL;

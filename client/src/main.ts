@@ -4,23 +4,24 @@
 // small default limit they set off a full mark-compact per ~10 MB received (measured over 480 MB:
 // 49 on the client and 40 on the server, 3 and 2 with it, and ~40% less CPU per byte). Set here, in the package scripts
 // and in the Dockerfiles (heap sizes cannot be set at run time).
-import "@ndnreg/shared";
+import "@ndnreg/shared/polyfill";
 
 import { Forwarder } from "@ndn/fw";
-import { createLogger, formatRouterAddress, nameText, Uplink } from "@ndnreg/shared";
+import { createLogger } from "@ndnreg/shared";
+import { formatRouterAddress, nameText, Uplink } from "@ndnreg/shared/ndn";
 import { hideBin } from "yargs/helpers";
 
-import { buildApp, buildMetricsApp, type Health } from "./app.js";
+import { buildApp, buildMetricsApp, type Health } from "./http/app.js";
 import { loadClientConfig } from "./config.js";
-import { ForwarderChannel } from "./fetcher/forwarder-channel.js";
-import { NdnBlobFetcher } from "./fetcher/ndn-blob-fetcher.js";
-import { NdnGate } from "./fetcher/ndn-gate.js";
-import { SharedFetches } from "./fetcher/shared-fetches.js";
-import { WireChannel } from "./fetcher/wire-channel.js";
-import { discoverRouters } from "./uplink/router-discovery.js";
-import { ClientMetrics } from "./metrics/client-metrics.js";
-import { BlobHandler } from "./proxy/blob-handler.js";
-import { Upstream } from "./proxy/upstream.js";
+import { ForwarderChannel } from "./ndn/channels/forwarder-channel.js";
+import { NdnBlobFetcher } from "./ndn/blob-fetcher.js";
+import { NdnGate } from "./ndn/gate.js";
+import { SharedFetches } from "./ndn/shared-fetches.js";
+import { WireChannel } from "./ndn/channels/wire-channel.js";
+import { discoverRouters } from "./ndn/router-discovery.js";
+import { ClientMetrics } from "./ops/metrics.js";
+import { BlobHandler } from "./blob/blob-handler.js";
+import { Upstream } from "./http/upstream.js";
 
 async function main(): Promise<void> {
   const config = loadClientConfig(hideBin(process.argv));

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
 
 import { Name } from "@ndn/packet";
-import { parseListenAddress, parseRouterAddress, type RouterAddress } from "@ndnreg/shared";
+import { parseListenAddress } from "@ndnreg/shared/http";
+import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared/ndn";
 
 import { parseRepositoryAllowList } from "./registry/repository-allow-list.js";
 import type { RegistryCredentials } from "./registry/token-auth.js";

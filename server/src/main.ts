@@ -8,23 +8,24 @@
 // layers at once; with 32 MB a few hundred pages in an occasional round). The client does without:
 // 64 MB there cost ~20 MB of peak RSS on a 1 GB layer. Set here, in the package scripts, the pm2
 // file and the Dockerfile (neither can be set at run time).
-import "@ndnreg/shared";
+import "@ndnreg/shared/polyfill";
 
 import { existsSync } from "node:fs";
 
 import { produce } from "@ndn/endpoint";
 import { Forwarder } from "@ndn/fw";
 import { digestSigning, nullSigner } from "@ndn/packet";
-import { createLogger, nameText, SEGMENT_SIZE, Uplink } from "@ndnreg/shared";
+import { createLogger } from "@ndnreg/shared";
+import { nameText, SEGMENT_SIZE, Uplink } from "@ndnreg/shared/ndn";
 
 import { loadServerConfig } from "./config.js";
 import { RangeCache } from "./producer/range-cache.js";
 import { SegmentProducer } from "./producer/segment-producer.js";
-import { WireProducer } from "./producer/wire-producer.js";
+import { WireProducer } from "./producer/adapters/wire-adapter.js";
 import { BlobCatalog } from "./registry/blob-catalog.js";
 import { RegistryClient } from "./registry/registry-client.js";
-import { createServerMetrics } from "./metrics/server-metrics.js";
-import { startMetricsServer } from "./metrics/metrics-server.js";
+import { createServerMetrics } from "./ops/metrics.js";
+import { startMetricsServer } from "./ops/metrics-server.js";
 import { openPrefixRegSigner } from "./security/prefix-reg-signer.js";
 
 async function main(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { BlobId } from "@ndnreg/shared";
+import type { BlobId } from "@ndnreg/shared/ndn";
 
 import { BufferPool } from "./buffer-pool.js";
 

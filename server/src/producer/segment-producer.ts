@@ -1,8 +1,7 @@
 import { Segment } from "@ndn/naming-convention2";
 import { Data, type Interest, type Name, type Signer } from "@ndn/packet";
-import {
-  type BlobId, ContentType, type Logger, nameText, parseSegmentName, segmentByteRange, segmentCount,
-} from "@ndnreg/shared";
+import type { Logger } from "@ndnreg/shared";
+import { type BlobId, ContentType, nameText, parseSegmentName, segmentByteRange, segmentCount } from "@ndnreg/shared/ndn";
 
 import type { BlobCatalog } from "../registry/blob-catalog.js";
 import type { RangeCache } from "./range-cache.js";

@@ -1,4 +1,4 @@
-import type { BlobId } from "@ndnreg/shared";
+import type { BlobId } from "@ndnreg/shared/ndn";
 
 import type { BlobStat, RegistryClient } from "./registry-client.js";
 

@@ -1,6 +1,8 @@
 import { Agent, type Dispatcher } from "undici";
 
-import { type BlobId, headersForHop, isRefusedSignedUrl, type Logger, MAX_REDIRECTS, redirectTarget } from "@ndnreg/shared";
+import type { Logger } from "@ndnreg/shared";
+import { headersForHop, isRefusedSignedUrl, MAX_REDIRECTS, redirectTarget } from "@ndnreg/shared/http";
+import type { BlobId } from "@ndnreg/shared/ndn";
 
 import { StorageLocations } from "./storage-locations.js";
 import { type RegistryCredentials, TokenAuth, type TokenAuthCounters } from "./token-auth.js";

@@ -1,4 +1,4 @@
-import { isValidRepository } from "@ndnreg/shared";
+import { isValidRepository } from "@ndnreg/shared/ndn";
 
 /**
  * Repositories the configured registry credentials may read. Blobs read with credentials are

@@ -1,4 +1,4 @@
-import type { BlobId } from "@ndnreg/shared";
+import type { BlobId } from "@ndnreg/shared/ndn";
 
 /**
  * Where the registry last redirected a blob GET (a signed storage URL), so the next range reads

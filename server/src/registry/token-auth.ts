@@ -1,6 +1,7 @@
 import type { Dispatcher } from "undici";
 
-import { findBearerChallenge, type Logger, parseWwwAuthenticate } from "@ndnreg/shared";
+import type { Logger } from "@ndnreg/shared";
+import { findBearerChallenge, parseWwwAuthenticate } from "@ndnreg/shared/http";
 
 import type { RepositoryAllowList } from "./repository-allow-list.js";
 

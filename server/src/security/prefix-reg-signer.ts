@@ -3,7 +3,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { generateSigningKey, KeyChain } from "@ndn/keychain";
 import { digestSigning, type Name, type Signer } from "@ndn/packet";
 
-import { type Logger, nameText } from "@ndnreg/shared";
+import type { Logger } from "@ndnreg/shared";
+import { nameText } from "@ndnreg/shared/ndn";
 
 /**
  * Signer for NFD rib/register commands. With a keychain directory, the first key under

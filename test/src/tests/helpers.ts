@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import path from "node:path";
 
-import { findBearerChallenge, parseWwwAuthenticate } from "@ndnreg/shared";
+import { findBearerChallenge, parseWwwAuthenticate } from "@ndnreg/shared/http";
 
 import type { BlobLog, ClientHandle, Registry, Stack, TestImage } from "../bench/index.js";
 import { createImage, type ImageSpec, pushImage } from "../bench/index.js";

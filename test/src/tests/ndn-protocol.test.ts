@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 
-import "@ndnreg/shared";
+import "@ndnreg/shared/polyfill";
 import { consume } from "@ndn/endpoint";
 import { Forwarder as NdnForwarder, type FwFace } from "@ndn/fw";
 import { Segment } from "@ndn/naming-convention2";
 import { UnixTransport } from "@ndn/node-transport";
 import { Component, Interest, Name, TT } from "@ndn/packet";
-import { blobName, makeBlobId, SEGMENT_SIZE } from "@ndnreg/shared";
+import { blobName, makeBlobId, SEGMENT_SIZE } from "@ndnreg/shared/ndn";
 
 import { type CountingProxy, Stack } from "../bench/index.js";
 import { pushRawBlob } from "./helpers.js";

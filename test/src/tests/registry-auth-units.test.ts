@@ -1,15 +1,18 @@
+import "@ndnreg/shared/polyfill";
+
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 
-import { findBearerChallenge, headersForHop, isRefusedSignedUrl, makeBlobId, parseWwwAuthenticate, redirectTarget } from "@ndnreg/shared";
+import { findBearerChallenge, headersForHop, isRefusedSignedUrl, parseWwwAuthenticate, redirectTarget } from "@ndnreg/shared/http";
+import { makeBlobId } from "@ndnreg/shared/ndn";
 
-import { classify } from "../../../client/dist/proxy/routes.js";
-import { loadServerConfig } from "../../../server/dist/config.js";
-import { RegistryClient } from "../../../server/dist/registry/registry-client.js";
-import { parseRepositoryAllowList } from "../../../server/dist/registry/repository-allow-list.js";
-import { parseTokenResponse, TokenAuthError } from "../../../server/dist/registry/token-auth.js";
+import { classify } from "@ndnreg/client/http/routes";
+import { loadServerConfig } from "@ndnreg/server/config";
+import { RegistryClient } from "@ndnreg/server/registry/registry-client";
+import { parseRepositoryAllowList } from "@ndnreg/server/registry/repository-allow-list";
+import { parseTokenResponse, TokenAuthError } from "@ndnreg/server/registry/token-auth";
 
 describe("WWW-Authenticate parsing", () => {
   test("registry challenges", () => {

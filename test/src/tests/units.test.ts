@@ -1,3 +1,5 @@
+import "@ndnreg/shared/polyfill";
+
 import assert from "node:assert/strict";
 import { randomBytes, createHash } from "node:crypto";
 import { Writable } from "node:stream";
@@ -5,16 +7,16 @@ import { describe, test } from "node:test";
 
 import { Segment } from "@ndn/naming-convention2";
 import { Component, Name, TT } from "@ndn/packet";
-import { SlabArena } from "@ndnreg/shared";
-import { blobName, isValidRepository, makeBlobId, parseRouterAddress, parseSegmentName, segmentCount } from "@ndnreg/shared";
+import { SlabArena } from "@ndnreg/shared/ndn";
+import { blobName, isValidRepository, makeBlobId, parseRouterAddress, parseSegmentName, segmentCount } from "@ndnreg/shared/ndn";
 
-import { parseRange } from "../../../client/dist/http/range.js";
-import { DigestMismatchError, VerifiedWriter } from "../../../client/dist/fetcher/verified-writer.js";
-import { NdnGate } from "../../../client/dist/fetcher/ndn-gate.js";
-import { SharedFetches } from "../../../client/dist/fetcher/shared-fetches.js";
-import { fetchSegments, newPipelineStats, PipelineError, type SegmentChannel, type SegmentSink } from "../../../client/dist/fetcher/segment-pipeline.js";
-import { RangeCache } from "../../../server/dist/producer/range-cache.js";
-import { parseSha256Digest } from "@ndnreg/shared";
+import { parseRange } from "@ndnreg/client/http/range";
+import { DigestMismatchError, VerifiedWriter } from "@ndnreg/client/blob/verified-writer";
+import { NdnGate } from "@ndnreg/client/ndn/gate";
+import { SharedFetches } from "@ndnreg/client/ndn/shared-fetches";
+import { fetchSegments, newPipelineStats, PipelineError, type SegmentChannel, type SegmentSink } from "@ndnreg/client/ndn/pipeline/segment-pipeline";
+import { RangeCache } from "@ndnreg/server/producer/range-cache";
+import { parseSha256Digest } from "@ndnreg/shared/ndn";
 
 describe("names", () => {
   test("repository grammar", () => {

@@ -1,8 +1,10 @@
 /**
- * The wire hot path (shared/src/wire) against NDNts' own encoder and decoder: every packet the
+ * The wire hot path (shared/src/ndn/wire) against NDNts' own encoder and decoder: every packet the
  * fast encoders write must decode in NDNts to the same fields, and every packet NDNts writes must
  * be read the same way by the fast decoders.
  */
+import "@ndnreg/shared/polyfill";
+
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
@@ -12,9 +14,8 @@ import { Segment } from "@ndn/naming-convention2";
 import { Component, Data, digestSigning, Interest, Nack, NackHeader, Name, nullSigner, SigType, TT } from "@ndn/packet";
 import { Decoder, Encoder } from "@ndn/tlv";
 import {
-  decodeDataContent, encodeSegmentData, encodeSegmentInterest, FrameSplitter, FrameTooLargeError,
-  hasNamePrefix, lastComponentOffset, peekPacket, readSegmentComponent, TLV, withPitToken,
-} from "@ndnreg/shared";
+  decodeDataContent, encodeSegmentData, encodeSegmentInterest, FrameSplitter, FrameTooLargeError, hasNamePrefix, lastComponentOffset, peekPacket, readSegmentComponent, TLV, withPitToken,
+} from "@ndnreg/shared/ndn";
 
 const blob = new Name("/ndn-registry").append("org/team/app").append(new Component(TT.GenericNameComponent, randomBytes(32)));
 function assertBytes(actual: Uint8Array | undefined, expected: Uint8Array): void {

@@ -6,7 +6,7 @@ import type { NfdPrefixReg } from "@ndn/nfdmgmt";
 import { TcpTransport, UdpTransport, UnixTransport } from "@ndn/node-transport";
 import type { Name, Signer } from "@ndn/packet";
 
-import type { Logger } from "../log.js";
+import type { Logger } from "../../log.js";
 import { type WireTap, WireTransport } from "../wire/wire-transport.js";
 import { formatRouterAddress, type RouterAddress } from "./router-uri.js";
 

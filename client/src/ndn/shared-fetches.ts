@@ -1,8 +1,8 @@
-import type { BlobId } from "@ndnreg/shared";
+import type { BlobId } from "@ndnreg/shared/ndn";
 
-import { BATCH_BYTES, BatchFiller, giveBackBatchBuffer } from "./batch-buffers.js";
-import type { NdnBlobFetcher } from "./ndn-blob-fetcher.js";
-import { newPipelineStats, type PipelineStats } from "./segment-pipeline.js";
+import { BATCH_BYTES, BatchFiller, giveBackBatchBuffer } from "../blob/batch-buffers.js";
+import type { NdnBlobFetcher } from "./blob-fetcher.js";
+import { newPipelineStats, type PipelineStats } from "./pipeline/segment-pipeline.js";
 
 /** A reader's view of a (possibly shared) NDN blob fetch. */
 export interface BlobFetch {

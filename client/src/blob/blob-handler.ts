@@ -1,16 +1,17 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 
-import type { BlobId, Logger } from "@ndnreg/shared";
+import type { Logger } from "@ndnreg/shared";
+import type { BlobId } from "@ndnreg/shared/ndn";
 
-import { DigestMismatchError, VerifiedWriter } from "../fetcher/verified-writer.js";
-import { NdnFetchError } from "../fetcher/ndn-blob-fetcher.js";
-import type { PipelineStats } from "../fetcher/segment-pipeline.js";
-import type { NdnGate } from "../fetcher/ndn-gate.js";
-import type { SharedFetches } from "../fetcher/shared-fetches.js";
+import { DigestMismatchError, VerifiedWriter } from "./verified-writer.js";
+import { NdnFetchError } from "../ndn/blob-fetcher.js";
+import type { PipelineStats } from "../ndn/pipeline/segment-pipeline.js";
+import type { NdnGate } from "../ndn/gate.js";
+import type { SharedFetches } from "../ndn/shared-fetches.js";
 import { type ByteRange, parseRange } from "../http/range.js";
 import { sendUpstreamError } from "../http/upstream-errors.js";
-import type { BytePath, ClientMetrics } from "../metrics/client-metrics.js";
-import type { Upstream } from "./upstream.js";
+import type { BytePath, ClientMetrics } from "../ops/metrics.js";
+import type { Upstream } from "../http/upstream.js";
 
 export type BlobSource = "ndn" | "http" | "ndn+http";
 

@@ -3,7 +3,7 @@ import { Segment } from "@ndn/naming-convention2";
 import { Data, Interest, Nack, type Name } from "@ndn/packet";
 import { pushable } from "@ndn/util";
 
-import type { SegmentChannel, SegmentFlow, SegmentSink } from "./segment-pipeline.js";
+import type { SegmentChannel, SegmentFlow, SegmentSink } from "../pipeline/segment-pipeline.js";
 
 /**
  * Segments through an NDNts forwarder face: used where the wire hot path cannot be (UDP uplinks,

@@ -1,2 +1,3 @@
+export * from "./listen-address.js";
 export * from "./redirects.js";
 export * from "./www-authenticate.js";

@@ -1,7 +1,7 @@
 import type { Name } from "@ndn/packet";
-import { blobName, type BlobId, ContentType, SEGMENT_SIZE, segmentByteRange, segmentCount } from "@ndnreg/shared";
+import { type BlobId, blobName, ContentType, SEGMENT_SIZE, segmentByteRange, segmentCount } from "@ndnreg/shared/ndn";
 
-import { describeStats, fetchSegments, newPipelineStats, PipelineError, type SegmentChannel, type SegmentPacket } from "./segment-pipeline.js";
+import { describeStats, fetchSegments, newPipelineStats, PipelineError, type SegmentChannel, type SegmentPacket } from "./pipeline/segment-pipeline.js";
 
 /** Why an NDN fetch stopped early; the caller turns every one of these into an HTTP fallback. */
 export class NdnFetchError extends Error {

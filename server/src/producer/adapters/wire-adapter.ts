@@ -1,11 +1,10 @@
 import { Segment } from "@ndn/naming-convention2";
 import { Name } from "@ndn/packet";
 import {
-  type BlobId, ContentType, encodeSegmentData, hasNamePrefix, lastComponentOffset, parseSegmentName,
-  type PeekedPacket, readSegmentComponent, TLV, type WireTap, type WireTransport,
-} from "@ndnreg/shared";
+  type BlobId, ContentType, encodeSegmentData, hasNamePrefix, lastComponentOffset, parseSegmentName, type PeekedPacket, readSegmentComponent, TLV, type WireTap, type WireTransport,
+} from "@ndnreg/shared/ndn";
 
-import { NACK_FRESHNESS_MS, type SegmentProducer, type SegmentReply } from "./segment-producer.js";
+import { NACK_FRESHNESS_MS, type SegmentProducer, type SegmentReply } from "../segment-producer.js";
 
 /** Most distinct blob names whose parse result is remembered. */
 const PARSE_CACHE_SIZE = 4096;

@@ -4,9 +4,9 @@ import type { Readable } from "node:stream";
 
 import { Agent, type Dispatcher } from "undici";
 
-import { headersForHop, isRefusedSignedUrl, MAX_REDIRECTS, redirectTarget } from "@ndnreg/shared";
+import { headersForHop, isRefusedSignedUrl, MAX_REDIRECTS, redirectTarget } from "@ndnreg/shared/http";
 
-import { endToEndHeaders } from "../http/headers.js";
+import { endToEndHeaders } from "./headers.js";
 
 export interface UpstreamRequest {
   readonly method: string;

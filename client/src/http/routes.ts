@@ -1,4 +1,4 @@
-import { makeBlobId, type BlobId } from "@ndnreg/shared";
+import { type BlobId, makeBlobId } from "@ndnreg/shared/ndn";
 
 export type Route =
   | { readonly kind: "blob"; readonly id: BlobId }

@@ -4,11 +4,11 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 
 import type { Logger } from "@ndnreg/shared";
 
-import type { ClientMetrics } from "./metrics/client-metrics.js";
-import type { BlobHandler } from "./proxy/blob-handler.js";
-import { sendUpstreamError } from "./http/upstream-errors.js";
-import { classify } from "./proxy/routes.js";
-import type { Upstream } from "./proxy/upstream.js";
+import type { ClientMetrics } from "../ops/metrics.js";
+import type { BlobHandler } from "../blob/blob-handler.js";
+import { sendUpstreamError } from "./upstream-errors.js";
+import { classify } from "./routes.js";
+import type { Upstream } from "./upstream.js";
 
 export interface AppDeps {
   readonly upstream: Upstream;

@@ -1,5 +1,5 @@
 import { fchQuery } from "@ndn/autoconfig";
-import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared";
+import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared/ndn";
 
 /** The public NDN-FCH service, which names the testbed routers nearest the caller. */
 export const DEFAULT_FCH_URL = "https://fch.ndn.today/";

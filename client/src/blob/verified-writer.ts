@@ -2,7 +2,7 @@ import { createHash, type Hash } from "node:crypto";
 import { once } from "node:events";
 import type { Writable } from "node:stream";
 
-import type { Sha256Digest } from "@ndnreg/shared";
+import type { Sha256Digest } from "@ndnreg/shared/ndn";
 
 import type { ByteRange } from "../http/range.js";
 import { BATCH_BYTES, BatchFiller, giveBackBatchBuffer } from "./batch-buffers.js";

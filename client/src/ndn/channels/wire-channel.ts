@@ -1,10 +1,9 @@
 import { Name } from "@ndn/packet";
 import {
-  decodeDataContent, encodeSegmentInterest, hasNamePrefix, lastComponentOffset, type PeekedPacket,
-  readSegmentComponent, TLV, type WireTap, type WireTransport,
-} from "@ndnreg/shared";
+  decodeDataContent, encodeSegmentInterest, hasNamePrefix, lastComponentOffset, type PeekedPacket, readSegmentComponent, TLV, type WireTap, type WireTransport,
+} from "@ndnreg/shared/ndn";
 
-import type { SegmentChannel, SegmentFlow, SegmentSink } from "./segment-pipeline.js";
+import type { SegmentChannel, SegmentFlow, SegmentSink } from "../pipeline/segment-pipeline.js";
 
 /**
  * The client's hot path: Interests are encoded straight to the uplink socket and blob Data is
