@@ -1,4 +1,4 @@
-import type { BlobId } from "@ndnreg/shared/ndn";
+import { type BlobId, blobKey } from "@ndnreg/shared/ndn";
 
 import { BATCH_BYTES, BatchFiller, giveBackBatchBuffer } from "../blob/batch-buffers.js";
 import type { NdnBlobFetcher } from "./blob-fetcher.js";
@@ -33,7 +33,7 @@ export class SharedFetches {
   constructor(private readonly fetcher: Pick<NdnBlobFetcher, "payloads">) {}
 
   open(id: BlobId, size: number, signal: AbortSignal): BlobFetch {
-    const key = `${id.repository}@${id.digest.hex}`;
+    const key = blobKey(id);
     let fetch = this.live.get(key);
     const joined = fetch?.joinable === true;
     if (!fetch || !joined) {

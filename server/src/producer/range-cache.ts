@@ -1,4 +1,5 @@
 import type { BlobId } from "@ndnreg/shared/ndn";
+import { LRUCache } from "lru-cache";
 
 import { BufferPool } from "./buffer-pool.js";
 
@@ -62,10 +63,10 @@ export interface RangeCacheStats {
  * event-loop turn (callers copy it into a packet at once).
  */
 export class RangeCache {
-  private readonly chunks = new Map<string, Uint8Array>();
+  /** Chunks by `<digest hex>:<index>`; an evicted chunk's buffer goes back to the pool. */
+  private readonly chunks: LRUCache<string, Uint8Array>;
   private readonly pool: BufferPool;
   private readonly loading = new Map<string, Loading>();
-  private bytes = 0;
   readonly stats: RangeCacheStats = { hits: 0, misses: 0, bytes: 0, loads: 0, loadErrors: 0, loadedBytes: 0 };
 
   constructor(
@@ -84,6 +85,11 @@ export class RangeCache {
     // blob's, and with 9 each round still faulted in 2-6 new 4 MB buffers. Spares only exist after
     // such a peak, so peak RSS is the same; they keep it from being paid again.
     this.pool = new BufferPool(chunkSize, Math.max(4, Math.floor(maxBytes / chunkSize)));
+    this.chunks = new LRUCache({
+      maxSize: Math.max(1, maxBytes), // 0 is refused; with maxBytes 0 store() keeps nothing anyway
+      sizeCalculation: (chunk) => chunk.length,
+      dispose: (chunk) => this.pool.release(fullBuffer(chunk)),
+    });
   }
 
   /**
@@ -119,7 +125,7 @@ export class RangeCache {
   peek(id: BlobId, size: number, begin: number, end: number): Uint8Array | undefined {
     const index = Math.floor(begin / this.chunkSize);
     const key = `${id.digest.hex}:${index}`;
-    const chunk = this.chunks.get(key);
+    const chunk = this.chunks.peek(key);
     if (!chunk) {
       const pending = this.loading.get(key);
       if (pending && pending.filled >= end - index * this.chunkSize) {
@@ -130,8 +136,7 @@ export class RangeCache {
     }
     ++this.stats.hits;
     if (begin === index * this.chunkSize) {
-      this.chunks.delete(key); // refresh LRU position
-      this.chunks.set(key, chunk);
+      this.chunks.get(key); // refresh the LRU position
       this.readAheadFrom(id, size, index);
     }
     return this.slice(chunk, index, begin, end);
@@ -155,8 +160,6 @@ export class RangeCache {
     const key = `${id.digest.hex}:${index}`;
     const hit = this.chunks.get(key);
     if (hit) {
-      this.chunks.delete(key); // refresh LRU position
-      this.chunks.set(key, hit);
       ++this.stats.hits;
       return Promise.resolve(hit);
     }
@@ -209,17 +212,8 @@ export class RangeCache {
       this.pool.release(fullBuffer(bytes));
       return;
     }
-    this.chunks.set(key, bytes);
-    this.bytes += bytes.length;
-    for (const [k, v] of this.chunks) {
-      if (this.bytes <= this.maxBytes) {
-        break;
-      }
-      this.chunks.delete(k);
-      this.bytes -= v.length;
-      this.pool.release(fullBuffer(v));
-    }
-    this.stats.bytes = this.bytes;
+    this.chunks.set(key, bytes); // evicts least recently used chunks until it fits
+    this.stats.bytes = this.chunks.calculatedSize;
   }
 }
 

@@ -1,4 +1,5 @@
-import type { BlobId } from "@ndnreg/shared/ndn";
+import { type BlobId, blobKey } from "@ndnreg/shared/ndn";
+import { LRUCache } from "lru-cache";
 
 import type { BlobStat, RegistryClient } from "./registry-client.js";
 
@@ -8,18 +9,14 @@ export interface CatalogStats {
   errors: number;
 }
 
-interface Entry {
-  readonly stat: BlobStat;
-  readonly expires: number;
-}
-
 /**
  * Remembers which (repository, digest) pairs the registry has and their sizes, so a flood of
  * Interests for one blob (or for blobs that do not exist) costs the registry one HEAD each per TTL.
  * Blobs are immutable: a positive answer can be kept much longer than a negative one.
  */
 export class BlobCatalog {
-  private readonly entries = new Map<string, Entry>();
+  /** Reads peek: an answer's place in line is set when it is stored, not when it is used. */
+  private readonly entries: LRUCache<string, BlobStat>;
   private readonly pending = new Map<string, Promise<BlobStat>>();
   private readonly keys = new WeakMap<BlobId, string>();
   /** Registry HEAD requests by result. */
@@ -28,19 +25,21 @@ export class BlobCatalog {
   constructor(
     private readonly registry: RegistryClient,
     private readonly opts = { positiveTtlMs: 10 * 60_000, negativeTtlMs: 5_000, maxEntries: 50_000 },
-  ) {}
+  ) {
+    // ttlResolution 0: expiry is checked against the clock on every read, with no timer per read.
+    this.entries = new LRUCache({ max: opts.maxEntries, ttlResolution: 0 });
+  }
 
   /** The cached answer, if there is a fresh one: the per-Interest fast path, no promise. */
   peek(id: BlobId): BlobStat | undefined {
-    const hit = this.entries.get(this.keyOf(id));
-    return hit && hit.expires > Date.now() ? hit.stat : undefined;
+    return this.entries.peek(this.keyOf(id));
   }
 
   async stat(id: BlobId): Promise<BlobStat> {
     const key = this.keyOf(id);
-    const hit = this.entries.get(key);
-    if (hit && hit.expires > Date.now()) {
-      return hit.stat;
+    const hit = this.entries.peek(key);
+    if (hit) {
+      return hit;
     }
     let p = this.pending.get(key);
     if (!p) {
@@ -54,7 +53,7 @@ export class BlobCatalog {
   private keyOf(id: BlobId): string {
     let key = this.keys.get(id);
     if (key === undefined) {
-      key = `${id.repository}@${id.digest.hex}`;
+      key = blobKey(id);
       this.keys.set(id, key);
     }
     return key;
@@ -67,12 +66,7 @@ export class BlobCatalog {
         throw err;
       });
       ++this.stats[stat.found ? "found" : "missing"];
-      const ttl = stat.found ? this.opts.positiveTtlMs : this.opts.negativeTtlMs;
-      this.entries.delete(key);
-      this.entries.set(key, { stat, expires: Date.now() + ttl });
-      if (this.entries.size > this.opts.maxEntries) {
-        this.entries.delete(this.entries.keys().next().value!);
-      }
+      this.entries.set(key, stat, { ttl: stat.found ? this.opts.positiveTtlMs : this.opts.negativeTtlMs });
       return stat;
     } finally {
       this.pending.delete(key);

@@ -1,4 +1,5 @@
-import type { BlobId } from "@ndnreg/shared/ndn";
+import { type BlobId, blobKey } from "@ndnreg/shared/ndn";
+import { LRUCache } from "lru-cache";
 
 /**
  * Where the registry last redirected a blob GET (a signed storage URL), so the next range reads
@@ -7,34 +8,22 @@ import type { BlobId } from "@ndnreg/shared/ndn";
  * `maxAgeMs` whatever the URL says.
  */
 export class StorageLocations {
-  private readonly entries = new Map<string, { readonly url: URL; readonly until: number }>();
+  /** Reads peek: an entry's place in line is set when it is stored. */
+  private readonly entries: LRUCache<string, URL>;
 
-  constructor(private readonly maxAgeMs = 5 * 60_000, private readonly maxEntries = 10_000, private readonly now: () => number = Date.now) {}
+  constructor(maxAgeMs = 5 * 60_000, maxEntries = 10_000) {
+    this.entries = new LRUCache({ max: maxEntries, ttl: maxAgeMs, ttlResolution: 0 });
+  }
 
   get(id: BlobId): URL | undefined {
-    const key = keyOf(id);
-    const hit = this.entries.get(key);
-    if (hit && hit.until > this.now()) {
-      return hit.url;
-    }
-    this.entries.delete(key);
-    return undefined;
+    return this.entries.peek(blobKey(id));
   }
 
   set(id: BlobId, url: URL): void {
-    const key = keyOf(id);
-    this.entries.delete(key);
-    this.entries.set(key, { url, until: this.now() + this.maxAgeMs });
-    if (this.entries.size > this.maxEntries) {
-      this.entries.delete(this.entries.keys().next().value!);
-    }
+    this.entries.set(blobKey(id), url);
   }
 
   delete(id: BlobId): void {
-    this.entries.delete(keyOf(id));
+    this.entries.delete(blobKey(id));
   }
-}
-
-function keyOf(id: BlobId): string {
-  return `${id.repository}@${id.digest.hex}`;
 }

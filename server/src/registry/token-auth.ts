@@ -1,3 +1,4 @@
+import { LRUCache } from "lru-cache";
 import type { Dispatcher } from "undici";
 
 import type { Logger } from "@ndnreg/shared";
@@ -66,12 +67,14 @@ interface CachedToken {
 export class TokenAuth {
   readonly counters: TokenAuthCounters = { tokensFetched: 0, tokensReused: 0, tokensRefused: 0 };
   private scheme: Scheme = { kind: "none" };
-  private readonly tokens = new Map<string, CachedToken>();
+  /** Reads peek: the least recently fetched token is evicted first (after expired ones). */
+  private readonly tokens: LRUCache<string, CachedToken>;
   private readonly pending = new Map<string, Promise<CachedToken>>();
   private readonly now: () => number;
 
   constructor(private readonly opts: TokenAuthOptions) {
     this.now = opts.now ?? Date.now;
+    this.tokens = new LRUCache({ max: opts.maxTokens ?? 10_000 });
   }
 
   /** The Authorization header for a read of `repository`, or undefined (anonymous, no challenge yet). */
@@ -95,7 +98,7 @@ export class TokenAuth {
   challenged(repository: string, wwwAuthenticate: string | readonly string[] | undefined, sent: string | undefined): boolean {
     if (this.scheme.kind === "bearer" && sent?.startsWith("Bearer ")) {
       const key = this.key(this.identityFor(repository), this.scheme, repository);
-      if (this.tokens.get(key)?.value === sent.slice("Bearer ".length)) {
+      if (this.tokens.peek(key)?.value === sent.slice("Bearer ".length)) {
         this.tokens.delete(key);
         ++this.counters.tokensRefused;
         this.opts.log?.info({ repository }, "registry refused a cached token; fetching a new one");
@@ -129,7 +132,7 @@ export class TokenAuth {
 
   private async token(identity: Identity, scheme: Scheme & { kind: "bearer" }, repository: string): Promise<CachedToken> {
     const key = this.key(identity, scheme, repository);
-    const hit = this.tokens.get(key);
+    const hit = this.tokens.peek(key);
     if (hit && hit.refreshAt > this.now()) {
       ++this.counters.tokensReused;
       return hit;
@@ -182,24 +185,15 @@ export class TokenAuth {
   }
 
   private store(key: string, token: CachedToken): void {
-    this.tokens.delete(key);
+    if (!this.tokens.has(key) && this.tokens.size >= this.tokens.max) {
+      const now = this.now();
+      for (const [k, t] of [...this.tokens.entries()]) {
+        if (t.refreshAt <= now) {
+          this.tokens.delete(k); // full: expired tokens make room first
+        }
+      }
+    }
     this.tokens.set(key, token);
-    const max = this.opts.maxTokens ?? 10_000;
-    if (this.tokens.size <= max) {
-      return;
-    }
-    const now = this.now();
-    for (const [k, t] of this.tokens) {
-      if (t.refreshAt <= now) {
-        this.tokens.delete(k);
-      }
-    }
-    for (const k of this.tokens.keys()) {
-      if (this.tokens.size <= max) {
-        break;
-      }
-      this.tokens.delete(k); // least recently fetched first
-    }
   }
 }
 

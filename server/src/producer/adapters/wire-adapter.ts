@@ -3,11 +3,15 @@ import { Name } from "@ndn/packet";
 import {
   type BlobId, ContentType, encodeSegmentData, hasNamePrefix, lastComponentOffset, parseSegmentName, type PeekedPacket, readSegmentComponent, TLV, type WireTap, type WireTransport,
 } from "@ndnreg/shared/ndn";
+import { LRUCache } from "lru-cache";
 
 import { NACK_FRESHNESS_MS, type SegmentProducer, type SegmentReply } from "../segment-producer.js";
 
 /** Most distinct blob names whose parse result is remembered. */
 const PARSE_CACHE_SIZE = 4096;
+
+/** The parse result of a name that is not a valid blob name. */
+const MALFORMED = false;
 
 /**
  * The server's hot path: blob Interests are read from the uplink socket's bytes and answered with
@@ -16,7 +20,8 @@ const PARSE_CACHE_SIZE = 4096;
  */
 export class WireProducer {
   private readonly prefixValue: Uint8Array;
-  private readonly parsed = new Map<string, BlobId | null>();
+  /** Reads peek: a name's place in line is set when it is parsed. */
+  private readonly parsed = new LRUCache<string, BlobId | typeof MALFORMED>({ max: PARSE_CACHE_SIZE });
   /** The previous Interest's blob: consecutive Interests are nearly always for the same one. */
   private last?: { readonly blobValue: Buffer; readonly id: BlobId | null };
 
@@ -66,19 +71,16 @@ export class WireProducer {
 
   private lookup(blobValue: Buffer): BlobId | null {
     const key = blobValue.toString("latin1");
-    let id = this.parsed.get(key);
+    let id = this.parsed.peek(key);
     if (id === undefined) {
       try {
         const parsed = parseSegmentName(this.producer.opts.prefix, new Name(blobValue).append(Segment, 0));
-        id = parsed.ok ? parsed.id : null;
+        id = parsed.ok ? parsed.id : MALFORMED;
       } catch {
-        id = null; // a component NDNts refuses to decode
-      }
-      if (this.parsed.size >= PARSE_CACHE_SIZE) {
-        this.parsed.delete(this.parsed.keys().next().value!);
+        id = MALFORMED; // a component NDNts refuses to decode
       }
       this.parsed.set(key, id);
     }
-    return id;
+    return id === MALFORMED ? null : id;
   }
 }

@@ -73,3 +73,8 @@ export function parseSegmentName(prefix: Name, name: Name): ParsedSegmentName {
   }
   return { ok: true, id: { repository, digest }, segment };
 }
+
+/** The key a blob is remembered by in maps and caches: `<repository>@<sha256 hex>`. */
+export function blobKey(id: BlobId): string {
+  return `${id.repository}@${id.digest.hex}`;
+}
