@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 
 import { Name } from "@ndn/packet";
+import { parseListenAddress } from "@ndnreg/shared/http";
 import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared/ndn";
 import yargs from "yargs";
 
@@ -22,16 +23,6 @@ export interface ClientConfig {
   readonly progressIntervalMs: number;
   /** ms to wait for the upstream's response headers (and between body bytes) before a 504. */
   readonly upstreamTimeoutMs: number;
-}
-
-/** Parse "host:port", "[v6]:port" or ":port". */
-export function parseListen(text: string): { host: string; port: number } {
-  const m = /^(?:\[([0-9a-f:.]+)\]|([^:[\]]*)):(\d{1,5})$/i.exec(text);
-  const port = Number(m?.[3]);
-  if (!m || port > 65535) {
-    throw new Error(`--listen ${text}: expected host:port`);
-  }
-  return { host: m[1] ?? (m[2] || "127.0.0.1"), port };
 }
 
 /** Flags; each is also read from the environment as NDNREG_<FLAG> (e.g. NDNREG_UPSTREAM). */
@@ -73,13 +64,13 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
   return {
     upstream,
     prefix: new Name(args.name),
-    listen: parseListen(args.listen),
+    listen: parseListenAddress(args.listen, "--listen"),
     router: args.router === undefined || args.router === "" ? undefined : parseRouterAddress(args.router),
     fch: args.fch,
     firstByteTimeoutMs: args.firstByteTimeout,
     idleTimeoutMs: args.idleTimeout,
     logLevel: args.logLevel,
-    metricsListen: args.metricsListen ? parseListen(args.metricsListen) : undefined,
+    metricsListen: args.metricsListen ? parseListenAddress(args.metricsListen, "--metrics-listen") : undefined,
     progressIntervalMs: args.progressInterval,
     upstreamTimeoutMs: args.upstreamTimeout,
   };

@@ -4,7 +4,7 @@ import type { Readable } from "node:stream";
 
 import { Agent, type Dispatcher } from "undici";
 
-import { headersForHop, isRefusedSignedUrl, MAX_REDIRECTS, redirectTarget } from "@ndnreg/shared/http";
+import { requestFollowingRedirects } from "@ndnreg/shared/http";
 
 import { endToEndHeaders } from "./headers.js";
 
@@ -52,27 +52,12 @@ export class Upstream {
   }
 
   private async following(method: "GET" | "HEAD", path: string, headers: Record<string, string | string[]>, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
-    const first = new URL(this.base.origin + path);
-    for (let resolution = 0; ; ++resolution) {
-      let url = first;
-      let hopHeaders = headers;
-      let res = await this.direct.request({ origin: this.base.origin, path, method, headers, signal });
-      for (let hops = 0; hops < MAX_REDIRECTS; ++hops) {
-        const next = redirectTarget(url, res.statusCode, res.headers["location"]);
-        if (!next) {
-          break;
-        }
-        await res.body.dump();
-        hopHeaders = headersForHop(hopHeaders, url, next); // never Authorization or Cookie to storage
-        url = next;
-        res = await this.direct.request({ origin: url.origin, path: url.pathname + url.search, method, headers: hopHeaders, signal });
-      }
-      if (url !== first && isRefusedSignedUrl(res.statusCode) && resolution === 0) {
-        await res.body.dump(); // expired on its way here: ask the upstream for a fresh URL
-        continue;
-      }
-      return res;
-    }
+    const url = new URL(this.base.origin + path);
+    const followed = await requestFollowingRedirects(
+      async () => ({ res: await this.direct.request({ origin: this.base.origin, path, method, headers, signal }), url, headers }),
+      (to, hopHeaders) => this.direct.request({ origin: to.origin, path: to.pathname + to.search, method, headers: hopHeaders, signal }),
+    );
+    return followed.res;
   }
 
   /**

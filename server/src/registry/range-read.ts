@@ -1,3 +1,4 @@
+import { RangeBody } from "@ndnreg/shared/http";
 import type { Dispatcher } from "undici";
 
 export interface RangeRequest {
@@ -23,9 +24,9 @@ export class RangeStatusError extends Error {
  * A server that ignores Range (200) is skipped forward to `begin` as the body streams.
  */
 export function readRangeInto(dispatcher: Dispatcher, req: RangeRequest, begin: number, end: number, into: Uint8Array): Promise<void> {
-  const want = end - begin;
+  const range = into.subarray(0, end - begin);
   return new Promise<void>((resolve, reject) => {
-    let pos = 0; // bytes of the body seen, relative to `begin`
+    let body = new RangeBody(range, begin, false);
     let status = 0;
     let settled = false;
     const finish = (err?: Error) => {
@@ -61,29 +62,23 @@ export function readRangeInto(dispatcher: Dispatcher, req: RangeRequest, begin: 
       onResponseStart(c, statusCode, headers) {
         status = statusCode;
         if (statusCode === 200) {
-          pos = -begin;
+          body = new RangeBody(range, begin, true);
         } else if (statusCode !== 206) {
           const location = headers["location"];
           c.abort(new RangeStatusError(statusCode, `registry answered ${statusCode}`, typeof location === "string" ? location : location?.[0]));
         }
       },
       onResponseData(c, chunk) {
-        const from = Math.max(0, -pos);
-        const n = Math.min(chunk.length - from, want - Math.max(pos, 0));
-        if (n > 0) {
-          into.set(n === chunk.length ? chunk : chunk.subarray(from, from + n), Math.max(pos, 0));
+        if (body.push(chunk)) {
+          req.onProgress?.(body.filled);
         }
-        pos += chunk.length;
-        if (n > 0) {
-          req.onProgress?.(Math.min(want, pos));
-        }
-        if (pos >= want && status === 200) {
+        if (body.complete && status === 200) {
           c.abort(new Error("rest of an unranged body not needed")); // settle below first
           finish();
         }
       },
       onResponseEnd() {
-        finish(pos >= want ? undefined : new Error(`short body (${Math.max(pos, 0)} of ${want} bytes)`));
+        finish(body.complete ? undefined : new Error(`short body (${body.filled} of ${end - begin} bytes)`));
       },
       onResponseError(_c, err) {
         finish(err);

@@ -1,7 +1,9 @@
 import { Agent, type Dispatcher } from "undici";
 
 import type { Logger } from "@ndnreg/shared";
-import { headersForHop, isRefusedSignedUrl, MAX_REDIRECTS, redirectTarget } from "@ndnreg/shared/http";
+import {
+  followRedirects, isRefusedSignedUrl, MAX_REDIRECTS, type OriginAnswer, RangeBody, type RedirectableResponse, requestFollowingRedirects,
+} from "@ndnreg/shared/http";
 import type { BlobId } from "@ndnreg/shared/ndn";
 
 import { StorageLocations } from "./storage-locations.js";
@@ -106,57 +108,44 @@ export class RegistryClient {
     const out = into ?? new Uint8Array(end - begin);
     const remembered = this.locations.get(id);
     const authorization = remembered ? undefined : await this.auth.authorization(id.repository);
-    let target = remembered ?? this.blobUrl(id);
-    let headers: Headers = authorization === undefined ? {} : { authorization };
-    let atStorage = remembered !== undefined;
-    for (let hop = 0; hop < 2; ++hop) {
-      try {
-        await readRangeInto(this.http, { origin: target.origin, path: target.pathname + target.search, signal, headers, onProgress }, begin, end, out);
-        return out;
-      } catch (err: unknown) {
+    const from = remembered ?? this.blobUrl(id);
+    const read = (url: URL, headers: Headers): Promise<RedirectableResponse> =>
+      readRangeInto(this.http, { origin: url.origin, path: url.pathname + url.search, signal, headers, onProgress }, begin, end, out).then(() => READ_DONE, (err: unknown) => {
         if (!(err instanceof RangeStatusError) || signal?.aborted) {
           throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): ${err instanceof Error ? err.message : String(err)}`);
         }
-        const next = redirectTarget(target, err.statusCode, err.location);
-        if (!next || hop > 0) {
-          if (atStorage && isRefusedSignedUrl(err.statusCode)) {
-            this.noteRefusal(id, err.statusCode); // a storage URL that expired
-          }
-          break;
-        }
-        // The registry sent us to storage: remember that URL for the blob's next ranges.
-        headers = headersForHop(headers, target, next);
-        target = next;
-        atStorage = true;
-        this.locations.set(id, next);
-      }
+        return { statusCode: err.statusCode, headers: { location: err.location }, body: NO_BODY };
+      });
+    const headers: Headers = authorization === undefined ? {} : { authorization };
+    // One redirect at most (registry -> storage); its URL is remembered for the blob's next ranges.
+    const { res, hops } = await followRedirects(await read(from, headers), from, headers, read, { maxHops: 1, onHop: (to) => this.locations.set(id, to) });
+    if (res === READ_DONE) {
+      return out;
+    }
+    if ((remembered !== undefined || hops > 0) && isRefusedSignedUrl(res.statusCode)) {
+      this.noteRefusal(id, res.statusCode); // a storage URL that expired
     }
     this.locations.delete(id);
     // 401, 3xx or a refused storage URL: the general path answers the challenge, follows and
     // remembers the redirect, or asks the registry again.
-    const res = await this.open(id, "GET", { range: `bytes=${begin}-${end - 1}` }, signal);
-    if (res.statusCode !== 206 && res.statusCode !== 200) {
-      await res.body.dump();
-      throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): registry answered ${res.statusCode}`);
+    const full = await this.open(id, "GET", { range: `bytes=${begin}-${end - 1}` }, signal);
+    if (full.statusCode !== 206 && full.statusCode !== 200) {
+      await full.body.dump();
+      throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): registry answered ${full.statusCode}`);
     }
-    // A registry that ignores Range answers 200 with the whole blob: skip to `begin` as it streams.
-    let pos = res.statusCode === 200 ? -begin : 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      const from = Math.max(0, -pos);
-      const n = Math.min(chunk.length - from, out.length - Math.max(pos, 0));
-      if (n > 0) {
-        out.set(chunk.subarray(from, from + n), Math.max(pos, 0));
-        onProgress?.(Math.min(out.length, pos + chunk.length));
+    const body = new RangeBody(out, begin, full.statusCode === 200);
+    for await (const chunk of full.body as AsyncIterable<Buffer>) {
+      if (body.push(chunk)) {
+        onProgress?.(body.filled);
       }
-      pos += chunk.length;
-      if (pos >= out.length) {
+      if (body.complete) {
         break;
       }
     }
-    if (pos < out.length) {
-      throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): short body (${Math.max(pos, 0)} bytes)`);
+    if (!body.complete) {
+      throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): short body (${body.filled} bytes)`);
     }
-    res.body.destroy();
+    full.body.destroy();
     return out;
   }
 
@@ -180,18 +169,19 @@ export class RegistryClient {
       this.locations.delete(id);
       this.noteRefusal(id, res?.statusCode ?? 0);
     }
-    for (let attempt = remembered ? 1 : 0; ; ++attempt) {
-      const { res, url, redirected } = await this.resolve(id, method, headers, signal);
-      if (redirected && isRefusedSignedUrl(res.statusCode) && attempt === 0) {
-        await res.body.dump();
-        this.noteRefusal(id, res.statusCode);
-        continue; // a URL that expired on its way here: one fresh one
-      }
-      if (redirected && method === "GET" && (res.statusCode === 200 || res.statusCode === 206)) {
-        this.locations.set(id, url);
-      }
-      return res;
+    // A refused remembered URL already cost one resolution: then a refused fresh one is final.
+    const { res, url, hops, exhausted } = await requestFollowingRedirects(
+      () => this.askRegistry(id, method, headers, signal), (to, hopHeaders) => this.send(to, method, hopHeaders, signal),
+      { retries: remembered ? 0 : 1, onRefused: (status) => this.noteRefusal(id, status) },
+    );
+    if (exhausted) {
+      await res.body.dump();
+      throw new RegistryError(`${method} ${id.repository}@${id.digest.text}: more than ${MAX_REDIRECTS} redirects`);
     }
+    if (hops > 0 && method === "GET" && (res.statusCode === 200 || res.statusCode === 206)) {
+      this.locations.set(id, url);
+    }
+    return res;
   }
 
   private noteRefusal(id: BlobId, status: number): void {
@@ -199,9 +189,9 @@ export class RegistryClient {
     this.opts.log?.info({ repository: id.repository, digest: id.digest.text, status }, "storage refused a signed URL; asking the registry again");
   }
 
-  /** Ask the registry (answering its token challenge once) and follow its redirects. */
-  private async resolve(id: BlobId, method: "GET" | "HEAD", headers: Headers, signal?: AbortSignal): Promise<{ res: Dispatcher.ResponseData; url: URL; redirected: boolean }> {
-    let url = this.blobUrl(id);
+  /** The registry's own answer for a blob, its token challenge answered once; redirects are the caller's. */
+  private async askRegistry(id: BlobId, method: "GET" | "HEAD", headers: Headers, signal?: AbortSignal): Promise<OriginAnswer<Dispatcher.ResponseData, string>> {
+    const url = this.blobUrl(id);
     let authorization = await this.auth.authorization(id.repository);
     let res = await this.send(url, method, withAuthorization(headers, authorization), signal);
     if (res.statusCode === 401 && this.auth.challenged(id.repository, res.headers["www-authenticate"], authorization)) {
@@ -209,20 +199,7 @@ export class RegistryClient {
       authorization = await this.auth.authorization(id.repository);
       res = await this.send(url, method, withAuthorization(headers, authorization), signal);
     }
-    let hopHeaders = withAuthorization(headers, authorization);
-    for (let hops = 0; ; ++hops) {
-      const next = redirectTarget(url, res.statusCode, res.headers["location"]);
-      if (!next) {
-        return { res, url, redirected: hops > 0 };
-      }
-      await res.body.dump();
-      if (hops === MAX_REDIRECTS) {
-        throw new RegistryError(`${method} ${id.repository}@${id.digest.text}: more than ${MAX_REDIRECTS} redirects`);
-      }
-      hopHeaders = headersForHop(hopHeaders, url, next); // Range stays, Authorization stays home
-      url = next;
-      res = await this.send(url, method, hopHeaders, signal);
-    }
+    return { res, url, headers: withAuthorization(headers, authorization) }; // Range follows, Authorization stays home
   }
 
   private send(url: URL, method: "GET" | "HEAD", headers: Headers, signal?: AbortSignal): Promise<Dispatcher.ResponseData> {
@@ -233,6 +210,10 @@ export class RegistryClient {
     await this.http.close();
   }
 }
+
+/** A fast-path read as a response: this one when the bytes are in, else the status that refused them. */
+const NO_BODY = { dump: () => Promise.resolve() };
+const READ_DONE: RedirectableResponse = { statusCode: 206, headers: {}, body: NO_BODY };
 
 function withAuthorization(headers: Headers, authorization: string | undefined): Headers {
   return authorization === undefined ? headers : { ...headers, authorization };

@@ -1,3 +1,4 @@
 export * from "./listen-address.js";
+export * from "./range-body.js";
 export * from "./redirects.js";
 export * from "./www-authenticate.js";

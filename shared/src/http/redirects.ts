@@ -42,3 +42,82 @@ export function headersForHop<V>(headers: Readonly<Record<string, V>>, from: URL
 export function isRefusedSignedUrl(status: number): boolean {
   return status === 400 || status === 401 || status === 403 || status === 410;
 }
+
+/** The parts of an HTTP response (undici's, for one) that following redirects needs. */
+export interface RedirectableResponse {
+  readonly statusCode: number;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly body: { dump(): Promise<unknown> };
+}
+
+/** Where a chain of redirects ended. */
+export interface Followed<R> {
+  readonly res: R;
+  /** The URL that gave `res`. */
+  readonly url: URL;
+  /** Redirects followed to get there (0: `res` is the first response). */
+  readonly hops: number;
+  /** More hops than allowed: `res` is itself a redirect, not followed. */
+  readonly exhausted: boolean;
+}
+
+export interface FollowOptions {
+  /** Most hops; default MAX_REDIRECTS. */
+  readonly maxHops?: number;
+  /** Told each URL just before it is requested. */
+  readonly onHop?: (to: URL) => void;
+}
+
+/**
+ * Follow the redirects that `first` (the answer from `from`) starts. Each hop's body is dumped
+ * before the next request, and credentials never leave `from`'s origin (headersForHop).
+ */
+export async function followRedirects<R extends RedirectableResponse, V>(
+  first: R, from: URL, headers: Readonly<Record<string, V>>,
+  send: (to: URL, headers: Record<string, V>) => Promise<R>, opts: FollowOptions = {},
+): Promise<Followed<R>> {
+  const maxHops = opts.maxHops ?? MAX_REDIRECTS;
+  let res = first;
+  let url = from;
+  let hopHeaders = headers;
+  for (let hops = 0; ; ++hops) {
+    const next = redirectTarget(url, res.statusCode, res.headers["location"]);
+    if (!next || hops === maxHops) {
+      return { res, url, hops, exhausted: next !== undefined };
+    }
+    await res.body.dump();
+    const nextHeaders = headersForHop(hopHeaders, url, next);
+    hopHeaders = nextHeaders;
+    url = next;
+    opts.onHop?.(next);
+    res = await send(next, nextHeaders);
+  }
+}
+
+/** The first response of a chain: what the origin answered, to which URL, with which headers. */
+export interface OriginAnswer<R, V> {
+  readonly res: R;
+  readonly url: URL;
+  readonly headers: Readonly<Record<string, V>>;
+}
+
+/**
+ * Ask the origin (`ask`) and follow its redirects. When the chain ends at a redirect target that
+ * refuses its signed URL (isRefusedSignedUrl), the origin is asked again for a fresh one, at most
+ * `retries` times (default once); `onRefused` is told each time.
+ */
+export async function requestFollowingRedirects<R extends RedirectableResponse, V>(
+  ask: () => Promise<OriginAnswer<R, V>>, send: (to: URL, headers: Record<string, V>) => Promise<R>,
+  opts: { readonly retries?: number; readonly onRefused?: (status: number) => void } = {},
+): Promise<Followed<R>> {
+  for (let attempt = 0; ; ++attempt) {
+    const origin = await ask();
+    const followed = await followRedirects(origin.res, origin.url, origin.headers, send);
+    if (followed.hops > 0 && isRefusedSignedUrl(followed.res.statusCode) && attempt < (opts.retries ?? 1)) {
+      await followed.res.body.dump(); // expired on its way here: a fresh URL from the origin
+      opts.onRefused?.(followed.res.statusCode);
+      continue;
+    }
+    return followed;
+  }
+}
