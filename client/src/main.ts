@@ -8,10 +8,11 @@ import "@ndnreg/shared/polyfill";
 
 import { Forwarder } from "@ndn/fw";
 import { createLogger } from "@ndnreg/shared";
+import { listenOps } from "@ndnreg/shared/http";
 import { formatRouterAddress, nameText, Uplink } from "@ndnreg/shared/ndn";
 import { hideBin } from "yargs/helpers";
 
-import { buildApp, buildMetricsApp, type Health } from "./http/app.js";
+import { buildApp } from "./http/app.js";
 import { loadClientConfig } from "./config.js";
 import { ForwarderChannel } from "./ndn/channels/forwarder-channel.js";
 import { NdnBlobFetcher } from "./ndn/blob-fetcher.js";
@@ -38,20 +39,18 @@ async function main(): Promise<void> {
   const channel = routers[0]!.scheme === "udp" ? new ForwarderChannel(fw) : wireChannel;
   const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
   const fetcher = new NdnBlobFetcher({ channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
-  const metrics = new ClientMetrics();
   const uplinkUp = () => uplink.isUp;
+  const metrics = new ClientMetrics(uplinkUp);
   const gate = new NdnGate(uplinkUp, config.firstByteTimeoutMs);
   uplink.addEventListener("up", () => gate.reachable()); // a new face: worth trying again at once
-  const health = (): Health => ({ uplink: uplink.isUp ? "up" : "down", ndn: uplink.isUp && !gate.skipping ? "ok" : "skipping" });
+  // Always 200: with the uplink down or NDN skipped (see NdnGate) blobs still arrive, over HTTP.
+  const health = () => ({ ok: true, uplink: uplink.isUp ? "up" : "down", ndn: uplink.isUp && !gate.skipping ? "ok" : "skipping" });
   const app = buildApp({
-    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, gate, config.progressIntervalMs), log, health,
-    metrics: config.metricsListen ? undefined : metrics,
+    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, gate, config.progressIntervalMs), log,
+    ops: { health, metrics: config.metricsListen ? undefined : metrics.registry },
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
-  const metricsApp = config.metricsListen && buildMetricsApp(metrics, health, log);
-  if (metricsApp && config.metricsListen) {
-    await metricsApp.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
-  }
+  const metricsServer = config.metricsListen && await listenOps({ health, metrics: metrics.registry }, config.metricsListen);
   log.info({
     listen: `${config.listen.host}:${config.listen.port}`, upstream: config.upstream.href,
     prefix: nameText(config.prefix), router: uplink.describe,
@@ -60,7 +59,8 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down");
     uplink.close();
-    void Promise.all([app.close(), metricsApp && metricsApp.close()]).then(() => upstream.close()).finally(() => process.exit(0));
+    metricsServer?.close();
+    void app.close().then(() => upstream.close()).finally(() => process.exit(0));
     setTimeout(() => process.exit(0), 3000).unref();
   };
   process.once("SIGINT", shutdown);

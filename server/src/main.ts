@@ -16,6 +16,7 @@ import { produce } from "@ndn/endpoint";
 import { Forwarder } from "@ndn/fw";
 import { digestSigning, nullSigner } from "@ndn/packet";
 import { createLogger } from "@ndnreg/shared";
+import { listenOps } from "@ndnreg/shared/http";
 import { nameText, SEGMENT_SIZE, Uplink } from "@ndnreg/shared/ndn";
 
 import { loadServerConfig } from "./config.js";
@@ -25,7 +26,6 @@ import { WireProducer } from "./producer/adapters/wire-adapter.js";
 import { BlobCatalog } from "./registry/blob-catalog.js";
 import { RegistryClient } from "./registry/registry-client.js";
 import { createServerMetrics } from "./ops/metrics.js";
-import { startMetricsServer } from "./ops/metrics-server.js";
 import { openPrefixRegSigner } from "./security/prefix-reg-signer.js";
 
 async function main(): Promise<void> {
@@ -53,7 +53,9 @@ async function main(): Promise<void> {
   });
   await uplink.start();
   const metrics = createServerMetrics({ interests: producer.counters, rangeCache: ranges.stats, catalog: catalog.stats, uplinkUp: () => uplink.isUp });
-  const metricsServer = config.metricsListen && await startMetricsServer(metrics, config.metricsListen, () => uplink.isUp);
+  // /healthz is 503 while the face to the forwarder is down: nothing can be served then.
+  const health = () => ({ ok: uplink.isUp, uplink: uplink.isUp ? "up" : "down" });
+  const metricsServer = config.metricsListen && await listenOps({ metrics, health }, config.metricsListen);
   log.info({
     prefix: nameText(config.prefix), registry: config.registryUrl.href,
     credentialsFor: config.registryCredentials?.allowList.entries ?? "none (anonymous reads)",

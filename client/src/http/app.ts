@@ -3,8 +3,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 
 import type { Logger } from "@ndnreg/shared";
+import { opsHandler, type OpsSources } from "@ndnreg/shared/http";
 
-import type { ClientMetrics } from "../ops/metrics.js";
 import type { BlobHandler } from "../blob/blob-handler.js";
 import { sendUpstreamError } from "./upstream-errors.js";
 import { classify } from "./routes.js";
@@ -14,32 +14,28 @@ export interface AppDeps {
   readonly upstream: Upstream;
   readonly blobs: BlobHandler;
   readonly log: Logger;
-  /** Served at /metrics on this listener, unless the metrics have their own (see buildMetricsApp). */
-  readonly metrics?: ClientMetrics;
-  readonly health: () => Health;
+  /** /healthz, and /metrics unless the metrics have a listener of their own (--metrics-listen). */
+  readonly ops: OpsSources;
 }
 
 /**
  * The local registry endpoint. Request bodies are never parsed: pushes stream straight to the
  * upstream. Handlers take over the raw response so a failing blob can be aborted mid-body.
  */
-/**
- * What /healthz reports. `ndn` is "skipping" while blobs go over HTTP without trying NDN (uplink
- * down, or recent fetches got no answer: see NdnGate).
- */
-export interface Health {
-  readonly uplink: "up" | "down";
-  readonly ndn: "ok" | "skipping";
-}
-
-export function buildApp({ upstream, blobs, log, metrics, health }: AppDeps): FastifyInstance {
+export function buildApp({ upstream, blobs, log, ops }: AppDeps): FastifyInstance {
   // Per-request logs stay at debug: each blob already gets one line when it is done.
   const httpLog = log.child({ component: "http" }, { level: log.level === "debug" || log.level === "trace" ? log.level : "warn" });
   const app = Fastify({ loggerInstance: httpLog as FastifyBaseLogger, routerOptions: { maxParamLength: 8192 } });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_req, _payload, done) => done(null));
 
-  addOpsRoutes(app, metrics, health);
+  const handleOps = opsHandler(ops);
+  for (const url of ops.metrics ? ["/healthz", "/metrics"] : ["/healthz"]) {
+    app.get(url, (request, reply) => {
+      reply.hijack();
+      handleOps(request.raw, reply.raw);
+    });
+  }
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://local");
@@ -75,26 +71,5 @@ export function buildApp({ upstream, blobs, log, metrics, health }: AppDeps): Fa
       return handle(request.raw, reply.raw);
     } });
   }
-  return app;
-}
-
-/**
- * /healthz and /metrics. Health stays 200 while the uplink is down: blobs then go over HTTP,
- * which is degraded but working; the body says which.
- */
-function addOpsRoutes(app: FastifyInstance, metrics: ClientMetrics | undefined, health: () => Health): void {
-  app.get("/healthz", async () => ({ ok: true, ...health() }));
-  if (metrics) {
-    app.get("/metrics", async (_req, reply) => {
-      metrics.uplinkUp.set(health().uplink === "up" ? 1 : 0);
-      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-    });
-  }
-}
-
-/** A listener of its own for /metrics and /healthz (--metrics-listen). */
-export function buildMetricsApp(metrics: ClientMetrics, health: () => Health, log: Logger): FastifyInstance {
-  const app = Fastify({ loggerInstance: log.child({ component: "metrics" }, { level: "warn" }) as FastifyBaseLogger });
-  addOpsRoutes(app, metrics, health);
   return app;
 }

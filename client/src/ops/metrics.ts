@@ -40,11 +40,12 @@ export class ClientMetrics {
   readonly retransmissions = new Counter({
     name: "ndnreg_client_interest_retransmissions_total", help: "Interests sent again after a retransmission timeout", registers: [this.registry],
   });
-  readonly uplinkUp = new Gauge({
-    name: "ndnreg_client_uplink_up", help: "1 while the face to the NDN forwarder is up", registers: [this.registry],
-  });
 
-  constructor() {
+  constructor(uplinkUp: () => boolean) {
+    new Gauge({
+      name: "ndnreg_client_uplink_up", help: "1 while the face to the NDN forwarder is up", registers: [this.registry],
+      collect() { this.set(uplinkUp() ? 1 : 0); },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: "ndnreg_client_" });
   }
 }
