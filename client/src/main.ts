@@ -9,7 +9,7 @@ import "@ndnreg/shared/polyfill";
 import { Forwarder } from "@ndn/fw";
 import { createLogger } from "@ndnreg/shared";
 import { listenOps } from "@ndnreg/shared/http";
-import { formatRouterAddress, nameText, Uplink } from "@ndnreg/shared/ndn";
+import { carriesWire, formatRouterAddress, nameText, Uplink } from "@ndnreg/shared/ndn";
 import { hideBin } from "yargs/helpers";
 
 import { buildApp } from "./http/app.js";
@@ -32,11 +32,10 @@ async function main(): Promise<void> {
     log.info({ fch: config.fch, routers: routers.map(formatRouterAddress) }, "routers from NDN-FCH");
   }
   const fw = Forwarder.create();
-  // Unix and TCP uplinks carry blob packets on the wire hot path; UDP goes through NDNts.
   const wireChannel = new WireChannel(config.prefix, () => uplink.wire);
   const uplink: Uplink = new Uplink({ fw, routers, routes: [config.prefix], log, tap: wireChannel.tap });
   await uplink.start();
-  const channel = routers[0]!.scheme === "udp" ? new ForwarderChannel(fw) : wireChannel;
+  const channel = carriesWire(routers[0]!) ? wireChannel : new ForwarderChannel(fw);
   const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
   const fetcher = new NdnBlobFetcher({ channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
   const uplinkUp = () => uplink.isUp;

@@ -12,7 +12,6 @@ import "@ndnreg/shared/polyfill";
 
 import { existsSync } from "node:fs";
 
-import { produce } from "@ndn/endpoint";
 import { Forwarder } from "@ndn/fw";
 import { digestSigning, nullSigner } from "@ndn/packet";
 import { createLogger } from "@ndnreg/shared";
@@ -21,8 +20,9 @@ import { nameText, SEGMENT_SIZE, Uplink } from "@ndnreg/shared/ndn";
 
 import { loadServerConfig } from "./config.js";
 import { RangeCache } from "./producer/range-cache.js";
+import { serveThroughNdnts } from "./producer/adapters/ndnts-adapter.js";
+import { WireAdapter } from "./producer/adapters/wire-adapter.js";
 import { SegmentProducer } from "./producer/segment-producer.js";
-import { WireProducer } from "./producer/adapters/wire-adapter.js";
 import { BlobCatalog } from "./registry/blob-catalog.js";
 import { RegistryClient } from "./registry/registry-client.js";
 import { createServerMetrics } from "./ops/metrics.js";
@@ -38,17 +38,13 @@ async function main(): Promise<void> {
   const catalog = new BlobCatalog(registry);
   const ranges = new RangeCache((id, b, e, into, onProgress) => registry.readRange(id, b, e, AbortSignal.timeout(30_000), into, onProgress),
     config.rangeChunkSegments * SEGMENT_SIZE, config.rangeCacheBytes);
-  const producer = new SegmentProducer({
-    prefix: config.prefix, catalog, ranges, log, freshnessMs: config.freshnessMs,
-    signer: config.dataSigner === "null" ? nullSigner : digestSigning,
-  });
+  const producer = new SegmentProducer({ prefix: config.prefix, catalog, ranges, log, freshnessMs: config.freshnessMs });
 
   const fw = Forwarder.create();
-  // NDNts' produce() answers on UDP uplinks; on Unix and TCP the wire tap answers first.
-  produce(config.prefix, producer.handle, { fw, concurrency: config.concurrency, describe: "blob-producer" });
-  const wire = new WireProducer(producer, config.dataSigner);
+  // The wire adapter answers where the uplink carries the wire (see carriesWire); NDNts the rest.
+  serveThroughNdnts(producer, { fw, concurrency: config.concurrency, signer: config.dataSigner === "null" ? nullSigner : digestSigning });
   const uplink = new Uplink({
-    fw, routers: [config.uplink], log, tap: wire.tap,
+    fw, routers: [config.uplink], log, tap: new WireAdapter(producer, config.dataSigner).tap,
     prefixRegistration: { signer: await openPrefixRegSigner(config.keychainDir, config.prefix, log), cost: config.routeCost },
   });
   await uplink.start();

@@ -1,7 +1,8 @@
-import { Segment } from "@ndn/naming-convention2";
-import { Data, type Interest, type Name, type Signer } from "@ndn/packet";
 import type { Logger } from "@ndnreg/shared";
-import { type BlobId, ContentType, nameText, parseSegmentName, segmentByteRange, segmentCount } from "@ndnreg/shared/ndn";
+import {
+  type BlobId, ContentType, nameText, type ParsedSegmentName, parseSegmentName, type SegmentDataFields, segmentByteRange, segmentCount,
+} from "@ndnreg/shared/ndn";
+import type { Name } from "@ndn/packet";
 
 import type { BlobCatalog } from "../registry/blob-catalog.js";
 import type { RangeCache } from "./range-cache.js";
@@ -10,7 +11,6 @@ export interface SegmentProducerOptions {
   readonly prefix: Name;
   readonly catalog: BlobCatalog;
   readonly ranges: RangeCache;
-  readonly signer: Signer;
   readonly freshnessMs: number;
   readonly log: Logger;
 }
@@ -24,43 +24,55 @@ export interface InterestCounters {
 }
 
 /** A "no such blob" answer is cached only briefly, so a later push becomes visible quickly. */
-export const NACK_FRESHNESS_MS = 1000;
+const NACK_FRESHNESS_MS = 1000;
 
-/** What to answer an Interest with, whatever the encoding. */
-export type SegmentReply =
-  | { readonly kind: "data"; readonly content: Uint8Array; readonly finalSegment: number }
-  | { readonly kind: "nack"; readonly reason: string };
+/**
+ * The Data that answers one Interest, whatever the transport encodes it with: a segment of the
+ * blob, or a Nack (ContentType Nack, the reason as content). Content views are valid until the
+ * end of the current event-loop turn (the range cache recycles its buffers).
+ */
+export type SegmentReply = Pick<SegmentDataFields, "contentType" | "freshnessMs" | "content" | "finalSegment">;
 
-/** Answers Interests for blob segments with bytes read from the registry. */
+const utf8 = new TextEncoder();
+
+/**
+ * Answers Interests for blob segments with bytes read from the registry. Transport-neutral: the
+ * adapters (the wire hot path, NDNts produce()) parse names with it and encode its replies.
+ */
 export class SegmentProducer {
   readonly counters: InterestCounters = { data: 0, dataBytes: 0, nackMissing: 0, nackError: 0, dropped: 0 };
+  readonly prefix: Name;
 
-  constructor(readonly opts: SegmentProducerOptions) {}
+  constructor(private readonly opts: SegmentProducerOptions) {
+    this.prefix = opts.prefix;
+  }
 
-  /** Segment `segment` of blob `id`, or a Nack reason (missing blob, past the end, registry error). */
+  /** The blob and segment an Interest name asks for; every malformed name gets a reason. */
+  parse(name: Name): ParsedSegmentName {
+    return parseSegmentName(this.prefix, name);
+  }
+
+  /** Segment `segment` of blob `id`, or a Nack (missing blob, past the end, registry error). */
   async reply(id: BlobId, segment: number): Promise<SegmentReply> {
     const { catalog, ranges, log } = this.opts;
     try {
       const stat = await catalog.stat(id);
       if (!stat.found) {
         ++this.counters.nackMissing;
-        return { kind: "nack", reason: `blob not found (registry ${stat.status})` };
+        return nack(`blob not found (registry ${stat.status})`);
       }
       const last = segmentCount(stat.size) - 1;
       if (segment > last) {
         ++this.counters.nackMissing;
-        return { kind: "nack", reason: `segment ${segment} past the end (${last})` };
+        return nack(`segment ${segment} past the end (${last})`);
       }
       const [begin, end] = segmentByteRange(segment, stat.size);
-      const content = end > begin ? await ranges.read(id, stat.size, begin, end) : new Uint8Array();
-      ++this.counters.data;
-      this.counters.dataBytes += content.length;
-      return { kind: "data", content, finalSegment: last };
+      return this.data(end > begin ? await ranges.read(id, stat.size, begin, end) : new Uint8Array(), last);
     } catch (err: unknown) {
       // Registry down or failing: answer at once so consumers fall back instead of timing out.
       ++this.counters.nackError;
       log.warn({ repository: id.repository, digest: id.digest.text, segment, err: String(err) }, "segment unavailable");
-      return { kind: "nack", reason: "registry unavailable" };
+      return nack("registry unavailable");
     }
   }
 
@@ -79,35 +91,22 @@ export class SegmentProducer {
     }
     const [begin, end] = segmentByteRange(segment, stat.size);
     const content = end > begin ? this.opts.ranges.peek(id, stat.size, begin, end) : new Uint8Array();
-    if (!content) {
-      return undefined;
-    }
-    ++this.counters.data;
-    this.counters.dataBytes += content.length;
-    return { kind: "data", content, finalSegment: last };
+    return content && this.data(content, last);
   }
 
-  /** Handler for NDNts produce() (UDP uplinks): undefined means "send nothing" (malformed names). */
-  readonly handle = async (interest: Interest): Promise<Data | undefined> => {
-    const parsed = parseSegmentName(this.opts.prefix, interest.name);
-    if (!parsed.ok) {
-      this.drop(interest.name, parsed.reason);
-      return undefined;
-    }
-    const reply = await this.reply(parsed.id, parsed.segment);
-    const data = reply.kind === "data"
-      // A copy: the range cache recycles its buffers, and signing here is asynchronous.
-      ? new Data(interest.name, Data.FreshnessPeriod(this.opts.freshnessMs), reply.content.slice())
-      : new Data(interest.name, Data.ContentType(ContentType.Nack), Data.FreshnessPeriod(NACK_FRESHNESS_MS), new TextEncoder().encode(reply.reason));
-    if (reply.kind === "data") {
-      data.finalBlockId = Segment.create(reply.finalSegment);
-    }
-    await this.opts.signer.sign(data);
-    return data;
-  };
-
+  /** An Interest that gets no answer at all (a malformed name): counted and logged at debug. */
   drop(name: Name, reason: string): void {
     ++this.counters.dropped;
     this.opts.log.debug({ name: nameText(name).slice(0, 300), reason }, "interest dropped");
   }
+
+  private data(content: Uint8Array, finalSegment: number): SegmentReply {
+    ++this.counters.data;
+    this.counters.dataBytes += content.length;
+    return { contentType: ContentType.Blob, freshnessMs: this.opts.freshnessMs, content, finalSegment };
+  }
+}
+
+function nack(reason: string): SegmentReply {
+  return { contentType: ContentType.Nack, freshnessMs: NACK_FRESHNESS_MS, content: utf8.encode(reason) };
 }

@@ -70,6 +70,15 @@ describe("pull through the client, blobs over NDN only", () => {
     assert.equal((await blobSources(client, [digest])).get(digest), "ndn");
   });
 
+  test("a client on a UDP uplink: segments travel through NDNts (NDNLPv2 fragments), not the wire hot path", async () => {
+    const udpClient = await stack.startClient({ upstream: refusing.url, router: stack.forwarder.udpUri });
+    const image = await pushTestImage(stack, "udp/app:v1", { format: "oci", layers: [30_000, 500_000] });
+    const out = await pullImage(udpClient.host, "udp/app:v1", path.join(stack.runDir, "out-udp"));
+    await verifyPulled(image, out);
+    const sources = await blobSources(udpClient, image.blobs.map((b) => b.digest));
+    assert.deepEqual([...new Set(sources.values())], ["ndn"]);
+  });
+
   test("the refusing upstream never served a blob byte", () => {
     assert.equal(refusing.counters.blobBytes, 0);
     assert.equal(refusing.counters.refusedBlobGets, 0, "the client never needed the HTTP path");

@@ -5,18 +5,28 @@ import { randomBytes, createHash } from "node:crypto";
 import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 
+import { consume } from "@ndn/endpoint";
+import { Forwarder as NdnForwarder } from "@ndn/fw";
 import { Segment } from "@ndn/naming-convention2";
-import { Component, Name, TT } from "@ndn/packet";
-import { SlabArena } from "@ndnreg/shared/ndn";
-import { blobName, isValidRepository, makeBlobId, parseRouterAddress, parseSegmentName, segmentCount } from "@ndnreg/shared/ndn";
+import { Component, Data, Interest, Name, nullSigner, TT } from "@ndn/packet";
+import { Decoder, Encoder } from "@ndn/tlv";
+import { createLogger } from "@ndnreg/shared";
+import {
+  type BlobId, blobName, isValidRepository, makeBlobId, parseRouterAddress, parseSegmentName, parseSha256Digest, peekPacket, SEGMENT_SIZE,
+  segmentCount, SlabArena, type WireTransport,
+} from "@ndnreg/shared/ndn";
 
 import { parseRange } from "@ndnreg/client/http/range";
 import { DigestMismatchError, VerifiedWriter } from "@ndnreg/client/blob/verified-writer";
 import { NdnGate } from "@ndnreg/client/ndn/gate";
 import { SharedFetches } from "@ndnreg/client/ndn/shared-fetches";
 import { fetchSegments, newPipelineStats, PipelineError, type SegmentChannel, type SegmentSink } from "@ndnreg/client/ndn/pipeline/segment-pipeline";
+import { serveThroughNdnts } from "@ndnreg/server/producer/adapters/ndnts-adapter";
+import { WireAdapter } from "@ndnreg/server/producer/adapters/wire-adapter";
 import { RangeCache } from "@ndnreg/server/producer/range-cache";
-import { parseSha256Digest } from "@ndnreg/shared/ndn";
+import { SegmentProducer } from "@ndnreg/server/producer/segment-producer";
+import { BlobCatalog } from "@ndnreg/server/registry/blob-catalog";
+import type { RegistryClient } from "@ndnreg/server/registry/registry-client";
 
 describe("names", () => {
   test("repository grammar", () => {
@@ -400,5 +410,60 @@ describe("range cache", () => {
     load!.finish();
     await Promise.all(reads);
     assert.equal(settled.length, ends.length);
+  });
+});
+
+describe("segment producer adapters", () => {
+  test("NDNts produce() and the wire hot path answer with the same Data: segments, the last one, Nacks", async () => {
+    const size = 2 * SEGMENT_SIZE + 123;
+    const bytes = randomBytes(size);
+    const present = makeBlobId("org/app", `sha256:${"a".repeat(64)}`)!;
+    const missing = makeBlobId("org/app", `sha256:${"b".repeat(64)}`)!;
+    const registry = {
+      stat: (id: BlobId) => Promise.resolve(id.digest.hex === present.digest.hex ? { found: true, size } : { found: false, status: 404 }),
+    } as unknown as RegistryClient;
+    const ranges = new RangeCache(async (_id, begin, end, into, progress) => {
+      await new Promise((r) => setImmediate(r));
+      into.set(bytes.subarray(begin, end));
+      progress(end - begin);
+    }, 1 << 20, 8 << 20);
+    const prefix = new Name("/adapters");
+    const producer = new SegmentProducer({ prefix, catalog: new BlobCatalog(registry), ranges, freshnessMs: 3_600_000, log: createLogger("test", "silent") });
+    const fw = NdnForwarder.create();
+    serveThroughNdnts(producer, { fw, signer: nullSigner, concurrency: 4 });
+    const wire = new WireAdapter(producer, "null");
+
+    const viaNdnts = (name: Name) => consume(new Interest(name, Interest.Lifetime(1000)), { fw, retx: 0 });
+    const viaWire = async (name: Name): Promise<Data> => {
+      const interest = Encoder.encode(new Interest(name, Interest.Lifetime(1000)));
+      const sent = new Promise<Uint8Array>((resolve) => {
+        assert.ok(wire.tap(peekPacket(interest)!, { send: resolve } as unknown as WireTransport), "the tap declined a blob Interest");
+      });
+      return new Decoder(await sent).decode(Data);
+    };
+    const cases: Array<[BlobId, number]> = [[present, 0], [present, 2], [present, 3], [missing, 0]];
+    for (const [id, segment] of cases) {
+      const name = blobName(prefix, id).append(Segment, segment);
+      const [a, b] = [await viaNdnts(name), await viaWire(name)];
+      for (const d of [a, b]) {
+        assert.ok(d.name.equals(name));
+      }
+      assert.equal(a.contentType, b.contentType);
+      assert.equal(a.freshnessPeriod, b.freshnessPeriod);
+      assert.ok(a.finalBlockId === b.finalBlockId || a.finalBlockId!.equals(b.finalBlockId!), `${segment}: FinalBlockId`);
+      assert.ok(Buffer.from(a.content).equals(Buffer.from(b.content)), `${segment}: content`);
+    }
+    const data = await viaNdnts(blobName(prefix, present).append(Segment, 2));
+    assert.ok(Buffer.from(data.content).equals(bytes.subarray(2 * SEGMENT_SIZE)));
+    assert.ok(data.finalBlockId?.equals(Segment.create(2)));
+    assert.equal(data.freshnessPeriod, 3_600_000);
+    for (const [id, segment] of [[present, 3], [missing, 0]] as const) {
+      const nack = await viaWire(blobName(prefix, id).append(Segment, segment));
+      assert.equal(nack.contentType, 3);
+      assert.equal(nack.freshnessPeriod, 1000);
+      assert.equal(nack.finalBlockId, undefined);
+    }
+    assert.equal(producer.counters.data, 5);
+    assert.equal(producer.counters.nackMissing, 6);
   });
 });

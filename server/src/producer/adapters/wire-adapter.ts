@@ -1,11 +1,12 @@
 import { Segment } from "@ndn/naming-convention2";
 import { Name } from "@ndn/packet";
 import {
-  type BlobId, ContentType, encodeSegmentData, hasNamePrefix, lastComponentOffset, parseSegmentName, type PeekedPacket, readSegmentComponent, TLV, type WireTap, type WireTransport,
+  type BlobId, encodeSegmentData, hasNamePrefix, lastComponentOffset, type PeekedPacket, readSegmentComponent, TLV, type WireTap,
+  type WireTransport,
 } from "@ndnreg/shared/ndn";
 import { LRUCache } from "lru-cache";
 
-import { NACK_FRESHNESS_MS, type SegmentProducer, type SegmentReply } from "../segment-producer.js";
+import type { SegmentProducer, SegmentReply } from "../segment-producer.js";
 
 /** Most distinct blob names whose parse result is remembered. */
 const PARSE_CACHE_SIZE = 4096;
@@ -14,11 +15,11 @@ const PARSE_CACHE_SIZE = 4096;
 const MALFORMED = false;
 
 /**
- * The server's hot path: blob Interests are read from the uplink socket's bytes and answered with
- * Data encoded in one allocation. A blob name is validated once with the NDNts-based parser and
- * remembered, so the per-Interest cost is a map lookup plus the segment number.
+ * The server's hot path (Unix and TCP uplinks): blob Interests are read from the uplink socket's
+ * bytes and answered with Data encoded in one allocation. A blob name is validated once by the
+ * producer's parser and remembered, so the per-Interest cost is a map lookup plus the segment number.
  */
-export class WireProducer {
+export class WireAdapter {
   private readonly prefixValue: Uint8Array;
   /** Reads peek: a name's place in line is set when it is parsed. */
   private readonly parsed = new LRUCache<string, BlobId | typeof MALFORMED>({ max: PARSE_CACHE_SIZE });
@@ -26,7 +27,7 @@ export class WireProducer {
   private last?: { readonly blobValue: Buffer; readonly id: BlobId | null };
 
   constructor(private readonly producer: SegmentProducer, private readonly signature: "digest" | "null") {
-    this.prefixValue = producer.opts.prefix.value;
+    this.prefixValue = producer.prefix.value;
   }
 
   /** Give this to the Uplink: takes Interests under the prefix, leaves the rest to NDNts. */
@@ -54,9 +55,10 @@ export class WireProducer {
   };
 
   private encode(nameValue: Uint8Array, pitToken: Uint8Array | undefined, reply: SegmentReply): Uint8Array {
-    return encodeSegmentData(reply.kind === "data"
-      ? { nameValue, pitToken, contentType: ContentType.Blob, freshnessMs: this.producer.opts.freshnessMs, finalSegment: reply.finalSegment, content: reply.content, signature: this.signature }
-      : { nameValue, pitToken, contentType: ContentType.Nack, freshnessMs: NACK_FRESHNESS_MS, content: new TextEncoder().encode(reply.reason), signature: this.signature });
+    return encodeSegmentData({
+      nameValue, pitToken, contentType: reply.contentType, freshnessMs: reply.freshnessMs, finalSegment: reply.finalSegment, content: reply.content,
+      signature: this.signature,
+    });
   }
 
   private blobId(nameValue: Uint8Array, lastOffset: number): BlobId | null {
@@ -74,7 +76,7 @@ export class WireProducer {
     let id = this.parsed.peek(key);
     if (id === undefined) {
       try {
-        const parsed = parseSegmentName(this.producer.opts.prefix, new Name(blobValue).append(Segment, 0));
+        const parsed = this.producer.parse(new Name(blobValue).append(Segment, 0));
         id = parsed.ok ? parsed.id : MALFORMED;
       } catch {
         id = MALFORMED; // a component NDNts refuses to decode

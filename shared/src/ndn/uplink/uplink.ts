@@ -22,11 +22,17 @@ export interface UplinkOptions {
   /** UDP packets above this are fragmented by NDNLPv2 (the forwarder reassembles). */
   readonly udpMtu?: number;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
-  /**
-   * Hot-path packet handler. On Unix and TCP uplinks the face is a WireTransport that offers each
-   * packet to this tap before NDNts; on UDP (NDNLPv2 fragmentation) NDNts handles everything.
-   */
+  /** Hot-path packet handler, offered each packet before NDNts where the router carriesWire(). */
   readonly tap?: WireTap;
+}
+
+/**
+ * Whether a face to this router carries the wire hot path (a WireTransport with the tap in front
+ * of NDNts): stream sockets only. On UDP, 8000-byte segments need NDNLPv2 fragmentation, which
+ * NDNts does, so every packet goes through NDNts.
+ */
+export function carriesWire(router: RouterAddress): boolean {
+  return router.scheme !== "udp";
 }
 
 /**
@@ -95,7 +101,7 @@ export class Uplink extends EventTarget {
     };
     try {
       const tap = this.opts.tap;
-      const face = tap && router.scheme !== "udp"
+      const face = tap && carriesWire(router)
         ? await L3Face.makeCreateFace(async () => {
           const sock = await connectSocket(router, 3000);
           this.wireTransport = new WireTransport(sock, tap, { describe: this.describe, local: router.scheme === "unix" });
