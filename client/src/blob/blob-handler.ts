@@ -3,252 +3,160 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "@ndnreg/shared";
 import type { BlobId } from "@ndnreg/shared/ndn";
 
-import { DigestMismatchError, VerifiedWriter } from "./verified-writer.js";
+import { sendUpstreamError } from "../http/upstream-errors.js";
+import type { Upstream } from "../http/upstream.js";
 import { NdnFetchError } from "../ndn/blob-fetcher.js";
-import type { PipelineStats } from "../ndn/pipeline/segment-pipeline.js";
 import type { NdnGate } from "../ndn/gate.js";
 import type { SharedFetches } from "../ndn/shared-fetches.js";
-import { type ByteRange, parseRange } from "../http/range.js";
-import { sendUpstreamError } from "../http/upstream-errors.js";
-import type { BytePath, ClientMetrics } from "../ops/metrics.js";
-import type { Upstream } from "../http/upstream.js";
+import type { ClientMetrics, FallbackReason } from "../ops/metrics.js";
+import { proxyWholeBlob, resumeOverHttp } from "./http-fallback.js";
+import { deliverOverNdn } from "./ndn-delivery.js";
+import { BlobOutcome, BlobRecorder } from "./outcome.js";
+import { type BlobPlan, planBlob } from "./plan.js";
+import { DigestMismatchError, VerifiedWriter } from "./verified-writer.js";
 
-export type BlobSource = "ndn" | "http" | "ndn+http";
+/** Most digests remembered as "NDN copy was wrong" (then the set starts over). */
+const MAX_HTTP_ONLY = 10_000;
 
-/**
- * Blobs up to this size are verified before their first byte is sent, so a copy that does not
- * match its digest is replaced by HTTP bytes in the same response (configs and small layers then
- * never fail a pull). Larger blobs stream, and a mismatch aborts the response.
- */
-const SELF_HEAL_MAX_BYTES = 4 * 1024 * 1024;
-
-/** Blobs at least this large get progress lines while in flight. */
-const PROGRESS_MIN_BYTES = 32 * 1024 * 1024;
-
-/** Headers the registry sets on a blob that the caller should see exactly. */
-const BLOB_HEADERS = ["content-type", "docker-content-digest", "etag", "docker-distribution-api-version", "cache-control", "last-modified"];
+/** What follows a fallback: the whole blob over HTTP, the rest of it from byte `at`, or nothing (the response is aborted). */
+type Then = { readonly kind: "whole" } | { readonly kind: "rest"; readonly at: number } | { readonly kind: "abort" };
+const WHOLE: Then = { kind: "whole" };
 
 /**
- * GET /v2/<repository>/blobs/sha256:<hex>. The upstream is asked first (HEAD with the caller's
- * own headers) so its authorization decision stands and the size is known; then the bytes come
- * over NDN, verified against the digest, with HTTP taking over wherever NDN fails.
+ * GET /v2/<repository>/blobs/sha256:<hex>: plan (the upstream's HEAD, the Range), deliver over
+ * NDN, fall back to HTTP wherever NDN fails, and record one outcome per blob.
  */
 export class BlobHandler {
   /** Digests whose NDN copy did not match: served over HTTP from now on (bounded). */
   private readonly httpOnly = new Set<string>();
+  private readonly recorder: BlobRecorder;
 
   constructor(
     private readonly upstream: Upstream,
     private readonly fetches: SharedFetches,
     private readonly log: Logger,
-    private readonly metrics: ClientMetrics,
+    metrics: ClientMetrics,
     private readonly gate: NdnGate,
-    private readonly progressIntervalMs = 5000,
-  ) {}
+    progressIntervalMs = 5000,
+  ) {
+    this.recorder = new BlobRecorder(log, metrics, progressIntervalMs);
+  }
 
   async get(req: IncomingMessage, res: ServerResponse, id: BlobId, path: string): Promise<void> {
-    const t0 = performance.now();
+    const outcome = new BlobOutcome(id);
     const ctrl = new AbortController();
     res.once("close", () => ctrl.abort(new Error("caller went away")));
     const signal = ctrl.signal;
-
-    const head = await this.upstream.request({
-      method: "HEAD", path, headers: req.headers, dropHeaders: ["range", "if-range"], signal, followRedirects: true,
-    });
-    await head.body.dump();
-    const size = Number(head.headers["content-length"]);
-    if (head.statusCode !== 200 || !Number.isSafeInteger(size) || size < 0 || this.httpOnly.has(id.digest.hex)) {
-      // 401/403/404 and anything unusual: the upstream's own GET answer is authoritative.
-      return this.proxyHttp(req, res, path, signal, t0, id);
-    }
-    const range = parseRange(headerText(req.headers.range), size);
-    if (range.kind === "multi") {
-      return this.proxyHttp(req, res, path, signal, t0, id);
-    }
-    if (range.kind === "unsatisfiable") {
-      res.writeHead(416, { "content-range": `bytes */${size}`, "content-length": "0" });
-      res.end();
-      return;
-    }
-    if (!this.gate.allow()) {
-      this.metrics.fallbacks.labels({ reason: "ndn-skipped" }).inc();
-      return this.proxyHttp(req, res, path, signal, t0, id);
-    }
-    const window: ByteRange = range.kind === "single" ? range.range : { start: 0, end: size - 1 };
-    const headers: Record<string, string | string[]> = {};
-    for (const k of BLOB_HEADERS) {
-      const v = head.headers[k];
-      if (v !== undefined) {
-        headers[k] = v;
+    try {
+      const plan = await planBlob(this.upstream, req, path, signal, this.httpOnly.has(id.digest.hex));
+      if (plan.kind === "unsatisfiable") {
+        res.writeHead(416, { "content-range": `bytes */${plan.size}`, "content-length": "0" });
+        res.end();
+        return;
       }
+      if (plan.kind === "ndn" && this.gate.allow()) {
+        await this.overNdn(req, res, path, signal, plan, outcome);
+        return;
+      }
+      if (plan.kind === "ndn") {
+        this.fallBack(outcome, "ndn-skipped", WHOLE);
+      }
+      await this.overHttp(req, res, path, signal, outcome, "http");
+    } finally {
+      this.recorder.record(outcome);
     }
-    headers["accept-ranges"] = "bytes";
-    headers["content-length"] = String(Math.max(0, window.end - window.start + 1));
-    if (range.kind === "single") {
-      headers["content-range"] = `bytes ${window.start}-${window.end}/${size}`;
-    }
+  }
 
-    const holdAll = size <= SELF_HEAL_MAX_BYTES;
-    const writer = new VerifiedWriter(res, id.digest, size, window, signal, holdAll);
-    let source: BlobSource = "ndn";
-    let ndnBytes = 0;
-    let started = false;
-    const fetch = this.fetches.open(id, size, signal);
-    const stats = fetch.stats;
-    const m = this.metrics;
-    m.inFlight.inc();
-    const stopProgress = this.logProgress(id, size, writer, t0);
-    let fetchOutcome: "ok" | "fallback" = "ok";
+  private async overNdn(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, plan: BlobPlan & { kind: "ndn" }, o: BlobOutcome): Promise<void> {
+    const writer = new VerifiedWriter(res, o.id.digest, plan.size, plan.window, signal, plan.holdAll);
+    const fetch = this.fetches.open(o.id, plan.size, signal);
+    this.recorder.opened(o, fetch);
+    const stopProgress = this.recorder.progress(o, plan.size, () => writer.position);
     try {
       try {
-        for await (const payloads of fetch.payloads) {
-          if (ndnBytes === 0) {
-            this.gate.reachable();
-          }
-          if (!started && !holdAll) {
-            res.writeHead(range.kind === "single" ? 206 : 200, headers);
-            started = true;
-          }
-          await writer.pushAll(payloads);
-          for (const p of payloads) {
-            ndnBytes += p.length;
-          }
-        }
+        await deliverOverNdn(fetch.payloads, writer, res, plan, this.gate, o);
       } catch (err: unknown) {
         if (!(err instanceof NdnFetchError) || signal.aborted) {
           throw err;
         }
-        fetchOutcome = "fallback";
-        m.fallbacks.labels({ reason: err.reason }).inc();
-        if (ndnBytes === 0 && (err.reason === "first-byte-timeout" || err.reason === "fetch-error")) {
+        if (o.ndnBytes === 0 && (err.reason === "first-byte-timeout" || err.reason === "fetch-error")) {
           this.gate.unreachable(); // nothing answered: skip NDN for a while instead of waiting again
         }
-        if (!started) {
-          this.log.info({ repository: id.repository, digest: id.digest.text, reason: err.reason, err: err.message }, "ndn failed, blob over http");
-          return await this.proxyHttp(req, res, path, signal, t0, id, "fallback");
+        if (!res.headersSent) {
+          this.fallBack(o, err.reason, WHOLE, err);
+          return await this.overHttp(req, res, path, signal, o, "fallback");
         }
-        this.log.info({ repository: id.repository, digest: id.digest.text, at: writer.position, reason: err.reason, err: err.message }, "ndn failed mid-blob, rest over http");
-        source = "ndn+http";
-        m.blobBytes.labels({ path: "fallback" }).inc(await this.continueOverHttp(req, id, path, writer, size, signal));
+        this.fallBack(o, err.reason, { kind: "rest", at: writer.position }, err);
+        o.http = { path: "fallback" };
+        o.http.bytes = await resumeOverHttp(this.upstream, req, path, o.id, writer, plan.size, signal);
       }
-      if (!started) {
-        if (holdAll) {
-          try {
-            writer.verify();
-          } catch (err: unknown) {
-            if (!(err instanceof DigestMismatchError)) {
-              throw err;
-            }
-            // Nothing sent yet: answer with the registry's bytes instead.
-            this.remember(id);
-            m.fallbacks.labels({ reason: "digest-mismatch" }).inc();
-            fetchOutcome = "fallback";
-            this.log.error({ repository: id.repository, digest: id.digest.text, err: err.message }, "digest mismatch: blob served over http instead");
-            return await this.proxyHttp(req, res, path, signal, t0, id, "fallback");
+      if (!res.headersSent) {
+        try {
+          writer.verify(); // held back so far: a wrong copy can still be replaced
+        } catch (err: unknown) {
+          if (!(err instanceof DigestMismatchError)) {
+            throw err;
           }
+          this.fallBack(o, "digest-mismatch", WHOLE, err);
+          return await this.overHttp(req, res, path, signal, o, "fallback");
         }
-        res.writeHead(range.kind === "single" ? 206 : 200, headers);
-        started = true;
+        res.writeHead(plan.status, plan.headers);
       }
       await writer.finish();
       res.end();
-      this.logDone(id, source, writer.bytesWritten, ndnBytes, t0, stats, fetch.joined);
+      o.source = o.http ? "ndn+http" : "ndn";
+      o.bytes = writer.bytesWritten;
     } catch (err: unknown) {
-      m.blobs.labels({ source: "failed" }).inc();
+      o.source = "failed";
       if (err instanceof DigestMismatchError) {
-        m.fallbacks.labels({ reason: "digest-mismatch" }).inc();
-        this.remember(id);
-        this.log.error({ repository: id.repository, digest: id.digest.text, err: err.message }, "digest mismatch: response aborted, blob goes over http next time");
+        this.fallBack(o, "digest-mismatch", { kind: "abort" }, err);
       } else if (!signal.aborted) {
-        this.log.warn({ repository: id.repository, digest: id.digest.text, err: String(err) }, "blob transfer failed");
+        this.log.warn({ repository: o.id.repository, digest: o.id.digest.text, err: String(err) }, "blob transfer failed");
       }
-      if (!started && !res.headersSent && !signal.aborted) {
+      if (!res.headersSent && !signal.aborted) {
         sendUpstreamError(res, err);
         return;
       }
       res.destroy();
     } finally {
       stopProgress();
-      m.inFlight.dec();
-      m.fetchSeconds.labels({ outcome: fetchOutcome }).observe((performance.now() - t0) / 1000);
-      m.blobBytes.labels({ path: "ndn" }).inc(ndnBytes);
-      if (!fetch.joined) { // a shared fetch's packets are counted once, by the request that started it
-        m.segments.inc(stats.delivered);
-        m.retransmissions.inc(stats.retransmissions);
-      } else {
-        m.sharedFetches.inc();
-      }
     }
   }
 
-  /** Progress lines for large blobs: percent and MB/s every few seconds while in flight. */
-  private logProgress(id: BlobId, size: number, writer: VerifiedWriter, t0: number): () => void {
-    if (size < PROGRESS_MIN_BYTES) {
-      return () => undefined;
-    }
-    const timer = setInterval(() => {
-      const seconds = (performance.now() - t0) / 1000;
-      this.log.info({
-        repository: id.repository, digest: id.digest.text, bytes: writer.position, size,
-        percent: Number((100 * writer.position / size).toFixed(1)), mbps: Number((writer.position / 1e6 / seconds).toFixed(1)),
-      }, "blob progress");
-    }, this.progressIntervalMs);
-    timer.unref();
-    return () => clearInterval(timer);
-  }
-
-  /** The rest of the blob over HTTP from where NDN stopped; returns the bytes it read. */
-  private async continueOverHttp(req: IncomingMessage, id: BlobId, path: string, writer: VerifiedWriter, size: number, signal: AbortSignal): Promise<number> {
-    const from = writer.position;
-    if (from >= size) {
-      return 0;
-    }
-    const res = await this.upstream.request({
-      method: "GET", path, signal, followRedirects: true,
-      headers: { ...req.headers, range: `bytes=${from}-${size - 1}` }, dropHeaders: ["if-range"],
-    });
-    if (res.statusCode !== 206) {
-      await res.body.dump();
-      throw new Error(`upstream answered ${res.statusCode} to a resume at byte ${from} of ${id.digest.text}`);
-    }
-    let n = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      await writer.push(chunk);
-      n += chunk.length;
-    }
-    return n;
-  }
-
-  /** Plain HTTP for the whole request, redirects followed so the caller never leaves the proxy. */
-  private async proxyHttp(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, t0: number, id: BlobId, bytePath: BytePath = "http"): Promise<void> {
-    const up = await this.upstream.request({ method: "GET", path, headers: req.headers, signal, followRedirects: true });
-    await this.upstream.relay(up, res);
-    if (up.statusCode < 300) {
-      const bytes = Number(up.headers["content-length"] ?? 0);
-      this.metrics.blobBytes.labels({ path: bytePath }).inc(Number.isFinite(bytes) ? bytes : 0);
-      this.logDone(id, "http", bytes, 0, t0);
+  /** The whole blob as a plain GET to the upstream: its answer stands. */
+  private async overHttp(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, o: BlobOutcome, bytePath: "http" | "fallback"): Promise<void> {
+    o.http = { path: bytePath };
+    const bytes = await proxyWholeBlob(this.upstream, req, res, path, signal);
+    if (bytes !== undefined) {
+      o.http.bytes = bytes;
+      o.bytes = bytes;
+      o.source = "http";
     }
   }
 
-  private remember(id: BlobId): void {
-    if (this.httpOnly.size >= 10_000) {
+  /**
+   * Every exit from NDN goes through here: the reason is recorded, and the log says what happens
+   * next. A wrong copy also sends its digest over HTTP from now on.
+   */
+  private fallBack(o: BlobOutcome, reason: FallbackReason, then: Then, err?: Error): void {
+    o.fallbacks.push(reason);
+    const blob = { repository: o.id.repository, digest: o.id.digest.text };
+    if (reason === "digest-mismatch") {
+      this.rememberWrongCopy(o.id);
+      this.log.error({ ...blob, err: err?.message }, then.kind === "abort"
+        ? "digest mismatch: response aborted, blob goes over http next time"
+        : "digest mismatch: blob served over http instead");
+    } else if (then.kind === "rest") {
+      this.log.info({ ...blob, at: then.at, reason, err: err?.message }, "ndn failed mid-blob, rest over http");
+    } else if (reason !== "ndn-skipped") {
+      this.log.info({ ...blob, reason, err: err?.message }, "ndn failed, blob over http");
+    }
+  }
+
+  private rememberWrongCopy(id: BlobId): void {
+    if (this.httpOnly.size >= MAX_HTTP_ONLY) {
       this.httpOnly.clear();
     }
     this.httpOnly.add(id.digest.hex);
   }
-
-  private logDone(id: BlobId, source: BlobSource, bytes: number, ndnBytes: number, t0: number, stats?: PipelineStats, joined = false): void {
-    this.metrics.blobs.labels({ source }).inc();
-    const seconds = (performance.now() - t0) / 1000;
-    this.log.info({
-      repository: id.repository, digest: id.digest.text, bytes, ndnBytes, source,
-      ...(stats && { retransmissions: stats.retransmissions, srttMs: Number(stats.srttMs.toFixed(2)) }),
-      ...(joined && { sharedFetch: true }),
-      seconds: Number(seconds.toFixed(3)), mbps: Number((bytes / 1e6 / Math.max(seconds, 1e-6)).toFixed(1)),
-    }, "blob done");
-  }
-}
-
-function headerText(v: string | string[] | undefined): string | undefined {
-  return Array.isArray(v) ? v.join(",") : v;
 }

@@ -1,8 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
-/** Where the bytes of a blob response came from. */
-export type BytePath = "ndn" | "http" | "fallback";
-
 /**
  * Why a blob left the NDN path: NdnFetchError reasons, a digest mismatch, or "ndn-skipped" (uplink
  * down, or recent fetches got no answer: see NdnGate).

@@ -1,0 +1,29 @@
+import type { ServerResponse } from "node:http";
+
+import type { NdnGate } from "../ndn/gate.js";
+import type { BlobOutcome } from "./outcome.js";
+import type { BlobPlan } from "./plan.js";
+import type { VerifiedWriter } from "./verified-writer.js";
+
+/**
+ * Streams an NDN fetch's payloads through the verified writer. The response starts with the
+ * first bytes, unless the plan holds everything back until the digest is checked; any segment
+ * arriving tells the gate that NDN works. Fetch errors (NdnFetchError) reach the caller as thrown.
+ */
+export async function deliverOverNdn(
+  payloads: AsyncIterable<readonly Uint8Array[]>, writer: VerifiedWriter, res: ServerResponse,
+  plan: BlobPlan & { kind: "ndn" }, gate: NdnGate, outcome: BlobOutcome,
+): Promise<void> {
+  for await (const batch of payloads) {
+    if (outcome.ndnBytes === 0) {
+      gate.reachable();
+    }
+    if (!plan.holdAll && !res.headersSent) {
+      res.writeHead(plan.status, plan.headers);
+    }
+    await writer.pushAll(batch);
+    for (const p of batch) {
+      outcome.ndnBytes += p.length;
+    }
+  }
+}
