@@ -103,7 +103,7 @@ function loadRegistryCredentials(env: Env): RegistryCredentials | undefined {
     try {
       password = readFileSync(file, "utf8").replace(/\r?\n$/, "");
     } catch (err: unknown) {
-      throw new Error(`REGISTRY_PASSWORD_FILE=${file}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new Error(`REGISTRY_PASSWORD_FILE=${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
   if (!password) {

@@ -70,7 +70,9 @@ async function measure(stack: Stack, image: TestImage, host: string, client: Cli
 }
 
 /** Three layers never fetched before (so the path is cold): at once, or one after another. */
-async function layerConcurrency(stack: Stack, puller: BlobPuller, client: ClientHandle, image: TestImage, repository: string, parallel: boolean, parMb: number): Promise<Row> {
+async function layerConcurrency(
+  stack: Stack, puller: BlobPuller, client: ClientHandle, image: TestImage, repository: string, parallel: boolean, parMb: number,
+): Promise<Row> {
   const pids = [client.proc.child.pid, stack.server?.child.pid, stack.forwarder.pid];
   const cpu0 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
   const t0 = performance.now();

@@ -9,7 +9,9 @@ import type { VerifiedWriter } from "./verified-writer.js";
  * The whole request as a plain GET to the upstream, relayed unchanged (redirects followed so the
  * caller never leaves the proxy). Returns the body's length when the upstream sent the blob (2xx).
  */
-export async function proxyWholeBlob(upstream: Upstream, req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal): Promise<number | undefined> {
+export async function proxyWholeBlob(
+  upstream: Upstream, req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal,
+): Promise<number | undefined> {
   const up = await upstream.request({ method: "GET", path, headers: req.headers, signal, followRedirects: true });
   await upstream.relay(up, res);
   return up.statusCode < 300 ? Number(up.headers["content-length"] ?? 0) : undefined;
@@ -19,7 +21,9 @@ export async function proxyWholeBlob(upstream: Upstream, req: IncomingMessage, r
  * The rest of the blob over HTTP from where NDN stopped (`Range: bytes=<position>-`), through the
  * same verified writer. Returns the bytes it read.
  */
-export async function resumeOverHttp(upstream: Upstream, req: IncomingMessage, path: string, id: BlobId, writer: VerifiedWriter, size: number, signal: AbortSignal): Promise<number> {
+export async function resumeOverHttp(
+  upstream: Upstream, req: IncomingMessage, path: string, id: BlobId, writer: VerifiedWriter, size: number, signal: AbortSignal,
+): Promise<number> {
   const from = writer.position;
   if (from >= size) {
     return 0;

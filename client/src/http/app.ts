@@ -25,7 +25,8 @@ export interface AppDeps {
 export function buildApp({ upstream, blobs, log, ops }: AppDeps): FastifyInstance {
   // Per-request logs stay at debug: each blob already gets one line when it is done.
   const httpLog = log.child({ component: "http" }, { level: log.level === "debug" || log.level === "trace" ? log.level : "warn" });
-  const app = Fastify({ loggerInstance: httpLog as FastifyBaseLogger, routerOptions: { maxParamLength: 8192 } });
+  const loggerInstance: FastifyBaseLogger = httpLog;
+  const app = Fastify({ loggerInstance, routerOptions: { maxParamLength: 8192 } });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", (_req, _payload, done) => done(null));
 

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 
 /** RFC 9110 connection-specific headers: they describe one hop and are never forwarded. */
 const HOP_BY_HOP = new Set([
@@ -21,5 +21,3 @@ export function endToEndHeaders(headers: IncomingHttpHeaders | Record<string, He
   }
   return out;
 }
-
-export type { OutgoingHttpHeaders };

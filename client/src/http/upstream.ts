@@ -31,7 +31,9 @@ export class Upstream {
 
   /** `timeoutMs`: longest wait for the upstream's response headers, and between body bytes. */
   constructor(readonly base: URL, timeoutMs = 30_000) {
-    this.direct = new Agent({ connections: 64, keepAliveTimeout: 30_000, connectTimeout: Math.min(10_000, timeoutMs), headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    this.direct = new Agent({
+      connections: 64, keepAliveTimeout: 30_000, connectTimeout: Math.min(10_000, timeoutMs), headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+    });
   }
 
   request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
@@ -44,7 +46,7 @@ export class Upstream {
     return this.direct.request({
       origin: this.base.origin,
       path: basePath + req.path,
-      method: req.method as Dispatcher.HttpMethod,
+      method: req.method,
       headers,
       body: hasBody ? req.body : undefined,
       signal: req.signal,
@@ -65,7 +67,7 @@ export class Upstream {
    * relative so that multi-step flows (blob uploads) keep going through this proxy.
    */
   async relay(res: Dispatcher.ResponseData, out: ServerResponse): Promise<void> {
-    const headers = endToEndHeaders(res.headers as IncomingHttpHeaders);
+    const headers = endToEndHeaders(res.headers);
     const location = headers["location"];
     if (typeof location === "string") {
       headers["location"] = this.localise(location);

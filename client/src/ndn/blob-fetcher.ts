@@ -46,7 +46,8 @@ export class NdnBlobFetcher {
     const count = segmentCount(size);
     // Interests carry MustBeFresh: segments have a long FreshnessPeriod, so caches still answer,
     // but a short-lived Nack cached in a router cannot hide a blob pushed later.
-    const result = fetchSegments(blobName(this.opts.prefix, id), count, { channel: this.opts.channel, signal: ctrl.signal, maxWindow: this.opts.maxWindow, stats });
+    const { channel, maxWindow } = this.opts;
+    const result = fetchSegments(blobName(this.opts.prefix, id), count, { channel, signal: ctrl.signal, maxWindow, stats });
     let segment = 0;
     try {
       for await (const batch of result) {

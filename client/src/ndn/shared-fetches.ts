@@ -126,6 +126,7 @@ class SharedFetch {
           continue;
         }
         if (this.error !== undefined) {
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- the fetch's own rejection, passed on as it is
           throw this.error;
         }
         if (this.done) {

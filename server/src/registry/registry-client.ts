@@ -14,7 +14,7 @@ import { RangeStatusError, readRangeInto } from "./range-read.js";
 export type BlobStat = { readonly found: true; readonly size: number } | { readonly found: false; readonly status: number };
 
 /** Registry answered with something other than the blob or a clean "not here". */
-export class RegistryError extends Error {}
+class RegistryError extends Error {}
 
 export interface RegistryClientOptions {
   /** Used only for the repositories on their allow-list; everything else is read anonymously. */
@@ -109,16 +109,21 @@ export class RegistryClient {
     const remembered = this.locations.get(id);
     const authorization = remembered ? undefined : await this.auth.authorization(id.repository);
     const from = remembered ?? this.blobUrl(id);
-    const read = (url: URL, headers: Headers): Promise<RedirectableResponse> =>
-      readRangeInto(this.http, { origin: url.origin, path: url.pathname + url.search, signal, headers, onProgress }, begin, end, out).then(() => READ_DONE, (err: unknown) => {
+    const read = async (url: URL, headers: Headers): Promise<RedirectableResponse> => {
+      try {
+        await readRangeInto(this.http, { origin: url.origin, path: url.pathname + url.search, signal, headers, onProgress }, begin, end, out);
+        return READ_DONE;
+      } catch (err: unknown) {
         if (!(err instanceof RangeStatusError) || signal?.aborted) {
-          throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): ${err instanceof Error ? err.message : String(err)}`);
+          throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): ${err instanceof Error ? err.message : String(err)}`, { cause: err });
         }
         return { statusCode: err.statusCode, headers: { location: err.location }, body: NO_BODY };
-      });
+      }
+    };
     const headers: Headers = authorization === undefined ? {} : { authorization };
     // One redirect at most (registry -> storage); its URL is remembered for the blob's next ranges.
-    const { res, hops } = await followRedirects(await read(from, headers), from, headers, read, { maxHops: 1, onHop: (to) => this.locations.set(id, to) });
+    const onHop = (to: URL) => this.locations.set(id, to);
+    const { res, hops } = await followRedirects(await read(from, headers), from, headers, read, { maxHops: 1, onHop });
     if (res === READ_DONE) {
       return out;
     }

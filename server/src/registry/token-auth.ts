@@ -6,7 +6,7 @@ import { findBearerChallenge, parseWwwAuthenticate } from "@ndnreg/shared/http";
 
 import type { RepositoryAllowList } from "./repository-allow-list.js";
 
-export interface RegistryLogin {
+interface RegistryLogin {
   readonly username: string;
   readonly password: string;
 }
@@ -40,7 +40,7 @@ export interface TokenAuthCounters {
 }
 
 /** Docker token spec: a token response without expires_in is valid for 60 s. */
-export const DEFAULT_TOKEN_SECONDS = 60;
+const DEFAULT_TOKEN_SECONDS = 60;
 const MAX_TOKEN_SECONDS = 24 * 3600;
 const MAX_TOKEN_RESPONSE_BYTES = 1 << 20;
 const TOKEN_REQUEST_TIMEOUT_MS = 10_000;
@@ -198,7 +198,7 @@ export class TokenAuth {
 }
 
 /** The only access the server ever asks for. */
-export function pullScope(repository: string): string {
+function pullScope(repository: string): string {
   return `repository:${repository}:pull`;
 }
 

@@ -3,7 +3,7 @@
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
 /** Never sent to another origin: blob storage hosts get signed URLs, not the registry's credentials. */
-export const CREDENTIAL_HEADERS: readonly string[] = ["authorization", "cookie", "proxy-authorization"];
+const CREDENTIAL_HEADERS: readonly string[] = ["authorization", "cookie", "proxy-authorization"];
 
 /** Most hops followed; registries use one (registry -> storage), CDNs sometimes two. */
 export const MAX_REDIRECTS = 5;

@@ -130,7 +130,7 @@ function parseParams(s: Scanner, params: Record<string, string>): void {
     }
     ++s.pos;
     s.skipSpaces();
-    let value = "";
+    let value: string;
     if (s.peek() === "\"") {
       ++s.pos;
       value = s.quoted();

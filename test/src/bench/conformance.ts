@@ -4,7 +4,7 @@ import path from "node:path";
 import { ManagedProcess } from "./process.js";
 
 /** Built by .ci/install-conformance (OCI distribution-spec conformance suite, pinned version). */
-export const CONFORMANCE_BIN = "oci-conformance";
+const CONFORMANCE_BIN = "oci-conformance";
 
 /** One leaf test of the suite, as its junit.xml reports it. */
 export interface ConformanceCase {
@@ -69,7 +69,7 @@ export async function runConformance(bin: string, host: string, resultsDir: stri
 const ROOT = "OCI Conformance Test/";
 
 /** The <testcase> elements of the suite's junit.xml (Go's encoding/xml output; no CDATA used). */
-export function parseJunit(xml: string): ConformanceCase[] {
+function parseJunit(xml: string): ConformanceCase[] {
   const cases: ConformanceCase[] = [];
   for (const m of xml.matchAll(/<testcase\s([^>]*)>([\s\S]*?)<\/testcase>/g)) {
     const attrs = new Map([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((a) => [a[1]!, unescapeXml(a[2]!)]));
@@ -91,7 +91,7 @@ function unescapeXml(s: string): string {
   const named: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: "\"", apos: "'" };
   return s.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (_, e: string) =>
     e.startsWith("#x") || e.startsWith("#X") ? String.fromCodePoint(parseInt(e.slice(2), 16))
-      : e.startsWith("#") ? String.fromCodePoint(Number(e.slice(1))) : named[e]!);
+    : e.startsWith("#") ? String.fromCodePoint(Number(e.slice(1))) : named[e]!);
 }
 
 /** Counts per status. */

@@ -75,7 +75,7 @@ export class Containerd {
       });
     } catch (err: unknown) {
       const e = err as { stderr?: string; message: string };
-      throw new Error(`ctr ${args.join(" ")} failed: ${e.stderr?.trim() || e.message}`);
+      throw new Error(`ctr ${args.join(" ")} failed: ${e.stderr?.trim() || e.message}`, { cause: err });
     }
   }
 

@@ -15,7 +15,7 @@ import { ManagedProcess, waitUntil } from "./process.js";
  * (`pnpm bench:layers`, twelve rounds: three layers at once won 6, median 0.98 against 1.04 s;
  * without it they lost in most rounds).
  */
-export const FORWARDER_ENV = { GODEBUG: "madvdontneed=0" };
+const FORWARDER_ENV = { GODEBUG: "madvdontneed=0" };
 
 const run = promisify(execFile);
 

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 
 const run = promisify(execFile);
 
-export interface BlobFile {
+interface BlobFile {
   readonly digest: string;
   readonly size: number;
 }
@@ -125,7 +125,7 @@ async function skopeo(args: string[], timeoutMs: number): Promise<void> {
     await run("skopeo", args, { timeout: timeoutMs, maxBuffer: 16 << 20 });
   } catch (err: unknown) {
     const e = err as { stderr?: string; message: string };
-    throw new Error(`skopeo ${args.join(" ")} failed: ${e.stderr?.trim() || e.message}`);
+    throw new Error(`skopeo ${args.join(" ")} failed: ${e.stderr?.trim() || e.message}`, { cause: err });
   }
 }
 

@@ -8,7 +8,7 @@ import { TokenIssuer } from "./token-issuer.js";
 export type RegistryAuth = "silly" | "token";
 
 /** The account the tests push with when the registry wants token auth. */
-export const TEST_ACCOUNT = { username: "tester", password: "secret" } as const;
+const TEST_ACCOUNT = { username: "tester", password: "secret" } as const;
 
 // Combined log format: "GET /v2/<name>/blobs/sha256:<hex> HTTP/1.1" <status> <bytes>
 const BLOB_GET_LOG = /"GET \/v2\/\S+\/blobs\/sha256:[a-f0-9]{64}\S* HTTP\/[\d.]+" 20[06] (\d+)/;

@@ -10,8 +10,8 @@ import { Registry, type RegistryAuth } from "./registry.js";
 import { makeRunDir } from "./run-dir.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
-export const SERVER_MAIN = path.join(root, "server/dist/main.js");
-export const CLIENT_MAIN = path.join(root, "client/dist/main.js");
+const SERVER_MAIN = path.join(root, "server/dist/main.js");
+const CLIENT_MAIN = path.join(root, "client/dist/main.js");
 /** Node flags of server and client, as the package scripts and Dockerfiles start them (see the shebang in client/src/main.ts). */
 export const PRODUCTION_NODE_FLAGS = ["--max-semi-space-size=4", "--initial-old-space-size=64"];
 /** The environment the server's shebang, pm2 file and Dockerfile give it. */

@@ -32,7 +32,7 @@ export interface TokenIssuerOptions {
 }
 
 /** Repositories anonymous callers get no access to (their tokens come back with empty access). */
-export const PRIVATE_NAMESPACE = "private/";
+const PRIVATE_NAMESPACE = "private/";
 
 /**
  * A Docker token server for the tests (https://distribution.github.io/distribution/spec/auth/token/):

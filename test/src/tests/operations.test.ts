@@ -92,7 +92,7 @@ describe("operations: command line, pm2, keys, production bundles", () => {
     const npx = (...args: string[]) => run("npx", ["--yes", `--package=${path.join(out, tarball)}`, "ndn-registry-client", ...args],
       { cwd: out, timeout: 180_000, env: { ...process.env, npm_config_cache: path.join(stack.runDir, "npm-cache") } });
     const { stdout } = await npx("--version");
-    assert.equal(stdout.trim(), JSON.parse(readFileSync(path.join(ROOT, "client/package.json"), "utf8")).version);
+    assert.equal(stdout.trim(), (JSON.parse(readFileSync(path.join(ROOT, "client/package.json"), "utf8")) as { version: string }).version);
     await assert.rejects(npx("--upstream", "ftp://x"), /must be an http\(s\) URL/);
   });
 

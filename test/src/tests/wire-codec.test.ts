@@ -14,7 +14,8 @@ import { Segment } from "@ndn/naming-convention2";
 import { Component, Data, digestSigning, Interest, Nack, NackHeader, Name, nullSigner, SigType, TT } from "@ndn/packet";
 import { Decoder, Encoder } from "@ndn/tlv";
 import {
-  decodeDataContent, encodeSegmentData, encodeSegmentInterest, FrameSplitter, FrameTooLargeError, hasNamePrefix, lastComponentOffset, peekPacket, readSegmentComponent, TLV, withPitToken,
+  decodeDataContent, encodeSegmentData, encodeSegmentInterest, FrameSplitter, FrameTooLargeError, hasNamePrefix, lastComponentOffset, peekPacket,
+  readSegmentComponent, TLV, withPitToken,
 } from "@ndnreg/shared/ndn";
 
 const blob = new Name("/ndn-registry").append("org/team/app").append(new Component(TT.GenericNameComponent, randomBytes(32)));
@@ -68,7 +69,7 @@ describe("wire codec against NDNts", () => {
       const peeked = peekPacket(wire);
       assert.equal(peeked?.type, TLV.Data);
       assertBytes(peeked?.nameValue, data.name.value);
-      const fast = decodeDataContent(peeked!.packet);
+      const fast = decodeDataContent(peeked.packet);
       assert.equal(fast?.contentType, withMeta ? contentType : 0);
       assertBytes(fast?.content, content);
     }

@@ -15,23 +15,21 @@ export class ForwarderChannel implements SegmentChannel {
   open(blob: Name, sink: SegmentSink): SegmentFlow {
     const rx = pushable<FwPacket>();
     const outstanding = new Map<number, Interest>();
-    const face = this.fw.addFace({
-      rx,
-      async tx(iterable) {
-        for await (const pkt of iterable) {
-          if (pkt.l3 instanceof Data) {
-            const comp = pkt.l3.name.get(-1);
-            if (comp && Segment.match(comp) && pkt.l3.name.length === blob.length + 1) {
-              const segment = Segment.parse(comp);
-              outstanding.delete(segment);
-              sink.data({ segment, contentType: pkt.l3.contentType, content: pkt.l3.content });
-            }
-          } else if (pkt.l3 instanceof Nack) {
-            sink.nack(String(pkt.l3.reason));
+    const receive = async (iterable: AsyncIterable<FwPacket>) => {
+      for await (const pkt of iterable) {
+        if (pkt.l3 instanceof Data) {
+          const comp = pkt.l3.name.get(-1);
+          if (comp && Segment.match(comp) && pkt.l3.name.length === blob.length + 1) {
+            const segment = Segment.parse(comp);
+            outstanding.delete(segment);
+            sink.data({ segment, contentType: pkt.l3.contentType, content: pkt.l3.content });
           }
+        } else if (pkt.l3 instanceof Nack) {
+          sink.nack(String(pkt.l3.reason));
         }
-      },
-    }, { describe: `fetchSegments(${blob})` });
+      }
+    };
+    const face = this.fw.addFace({ rx, tx: (iterable) => void receive(iterable) }, { describe: `fetchSegments(${blob.toString()})` });
     return {
       express: (segment, lifetimeMs) => {
         const interest = new Interest(blob.append(Segment, segment), Interest.MustBeFresh, Interest.Lifetime(lifetimeMs));

@@ -31,10 +31,6 @@ export function blobName(prefix: Name, id: BlobId): Name {
     new Component(TT.GenericNameComponent, id.digest.bytes));
 }
 
-export function segmentName(blob: Name, segment: number): Name {
-  return blob.append(Segment, segment);
-}
-
 export type ParsedSegmentName =
   | { readonly ok: true; readonly id: BlobId; readonly segment: number }
   | { readonly ok: false; readonly reason: string };

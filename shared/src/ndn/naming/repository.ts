@@ -5,7 +5,7 @@ const COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
 const REPOSITORY_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 
 /** Longest repository name distribution accepts. */
-export const MAX_REPOSITORY_LENGTH = 255;
+const MAX_REPOSITORY_LENGTH = 255;
 
 export function isValidRepository(name: string): boolean {
   return name.length > 0 && name.length <= MAX_REPOSITORY_LENGTH && REPOSITORY_RE.test(name);

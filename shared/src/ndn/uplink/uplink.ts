@@ -108,10 +108,10 @@ export class Uplink extends EventTarget {
           return this.wireTransport;
         })(createOpts)
         : router.scheme === "unix"
-        ? await UnixTransport.createFace(createOpts, router.path)
-        : router.scheme === "tcp"
-          ? await TcpTransport.createFace(createOpts, router.host, router.port, { connectTimeout: 3000 })
-          : await UdpTransport.createFace(createOpts, router.host, router.port);
+          ? await UnixTransport.createFace(createOpts, router.path)
+          : router.scheme === "tcp"
+            ? await TcpTransport.createFace(createOpts, router.host, router.port, { connectTimeout: 3000 })
+            : await UdpTransport.createFace(createOpts, router.host, router.port);
       if (this.closed) {
         face.close();
         return false;

@@ -97,7 +97,7 @@ export function readSegmentComponent(nameValue: Uint8Array, offset: number): num
   return readNni(nameValue, c.valueStart, c.end);
 }
 
-export function segmentComponentSize(segment: number): number {
+function segmentComponentSize(segment: number): number {
   return 2 + nniSize(segment);
 }
 

@@ -75,12 +75,12 @@ function readVarNum(buf: Uint8Array, offset: number, limit: number): { value: nu
   return undefined; // 0xff: 8-byte numbers never occur in packets we accept
 }
 
-export function varNumSize(n: number): number {
+function varNumSize(n: number): number {
   return n < 0xfd ? 1 : n <= 0xffff ? 3 : 5;
 }
 
 /** Write a VAR-NUMBER at `offset`; returns the offset after it. */
-export function writeVarNum(buf: Uint8Array, offset: number, n: number): number {
+function writeVarNum(buf: Uint8Array, offset: number, n: number): number {
   if (n < 0xfd) {
     buf[offset] = n;
     return offset + 1;
