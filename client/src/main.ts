@@ -1,9 +1,8 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --initial-old-space-size=64
-// A 4 MB young generation (V8 default: 16): measured 12 MB less peak RSS on a 400 MB layer and no
-// more CPU. A 64 MB initial old generation: socket read buffers count towards it, and with V8's
-// small default limit they set off a full mark-compact per ~10 MB received (measured over 480 MB:
-// 49 on the client and 40 on the server, 3 and 2 with it, and ~40% less CPU per byte). Set here, in the package scripts
-// and in the Dockerfiles (heap sizes cannot be set at run time).
+// A 4 MB young generation keeps peak RSS down at no CPU cost; a 64 MB initial old generation keeps
+// socket read buffers, which count towards it, from setting off a full collection every few MB
+// (docs/performance.md, "V8's old-generation limit"). Heap sizes cannot be set at run time: the
+// same flags are in the package scripts and the Dockerfile.
 import "@ndnreg/shared/polyfill";
 
 import { Forwarder } from "@ndn/fw";

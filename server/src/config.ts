@@ -46,7 +46,7 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
   if (registry.protocol !== "http:" && registry.protocol !== "https:") {
     throw new Error(`REGISTRY_URL=${registry.href}: must be http(s)`);
   }
-  // DigestSha256 authenticates nothing (anyone can recompute it) and cost ~2 CPU-s per GB; the
+  // DigestSha256 authenticates nothing (anyone can recompute it) and costs a hash per packet; the
   // client checks every blob against its sha256 digest, so packets go unsigned unless asked.
   const signer = env["NDN_DATA_SIGNER"] || "null";
   if (signer !== "digest" && signer !== "null") {
@@ -63,8 +63,7 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
     freshnessMs: int(env, "NDN_FRESHNESS_MS", 24 * 3600_000, 1000, 2 ** 31),
     concurrency: int(env, "NDN_PRODUCER_CONCURRENCY", 128, 1, 4096),
     routeCost: int(env, "NDN_ROUTE_COST", 0, 0, 65535),
-    // 512 segments = 4 MB per Range request. The registry's cost is per request: reading 100 MB
-    // took distribution 0.7-1.0 CPU-s in 1 MB ranges, 0.25 s in 4 MB ranges (and 55-95 vs 135-205 MB/s).
+    // 512 segments = 4 MB per Range request: the registry's cost is per request (docs/performance.md).
     rangeChunkSegments: int(env, "REGISTRY_RANGE_SEGMENTS", 512, 1, 4096),
     // Room for the chunk being served and the ones read ahead of it, for several blobs at once.
     rangeCacheBytes: int(env, "RANGE_CACHE_BYTES", 64 * 1024 * 1024, 0, 2 ** 40),

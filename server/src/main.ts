@@ -1,13 +1,10 @@
 #!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 node --max-semi-space-size=4 --initial-old-space-size=64
-// A 4 MB young generation (V8 default: 16): measured 12 MB less peak RSS on a 400 MB layer and no
-// more CPU. A 64 MB initial old generation: socket read buffers count towards it, and with V8's
-// small default limit they set off a full mark-compact per ~10 MB received (measured over 480 MB:
-// 49 on the client and 40 on the server, 3 and 2 with it, and ~40% less CPU per byte). glibc keeps up
-// to 32 MB of freed heap instead of trimming it: registry read buffers freed in bulk after a burst
-// of concurrent blobs were given back and faulted in again at the next (2-18 MB per round of three
-// layers at once; with 32 MB a few hundred pages in an occasional round). The client does without:
-// 64 MB there cost ~20 MB of peak RSS on a 1 GB layer. Set here, in the package scripts, the pm2
-// file and the Dockerfile (neither can be set at run time).
+// A 4 MB young generation keeps peak RSS down at no CPU cost; a 64 MB initial old generation keeps
+// socket read buffers, which count towards it, from setting off a full collection every few MB.
+// glibc keeps up to 32 MB of freed heap, so the registry read buffers freed after a burst of blobs
+// are not faulted in again at the next (docs/performance.md, "V8's old-generation limit" and
+// "Memory given back"). Neither can be set at run time: the same settings are in the package
+// scripts, the pm2 file and the Dockerfile.
 import "@ndnreg/shared/polyfill";
 
 import { existsSync } from "node:fs";

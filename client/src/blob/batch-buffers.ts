@@ -4,9 +4,9 @@ export const BATCH_BYTES = 256 * 1024;
 /**
  * Recycled 256 KB buffers for payload bytes. Segment payloads arrive as views into the uplink
  * socket's 64 KB read chunks; anything that keeps them beyond the current batch is copied in here
- * instead, because views kept the chunks alive long enough for V8 to promote them, and the extra
- * mark-compacts cost more than the copy (ten rounds of three 30 MB blobs at once: client busy
- * time 13.9 s with views, 9.9 s with copies). A buffer is given back only when nothing reads it.
+ * instead, so no view keeps a socket chunk alive long enough to be promoted: the copy costs less
+ * than the collections (docs/performance.md, "Views that outlived their socket read"). A buffer
+ * is given back only when nothing reads it.
  */
 const spare: Buffer[] = [];
 const MAX_SPARE = 64;

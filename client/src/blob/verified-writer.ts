@@ -14,10 +14,9 @@ export class DigestMismatchError extends Error {}
  * holding the window's last byte is written only once the whole blob has been hashed, so a body
  * whose bytes do not match the digest is never completed: on a mismatch the caller destroys the
  * response. Pieces are copied into batches of BATCH_BYTES as they come (the caller may reuse its
- * buffers as soon as a push returns) and written one batch per call: one write per 8000-byte
- * segment cost more CPU (a syscall and a wake-up of the reader each) than all of the NDN packet
- * handling. `out` must be done with a chunk when it calls back (sockets and HTTP responses are),
- * as the batch buffer is reused after that.
+ * buffers as soon as a push returns) and written one batch per call: each write costs a syscall and
+ * a wake-up of the reader. `out` must be done with a chunk when it calls back (sockets and HTTP
+ * responses are), as the batch buffer is reused after that.
  */
 export class VerifiedWriter {
   private readonly hash: Hash = createHash("sha256");

@@ -13,10 +13,10 @@ export interface BlobFetch {
 }
 
 /**
- * Requests may join a fetch until it has produced this much (kept in memory for them). 8 MiB made
- * three blobs at once hold 96 batch buffers, more than the pool keeps, so every such burst faulted
- * in 2,000-3,500 fresh pages (`pnpm bench:layers`, minor faults per round); 4 MiB fits. A later
- * request starts its own fetch, which the routers' caches answer.
+ * Requests may join a fetch until it has produced this much (kept in memory for them). Three
+ * blobs at once must fit in the batch buffers the pool keeps, or every burst faults in fresh pages
+ * (docs/performance.md, "The join window"). A later request starts its own fetch, which the
+ * routers' caches answer.
  */
 const JOIN_WINDOW_BYTES = 4 * 1024 * 1024;
 
@@ -67,8 +67,7 @@ interface Batch {
 /**
  * The payloads copied into pooled batch buffers. Kept for late joiners, views would hold the
  * uplink's socket chunks (each shared with other blobs' segments) for as long as the join window
- * lasts, long enough for V8 to promote them: with three blobs at once that made 14 mark-compacts
- * in six rounds where one blob at a time made 4 (`--trace-gc`, `pnpm bench:layers`).
+ * lasts, long enough for V8 to promote them (docs/performance.md, "The join window").
  */
 function copyBatch(payloads: readonly Uint8Array[]): Batch {
   const buffers: Buffer[] = [];
@@ -76,8 +75,7 @@ function copyBatch(payloads: readonly Uint8Array[]): Batch {
   for (const p of payloads) {
     filler.append(p);
   }
-  // One view per buffer, not per segment: the window lives long enough for its objects to be
-  // promoted, more so with several blobs at once (each advances at a fraction of the rate).
+  // One view per buffer, not per segment: fewer objects to outlive the window's young generation.
   const copies = buffers.map((b) => b.subarray(0, BATCH_BYTES));
   const last = filler.takePartial();
   if (last) {

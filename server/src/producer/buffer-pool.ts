@@ -1,8 +1,8 @@
 /**
- * Reuses equal-sized buffers. Fresh megabyte buffers cost ~3 ms of CPU each here (page faults on
- * first touch: 600 ms per 180 MB measured), more than everything else the server does with them.
- * A released buffer is only handed out again after the current event-loop turn, because views
- * into it (segment payloads) are used until the microtasks of this turn have run.
+ * Reuses equal-sized buffers: a fresh megabyte buffer page-faults on first touch, which costs more
+ * than everything else the server does with it (docs/performance.md, "The range cache"). A released
+ * buffer is only handed out again after the current event-loop turn, because views into it
+ * (segment payloads) are used until the microtasks of this turn have run.
  */
 export class BufferPool {
   private readonly free: Uint8Array[] = [];

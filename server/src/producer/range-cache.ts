@@ -16,8 +16,7 @@ interface Loading {
   filled: number;
   /**
    * read() calls waiting for bytes up to `need`, sorted by `need`: each progress event settles a
-   * prefix instead of rescanning every waiter (hundreds wait on a chunk when several blobs start
-   * together; no CPU change was measurable, but the work per event no longer grows with them).
+   * prefix instead of rescanning every waiter (hundreds wait on a chunk when several blobs start).
    */
   waiters: Waiter[];
 }
@@ -79,11 +78,9 @@ export class RangeCache {
      */
     private readonly readAhead = Math.max(1, Math.min(Math.round(8 * 1024 * 1024 / chunkSize), Math.floor(maxBytes / chunkSize / 2) - 1)),
   ) {
-    // As many spare buffers as the cache holds chunks. Three blobs starting together (Docker's
-    // default concurrent downloads) had up to 11 loads in flight, and every buffer not kept was
-    // faulted in afresh for a later load: with 4 spares the registry copy took 2.3x the CPU of one
-    // blob's, and with 9 each round still faulted in 2-6 new 4 MB buffers. Spares only exist after
-    // such a peak, so peak RSS is the same; they keep it from being paid again.
+    // As many spare buffers as the cache holds chunks: the loads of three blobs starting together
+    // (Docker's default) must not fault in fresh buffers each time (docs/performance.md, "The
+    // range cache"). Spares only exist after such a peak, so peak RSS is the same.
     this.pool = new BufferPool(chunkSize, Math.max(4, Math.floor(maxBytes / chunkSize)));
     this.chunks = new LRUCache({
       maxSize: Math.max(1, maxBytes), // 0 is refused; with maxBytes 0 store() keeps nothing anyway
@@ -110,9 +107,8 @@ export class RangeCache {
       await new Promise<void>((resolve) => addWaiter(pending.waiters, { need, resolve })); // settled by progress or by the load's end
     }
     // Read-ahead starts once the bytes asked for have arrived, not beside their load: each range
-    // request costs the registry milliseconds of CPU before its first byte, and three blobs
-    // starting together with their read-ahead made nine requests, which put 60 ms before each
-    // blob's first segment instead of 10-20.
+    // request costs the registry CPU before its first byte, and the first segments of blobs
+    // starting together must not wait behind each other's read-ahead (docs/performance.md).
     this.readAheadFrom(id, size, index);
     // Either enough bytes arrived, or the load ended (then its error surfaces here).
     return this.slice(pending.filled >= need ? pending.bytes : await pending.done, index, begin, end);

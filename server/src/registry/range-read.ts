@@ -18,10 +18,9 @@ export class RangeStatusError extends Error {
 }
 
 /**
- * GET bytes [begin, end) of a resource straight into `into` through undici's handler callbacks.
- * Measured on a 90 MB blob read in 1 MB ranges: 216 ms of CPU, against 283-487 ms for
- * `request()` with its body stream, the server's largest single cost per byte.
- * A server that ignores Range (200) is skipped forward to `begin` as the body streams.
+ * GET bytes [begin, end) of a resource straight into `into` through undici's handler callbacks,
+ * without a body stream: the copy from the registry is the server's largest cost per byte
+ * (docs/performance.md). A server that ignores Range (200) is skipped forward to `begin`.
  */
 export function readRangeInto(dispatcher: Dispatcher, req: RangeRequest, begin: number, end: number, into: Uint8Array): Promise<void> {
   const range = into.subarray(0, end - begin);

@@ -17,10 +17,8 @@ export type PullReply = { readonly id: number; readonly results: BlobResult[] } 
 
 /**
  * The bench's image client for blob GETs: a separate long-lived process, as docker or skopeo
- * would be. In the bench's own process the GETs paid for its other work: after a round's layers
- * were created and pushed, whichever case ran first faulted ~36 MB of freed memory back in
- * (~9,000 minor faults, +0.2 CPU-s), which decided the at-once against one-after-another
- * comparison by the order of the cases.
+ * would be, so the GETs do not pay for the bench's own work (creating and pushing layers), which
+ * would favour whichever case runs second (docs/performance.md, "The bench's own reader").
  */
 export class BlobPuller {
   private nextId = 0;
@@ -45,8 +43,7 @@ export class BlobPuller {
   }
 
   static start(): BlobPuller {
-    // glibc keeps the puller's freed heap: trimmed, it was faulted in again by 10,000-18,000 pages
-    // in some rounds of either case, noise that belongs to neither.
+    // glibc keeps the puller's freed heap: faulting it in again is noise that belongs to neither case.
     const env = { ...process.env, GLIBC_TUNABLES: "glibc.malloc.trim_threshold=67108864" };
     return new BlobPuller(fork(MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], env }));
   }

@@ -9,11 +9,9 @@ import { ManagedProcess, waitUntil } from "./process.js";
 
 /**
  * How the bench and tests run ndnd, as the README advises operators to: freed heap pages stay
- * mapped until the kernel needs them (MADV_FREE, Go's default before 1.16). Go's runtime otherwise
- * hands them back with MADV_DONTNEED, and ndnd, whose live heap swings with the packets in
- * flight, faulted thousands of pages back in per burst of traffic, more with three blobs at once
- * (`pnpm bench:layers`, twelve rounds: three layers at once won 6, median 0.98 against 1.04 s;
- * without it they lost in most rounds).
+ * mapped until the kernel needs them (MADV_FREE, Go's default before 1.16), so ndnd, whose live
+ * heap swings with the packets in flight, does not fault them back in after every burst
+ * (docs/performance.md, "Memory given back").
  */
 const FORWARDER_ENV = { GODEBUG: "madvdontneed=0" };
 

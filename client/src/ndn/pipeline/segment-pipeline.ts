@@ -57,9 +57,8 @@ export function describeStats(s: PipelineStats): string {
 export class PipelineError extends Error {}
 
 /**
- * Floor of the retransmission timeout. Measured: with 100 ms, cold pulls on a loaded 2-core host
- * retransmitted tens of segments per blob when RTTs spiked to 80 ms (each spurious timeout also
- * halved the window); real losses are rare on the links this runs over.
+ * Floor of the retransmission timeout: above the RTT spikes of a loaded host, where a spurious
+ * timeout would also halve the window; real losses are rare on the links this runs over.
  */
 const MIN_RTO_MS = 250;
 
@@ -83,7 +82,7 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
   const maxRetx = Math.min(opts.maxRetx ?? 8, 255);
   let window = Math.min(opts.initialWindow ?? 32, maxWindow);
   // Slow start until the first loss: a blob of a few thousand segments would otherwise end
-  // before additive increase opened the window (measured: 18 MB layers never passed ~50).
+  // before additive increase opened the window.
   let ssthresh = maxWindow;
   let srtt = 0;
   let rttvar = 0;
@@ -93,9 +92,8 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
   /** Segments [0, contiguous) have all arrived (delivered or waiting in their slots). */
   let contiguous = 0;
   // Segments in flight or waiting for the consumer live in [delivered, next), fewer than the
-  // window, so a ring of typed arrays holds their state: no object and no Map entry per segment.
-  // Those lived as long as a blob's round trip and its consumer's wait, which with several blobs
-  // at once was long enough for V8 to promote them, and the old generation filled with them.
+  // window, so a ring of typed arrays holds their state: no object and no Map entry per segment
+  // that could live long enough to be promoted (docs/performance.md, "Per-segment state").
   const ringSize = 2 ** Math.ceil(Math.log2(maxWindow + 1));
   const mask = ringSize - 1;
   const state = new Uint8Array(ringSize);
@@ -137,8 +135,7 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
   };
   const fill = () => {
     // Interests go out in batches of an eighth of the window: one socket write for many, and
-    // the producer answers in bursts too (measured: one write per Interest cost more CPU than
-    // all the packet coding).
+    // the producer answers in bursts too.
     const free = window - inFlight - waiting;
     if (free < Math.min(Math.max(1, Math.floor(window / 8)), count - next)) {
       return;
@@ -173,8 +170,7 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
     }
     fill();
     // Wake the consumer for a batch, not for every socket read: each wake-up costs a generator
-    // resumption, an HTTP write call and their promises (measured with `pnpm bench:layers`, ten
-    // rounds: ~15% less client CPU per byte than waking per read).
+    // resumption, an HTTP write call and their promises (docs/performance.md, "Wake-ups").
     if (contiguous - delivered >= Math.max(1, Math.min(MIN_BATCH, Math.floor(window / 4))) || contiguous === count) {
       notify();
     }

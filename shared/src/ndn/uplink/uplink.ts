@@ -36,9 +36,9 @@ export function carriesWire(router: RouterAddress): boolean {
 }
 
 /**
- * A face to the forwarder that survives forwarder restarts. L3Face's own reopen loses the
- * first packets on the new connection, which stalled prefix re-registration for ~30 s; so on
- * `down` the face is closed and a brand-new face (and registration) replaces it.
+ * A face to the forwarder that survives forwarder restarts. On `down` the face is closed and a
+ * brand-new face (and registration) replaces it: L3Face's own reopen loses the first packets on
+ * the new connection, prefix registration among them.
  */
 export class Uplink extends EventTarget {
   private face?: FwFace;
@@ -120,7 +120,7 @@ export class Uplink extends EventTarget {
       this.attempt = 0;
       l3.face?.addEventListener("down", (evt) => this.onDown(face, evt.detail), { once: true });
       if (this.opts.prefixRegistration) {
-        // Loaded on demand: @ndn/nfdmgmt adds ~20 MB of RSS, and consumers never register.
+        // Loaded on demand: consumers never register, and @ndn/nfdmgmt is large.
         const { enableNfdPrefixReg } = await import("@ndn/nfdmgmt");
         this.prefixReg = enableNfdPrefixReg(face, {
           signer: this.opts.prefixRegistration.signer,

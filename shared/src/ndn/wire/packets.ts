@@ -137,7 +137,7 @@ export interface SegmentDataFields {
   /** Last segment number (FinalBlockId), if known. */
   readonly finalSegment?: number;
   readonly content: Uint8Array;
-  /** DigestSha256 (interoperable, ~0.6 ms per MB) or the Null signature (no per-packet hash). */
+  /** DigestSha256 (a SHA-256 per packet) or the Null signature (none). */
   readonly signature: "digest" | "null";
   /** PIT token of the Interest being answered: the Data is then wrapped in an LpPacket carrying it. */
   readonly pitToken?: Uint8Array;

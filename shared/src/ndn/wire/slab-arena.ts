@@ -1,10 +1,8 @@
 /**
- * Memory for outgoing packets. Packets are carved from 64 KiB slabs (a fresh ArrayBuffer per 8 KB
- * packet showed up in profiles; 1 MiB slabs were worse, because malloc maps them fresh and every
- * page faults on first touch). A full slab is retired; once the socket has written everything that
- * was queued when it was retired (see WireTransport), it is reused instead of left to the garbage
- * collector: every slab freed meant external memory that made V8 run a full mark-compact per
- * ~64 MB of packets, the largest single CPU cost of a transfer on both ends.
+ * Memory for outgoing packets, carved from 64 KiB slabs: no allocation per packet, and slabs small
+ * enough to stay in malloc's reused memory. A full slab is retired, and reused once the socket has
+ * written everything queued before it was retired (see WireTransport): freed slabs would count as
+ * external memory and set off V8's full collections (docs/performance.md, "Packet slabs").
  */
 export class SlabArena {
   private slab: Buffer;

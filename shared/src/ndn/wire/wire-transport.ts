@@ -19,9 +19,9 @@ export type WireTap = (packet: PeekedPacket, wire: WireTransport) => boolean;
 /**
  * An NDNts transport over a stream socket with a tap in front of NDNts: blob Interests and Data
  * are handled straight from the socket's bytes, and outgoing packets written in one batch per
- * tick. Per packet this avoids NDNts' decoder, forwarder and async-iterator hops, which profiles
- * showed to be most of the CPU of a transfer; prefix registration and everything else still use
- * NDNts on the same face, so the forwarder sees one ordinary face.
+ * tick, without NDNts' decoder, forwarder and async iterators per packet (docs/performance.md,
+ * "Per-packet work"). Prefix registration and everything else still use NDNts on the same face,
+ * so the forwarder sees one ordinary face.
  */
 export class WireTransport extends Transport {
   override readonly rx: Transport.RxIterable;
