@@ -1,8 +1,8 @@
+import type { Name } from "@ndn/packet";
 import type { Logger } from "@ndnreg/shared";
 import {
   type BlobId, ContentType, nameText, type ParsedSegmentName, parseSegmentName, type SegmentDataFields, segmentByteRange, segmentCount,
 } from "@ndnreg/shared/ndn";
-import type { Name } from "@ndn/packet";
 
 import type { BlobCatalog } from "../registry/blob-catalog.js";
 import type { RangeCache } from "./range-cache.js";
