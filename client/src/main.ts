@@ -2,8 +2,8 @@
 // A 4 MB young generation (V8 default: 16): measured 12 MB less peak RSS on a 400 MB layer and no
 // more CPU. A 64 MB initial old generation: socket read buffers count towards it, and with V8's
 // small default limit they set off a full mark-compact per ~10 MB received (measured over 480 MB:
-// 49 on the client and 40 on the server, 3 and 2 with it, and ~40% less CPU per byte). Set here, in the package scripts
-// and in the Dockerfiles (heap sizes cannot be set at run time).
+// 49 on the client and 40 on the server, 3 and 2 with it, and ~40% less CPU per byte). Heap sizes
+// cannot be set at run time, so they live only here: every launcher executes this file.
 import "@ndnreg/shared";
 
 import { Forwarder } from "@ndn/fw";

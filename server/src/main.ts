@@ -6,8 +6,8 @@
 // to 32 MB of freed heap instead of trimming it: registry read buffers freed in bulk after a burst
 // of concurrent blobs were given back and faulted in again at the next (2-18 MB per round of three
 // layers at once; with 32 MB a few hundred pages in an occasional round). The client does without:
-// 64 MB there cost ~20 MB of peak RSS on a 1 GB layer. Set here, in the package scripts, the pm2
-// file and the Dockerfile (neither can be set at run time).
+// 64 MB there cost ~20 MB of peak RSS on a 1 GB layer. Neither can be set at run time, so they live
+// only here: every launcher (package scripts, pm2, the Dockerfile, the tests) executes this file.
 import "@ndnreg/shared";
 
 import { existsSync } from "node:fs";

@@ -2,6 +2,7 @@ export * from "./blob-get.js";
 export * from "./blob-puller.js";
 export * from "./containerd.js";
 export * from "./counting-proxy.js";
+export * from "./entry.js";
 export * from "./forwarder.js";
 export * from "./images.js";
 export * from "./layer-rounds.js";
