@@ -11,7 +11,7 @@ COPY test/package.json test/
 RUN pnpm install --frozen-lockfile --filter @ndnreg/client...
 COPY shared shared
 COPY client client
-RUN pnpm exec tsc -b client && pnpm --filter @ndnreg/client deploy --prod --legacy /out
+RUN pnpm exec tsc -b client && chmod +x client/dist/main.js && pnpm --filter @ndnreg/client deploy --prod --legacy /out
 
 FROM node:24-bookworm-slim
 ENV NODE_ENV=production NDNREG_LISTEN=0.0.0.0:5000
@@ -20,4 +20,5 @@ COPY --from=build /out .
 USER node
 EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:5000/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "--max-semi-space-size=4", "--initial-old-space-size=64", "dist/main.js"]
+# The entry file's shebang holds the node flags: every launcher runs that file.
+ENTRYPOINT ["/app/dist/main.js"]

@@ -7,9 +7,8 @@ module.exports = {
       name: "ndn-registry-server",
       script: "server/dist/main.js",
       cwd: __dirname,
-      node_args: "--max-semi-space-size=4 --initial-old-space-size=64",
-      // glibc keeps freed heap for the next burst instead of trimming it (see server/src/main.ts).
-      env: { GLIBC_TUNABLES: "glibc.malloc.trim_threshold=33554432" },
+      // pm2 executes the file itself, so its shebang sets the node flags and GLIBC_TUNABLES.
+      interpreter: "none",
       instances: 1,
       exec_mode: "fork",
       autorestart: true,

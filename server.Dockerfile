@@ -11,12 +11,13 @@ COPY test/package.json test/
 RUN pnpm install --frozen-lockfile --filter @ndnreg/server...
 COPY shared shared
 COPY server server
-RUN pnpm exec tsc -b server && pnpm --filter @ndnreg/server deploy --prod --legacy /out
+RUN pnpm exec tsc -b server && chmod +x server/dist/main.js && pnpm --filter @ndnreg/server deploy --prod --legacy /out
 
 FROM node:24-bookworm-slim
-ENV NODE_ENV=production GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 NDNTS_UPLINK=unix:///run/nfd/nfd.sock REGISTRY_URL=http://registry:5000 NDN_PREFIX=/ndn-registry
+ENV NODE_ENV=production NDNTS_UPLINK=unix:///run/nfd/nfd.sock REGISTRY_URL=http://registry:5000 NDN_PREFIX=/ndn-registry
 WORKDIR /app
 COPY --from=build /out .
 USER node
 HEALTHCHECK --interval=30s --timeout=3s CMD ["node", "-e", "fetch('http://127.0.0.1:9464/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-ENTRYPOINT ["node", "--max-semi-space-size=4", "--initial-old-space-size=64", "dist/main.js"]
+# The entry file's shebang holds the node flags and GLIBC_TUNABLES: every launcher runs that file.
+ENTRYPOINT ["/app/dist/main.js"]

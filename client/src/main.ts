@@ -1,8 +1,8 @@
 #!/usr/bin/env -S node --max-semi-space-size=4 --initial-old-space-size=64
 // A 4 MB young generation keeps peak RSS down at no CPU cost; a 64 MB initial old generation keeps
 // socket read buffers, which count towards it, from setting off a full collection every few MB
-// (docs/performance.md, "V8's old-generation limit"). Heap sizes cannot be set at run time: the
-// same flags are in the package scripts and the Dockerfile.
+// (docs/performance.md, "V8's old-generation limit"). Heap sizes cannot be set at run time, so they
+// live only here: every launcher (package scripts, pm2, the Dockerfile, the tests) executes this file.
 import "@ndnreg/shared/polyfill";
 
 import { Forwarder } from "@ndn/fw";

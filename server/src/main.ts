@@ -3,8 +3,8 @@
 // socket read buffers, which count towards it, from setting off a full collection every few MB.
 // glibc keeps up to 32 MB of freed heap, so the registry read buffers freed after a burst of blobs
 // are not faulted in again at the next (docs/performance.md, "V8's old-generation limit" and
-// "Memory given back"). Neither can be set at run time: the same settings are in the package
-// scripts, the pm2 file and the Dockerfile.
+// "Memory given back"). Neither can be set at run time, so they live only here: every launcher
+// (package scripts, pm2, the Dockerfile, the tests) executes this file.
 import "@ndnreg/shared/polyfill";
 
 import { existsSync } from "node:fs";

@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 const running = new Set<ManagedProcess>();
 process.on("exit", () => {
   for (const p of running) {
-    p.child.kill("SIGKILL");
+    p.kill("SIGKILL");
   }
 });
 
@@ -16,11 +16,17 @@ export class ManagedProcess {
   private readonly waiters = new Set<{ re: RegExp; resolve: (line: string) => void }>();
   private readonly listeners = new Set<(line: string) => void>();
   private readonly log: WriteStream;
+  private readonly group: boolean;
   readonly exited: Promise<number | null>;
 
-  constructor(readonly name: string, cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; logFile: string; cwd?: string }) {
+  /**
+   * `group`: the command starts others (e.g. `pnpm start:server` runs a shell that runs the server):
+   * it gets a process group of its own, and signals go to the whole group.
+   */
+  constructor(readonly name: string, cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; logFile: string; cwd?: string; group?: boolean }) {
     this.log = createWriteStream(opts.logFile, { flags: "a" });
-    this.child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    this.group = opts.group ?? false;
+    this.child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"], detached: this.group });
     running.add(this);
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       createInterface({ input: stream }).on("line", (line) => this.onLine(line));
@@ -90,14 +96,33 @@ export class ManagedProcess {
     });
   }
 
+  /** Signal the process (or its whole group); false when there was nothing left to signal. */
+  kill(signal: NodeJS.Signals | 0): boolean {
+    if (!this.group) {
+      return this.running && signal !== 0 ? this.child.kill(signal) : this.running;
+    }
+    try {
+      process.kill(-this.child.pid!, signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async stop(signal: NodeJS.Signals = "SIGTERM", graceMs = 3000): Promise<void> {
-    if (!this.running) {
+    if (!this.kill(0)) {
       return;
     }
-    this.child.kill(signal);
-    const t = setTimeout(() => this.child.kill("SIGKILL"), graceMs);
+    this.kill(signal);
+    const t = setTimeout(() => this.kill("SIGKILL"), graceMs);
     await this.exited;
+    // The group's leader may exit before the processes it started.
+    const deadline = Date.now() + graceMs;
+    while (this.kill(0) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
     clearTimeout(t);
+    this.kill("SIGKILL");
   }
 }
 

@@ -2,6 +2,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { CountingProxy } from "./counting-proxy.js";
+import { entryCommand } from "./entry.js";
 import { Forwarder } from "./forwarder.js";
 import { freePort } from "./ports.js";
 import { ManagedProcess, waitUntil } from "./process.js";
@@ -10,14 +11,8 @@ import { Registry, type RegistryAuth } from "./registry.js";
 import { makeRunDir } from "./run-dir.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
-const SERVER_MAIN = path.join(root, "server/dist/main.js");
-const CLIENT_MAIN = path.join(root, "client/dist/main.js");
-/** Node flags of server and client, as the package scripts and Dockerfiles start them (see the shebang in client/src/main.ts). */
-export const PRODUCTION_NODE_FLAGS = ["--max-semi-space-size=4", "--initial-old-space-size=64"];
-/** The environment the server's shebang, pm2 file and Dockerfile give it. */
-export const SERVER_NODE_ENV = { GLIBC_TUNABLES: "glibc.malloc.trim_threshold=33554432" };
-/** Extra node flags for server and client, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof". */
-const NODE_ARGS = [...PRODUCTION_NODE_FLAGS, ...(process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean)];
+export const SERVER_MAIN = path.join(root, "server/dist/main.js");
+export const CLIENT_MAIN = path.join(root, "client/dist/main.js");
 
 export interface ClientHandle {
   readonly proc: ManagedProcess;
@@ -94,12 +89,13 @@ export class Stack {
     const n = ++this.serverStarts;
     const metricsPort = await freePort();
     this.serverMetricsUrl = `http://127.0.0.1:${metricsPort}`;
-    this.server = new ManagedProcess(`server${n}`, process.execPath, [...NODE_ARGS, SERVER_MAIN], {
+    const entry = entryCommand(SERVER_MAIN, []);
+    this.server = new ManagedProcess(`server${n}`, entry.cmd, entry.args, {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
       env: {
-        ...process.env, ...SERVER_NODE_ENV, NDNTS_UPLINK: fw.uri, REGISTRY_URL: this.registryFrontUrl, NDN_PREFIX: this.prefix,
-        LOG_LEVEL: "info", METRICS_LISTEN: `127.0.0.1:${metricsPort}`, ...this.serverEnv, ...extraEnv,
+        ...process.env, NDNTS_UPLINK: fw.uri, REGISTRY_URL: this.registryFrontUrl, NDN_PREFIX: this.prefix,
+        LOG_LEVEL: "info", METRICS_LISTEN: `127.0.0.1:${metricsPort}`, ...this.serverEnv, ...extraEnv, ...entry.env,
       },
     });
     await this.server.waitForLine(/"uplink up"/);
@@ -113,12 +109,13 @@ export class Stack {
    */
   async startExtraServer(env: Record<string, string>): Promise<ManagedProcess> {
     const n = ++this.serverStarts;
-    const proc = new ManagedProcess(`server${n}`, process.execPath, [...NODE_ARGS, SERVER_MAIN], {
+    const entry = entryCommand(SERVER_MAIN, []);
+    const proc = new ManagedProcess(`server${n}`, entry.cmd, entry.args, {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
       env: {
-        ...process.env, ...SERVER_NODE_ENV, NDNTS_UPLINK: this.forwarder.uri, REGISTRY_URL: this.registry.url, NDN_PREFIX: this.prefix,
-        LOG_LEVEL: "info", METRICS_LISTEN: "", ...env,
+        ...process.env, NDNTS_UPLINK: this.forwarder.uri, REGISTRY_URL: this.registry.url, NDN_PREFIX: this.prefix,
+        LOG_LEVEL: "info", METRICS_LISTEN: "", ...env, ...entry.env,
       },
     });
     this.extraServers.push(proc);
@@ -145,13 +142,16 @@ export class Stack {
   async startClient(opts: { upstream?: string; router?: string; fch?: string; name?: string; args?: string[] } = {}): Promise<ClientHandle> {
     const port = await freePort();
     const n = this.clients.length + 1;
-    const proc = new ManagedProcess(`client${n}`, process.execPath, [...NODE_ARGS, CLIENT_MAIN,
+    const entry = entryCommand(CLIENT_MAIN, [
       "--upstream", opts.upstream ?? this.registryFrontUrl,
       "--name", opts.name ?? this.prefix,
       "--listen", `127.0.0.1:${port}`,
       ...(opts.fch === undefined ? ["--router", opts.router ?? this.forwarder.uri] : ["--fch", opts.fch]),
       ...(opts.args ?? []),
-    ], { logFile: path.join(this.runDir, `client${n}.log`) });
+    ]);
+    const proc = new ManagedProcess(`client${n}`, entry.cmd, entry.args, {
+      logFile: path.join(this.runDir, `client${n}.log`), env: { ...process.env, ...entry.env },
+    });
     await proc.waitForLine(/"client ready"/);
     const host = `127.0.0.1:${port}`;
     const handle: ClientHandle = {

@@ -1,10 +1,11 @@
+import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import path from "node:path";
 
 import { findBearerChallenge, parseWwwAuthenticate } from "@ndnreg/shared/http";
 
 import type { BlobLog, ClientHandle, Registry, Stack, TestImage } from "../bench/index.js";
-import { createImage, type ImageSpec, pushImage } from "../bench/index.js";
+import { createImage, type ImageSpec, procStrings, processTree, pushImage, readShebang } from "../bench/index.js";
 
 let seq = 0;
 
@@ -92,4 +93,26 @@ export async function tokenFor(url: string, creds?: string): Promise<Record<stri
 /** fetch() with the token `tokenFor(url)` gets (one challenge answered, as Docker does). */
 export async function fetchWithToken(url: string, init: RequestInit = {}, creds?: string): Promise<Response> {
   return fetch(url, { ...init, headers: { ...init.headers as Record<string, string>, ...await tokenFor(url, creds) } });
+}
+
+/**
+ * The process tree started as `root` runs node with exactly the flags of `main`'s shebang before
+ * the file, and with the shebang's environment: the launch settings arrived from their only copy.
+ * `file`: the entry file as that process names it (e.g. /app/dist/main.js in an image), resolved
+ * against `cwd`.
+ */
+export function assertLaunchedByShebang(root: number, main: string, runs: { file?: string; cwd?: string } = {}): void {
+  const shebang = readShebang(main);
+  assert.ok(shebang.nodeArgs.length > 0, `${main}: the shebang gives node no flags`);
+  const file = runs.file ?? main;
+  const isFile = (arg: string) => path.resolve(runs.cwd ?? "/", arg) === file;
+  const pid = processTree(root).find((p) => procStrings(p, "cmdline").some(isFile));
+  assert.ok(pid, `no process under ${root} runs ${file}`);
+  const argv = procStrings(pid, "cmdline");
+  assert.equal(path.basename(argv[0]!), "node", argv.join(" "));
+  assert.deepEqual(argv.slice(1, argv.findIndex(isFile)), shebang.nodeArgs, `node's flags: ${argv.join(" ")}`);
+  const environ = procStrings(pid, "environ");
+  for (const [k, v] of Object.entries(shebang.env)) {
+    assert.ok(environ.includes(`${k}=${v}`), `${k}=${v} missing from the environment of ${argv.join(" ")}`);
+  }
 }

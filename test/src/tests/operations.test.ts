@@ -9,12 +9,46 @@ import type { AddressInfo } from "node:net";
 import { promisify } from "node:util";
 import { after, before, describe, test } from "node:test";
 
-import { freePort, ManagedProcess, PRODUCTION_NODE_FLAGS, SERVER_NODE_ENV, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
-import { blobSources, pushTestImage } from "./helpers.js";
+import { type BlobLog, CLIENT_MAIN, freePort, ManagedProcess, pullImage, readShebang, SERVER_MAIN, Stack, verifyPulled, waitUntil } from "../bench/index.js";
+import { assertLaunchedByShebang, blobSources, pushTestImage } from "./helpers.js";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const CLIENT_MAIN = path.join(ROOT, "client/dist/main.js");
+/** pm2 as the README's `npx pm2 start ecosystem.config.cjs` runs it, pinned. */
+const PM2 = "pm2@7.0.4";
+
+/**
+ * The README's command line for a package script (`pnpm start:server`, `pnpm start:client ...`),
+ * from its sh blocks, as words. Quoting is not supported: the README's commands need none.
+ */
+function readmeCommand(script: string): string[] {
+  const readme = readFileSync(path.join(ROOT, "README.md"), "utf8");
+  const lines = [...readme.matchAll(/^```(?:sh|bash|shell)\n([\s\S]*?)^```/gm)]
+    .flatMap((m) => m[1]!.replaceAll("\\\n", " ").split("\n"))
+    .map((l) => l.replace(/(^|\s)#.*$/, "").trim());
+  const line = lines.find((l) => l.split(/\s+/).slice(0, 2).join(" ") === `pnpm ${script}`);
+  assert.ok(line, `no \`pnpm ${script}\` line in the README's sh blocks`);
+  assert.doesNotMatch(line, /["'$`;&|<>]/, `the README's \`pnpm ${script}\` line needs a shell to read: ${line}`);
+  return line.split(/\s+/);
+}
+
+/** The command with the test's value for each flag of `values` it gives, and the flags of `add` it lacks. */
+function withFlagValues(words: readonly string[], values: Readonly<Record<string, string>>, add: readonly string[]): string[] {
+  const out = [...words];
+  for (let i = 0; i < out.length - 1; i++) {
+    const value = values[out[i]!];
+    if (value !== undefined) {
+      out[++i] = value;
+    }
+  }
+  for (const flag of add) {
+    if (!out.includes(flag)) {
+      out.push(flag, values[flag]!);
+    }
+  }
+  return out;
+}
+
 
 describe("operations: command line, pm2, keys, production bundles", () => {
   let stack: Stack;
@@ -108,36 +142,72 @@ describe("operations: command line, pm2, keys, production bundles", () => {
     }
   });
 
-  test("pm2 ecosystem file: the built server script, a restart delay", () => {
+  test("the README's commands start both processes through their entry files' shebangs, and serve a pull over NDN", async () => {
+    await stack.stopServer(); // the README's server takes over the prefix
+    const metricsPort = await freePort();
+    const listen = `127.0.0.1:${await freePort()}`;
+    const values = { "--upstream": stack.registry.url, "--name": stack.prefix, "--router": stack.forwarder.uri, "--listen": listen };
+    // What `cp sample.env .env` and its edits give the server (the environment wins over .env).
+    const serverEnv = { REGISTRY_URL: stack.registry.url, NDN_PREFIX: stack.prefix, NDNTS_UPLINK: stack.forwarder.uri, METRICS_LISTEN: `127.0.0.1:${metricsPort}` };
+    const [serverCmd, ...serverArgs] = withFlagValues(readmeCommand("start:server"), values, []);
+    const [clientCmd, ...clientArgs] = withFlagValues(readmeCommand("start:client"), values, ["--listen"]);
+    const server = new ManagedProcess("readme-server", serverCmd!, serverArgs, {
+      logFile: path.join(stack.runDir, "readme-server.log"), cwd: ROOT, env: { ...process.env, ...serverEnv }, group: true,
+    });
+    try {
+      await server.waitForLine(/"uplink up"/, 60_000);
+      await stack.waitForRoute();
+      const client = new ManagedProcess("readme-client", clientCmd!, clientArgs, {
+        logFile: path.join(stack.runDir, "readme-client.log"), cwd: ROOT, group: true,
+      });
+      try {
+        await client.waitForLine(/"client ready"/, 60_000);
+        assertLaunchedByShebang(server.child.pid!, SERVER_MAIN, { cwd: ROOT });
+        assertLaunchedByShebang(client.child.pid!, CLIENT_MAIN, { cwd: ROOT });
+        assert.ok("GLIBC_TUNABLES" in readShebang(SERVER_MAIN).env, "the server's shebang no longer sets GLIBC_TUNABLES");
+
+        const image = await pushTestImage(stack, "readme/image:v1", { format: "oci", layers: [300_000] });
+        const pulled = await pullImage(listen, "readme/image:v1", path.join(stack.runDir, "out-readme"));
+        await verifyPulled(image, pulled);
+        const handle = {
+          proc: client, host: listen, url: `http://${listen}`, stop: () => client.stop(),
+          blobLogs: () => client.grep(/"blob done"/).map((l) => JSON.parse(l) as BlobLog),
+        };
+        assert.equal((await blobSources(handle, [image.layers[0]!.digest])).get(image.layers[0]!.digest), "ndn");
+      } finally {
+        await client.stop();
+      }
+    } finally {
+      await server.stop();
+    }
+    await stack.startServer();
+  });
+
+  test("pm2 runs the server's entry file through its shebang, with a restart delay", async () => {
     const config = createRequire(import.meta.url)(path.join(ROOT, "ecosystem.config.cjs")) as { apps: Array<Record<string, unknown>> };
     const app = config.apps[0]!;
     assert.equal(app["name"], "ndn-registry-server");
-    assert.ok(existsSync(path.join(String(app["cwd"]), String(app["script"]))), "script does not exist (build first)");
+    assert.equal(path.join(String(app["cwd"]), String(app["script"])), SERVER_MAIN);
     assert.ok(Number(app["restart_delay"]) >= 1000);
     assert.equal(app["autorestart"], true);
-  });
 
-  test("the server's node flags and environment are the same in its shebang, package script, pm2 file and Dockerfile", () => {
-    const flags = PRODUCTION_NODE_FLAGS.join(" ");
-    const env = Object.entries(SERVER_NODE_ENV).map(([k, v]) => `${k}=${v}`).join(" ");
-    const app = (createRequire(import.meta.url)(path.join(ROOT, "ecosystem.config.cjs")) as { apps: Array<Record<string, unknown>> }).apps[0]!;
-    assert.equal(app["node_args"], flags);
-    assert.deepEqual(app["env"], SERVER_NODE_ENV);
-    assert.equal(readFileSync(path.join(ROOT, "server/src/main.ts"), "utf8").split("\n")[0], `#!/usr/bin/env -S ${env} node ${flags}`);
-    const scripts = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
-    assert.ok(scripts["server"]!.includes(`${env} node ${flags} server/dist/main.js`), scripts["server"]);
-    const dockerfile = readFileSync(path.join(ROOT, "server.Dockerfile"), "utf8");
-    assert.ok(dockerfile.includes(`ENV NODE_ENV=production ${env} `), "server.Dockerfile: ENV");
-    assert.ok(dockerfile.includes(`ENTRYPOINT ["node", ${PRODUCTION_NODE_FLAGS.map((f) => JSON.stringify(f)).join(", ")}, "dist/main.js"]`), "server.Dockerfile: ENTRYPOINT");
-  });
-
-  test("the client's node flags are the same in its shebang, package script and Dockerfile", () => {
-    const flags = PRODUCTION_NODE_FLAGS.join(" ");
-    assert.equal(readFileSync(path.join(ROOT, "client/src/main.ts"), "utf8").split("\n")[0], `#!/usr/bin/env -S node ${flags}`);
-    const scripts = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
-    assert.ok(scripts["client"]!.includes(`&& node ${flags} client/dist/main.js`), scripts["client"]);
-    const dockerfile = readFileSync(path.join(ROOT, "client.Dockerfile"), "utf8");
-    assert.ok(dockerfile.includes(`ENTRYPOINT ["node", ${PRODUCTION_NODE_FLAGS.map((f) => JSON.stringify(f)).join(", ")}, "dist/main.js"]`), "client.Dockerfile: ENTRYPOINT");
+    const env = {
+      ...process.env, PM2_HOME: path.join(stack.runDir, "pm2"), npm_config_cache: path.join(stack.runDir, "npm-cache"),
+      NDNTS_UPLINK: stack.forwarder.uri, REGISTRY_URL: stack.registry.url, NDN_PREFIX: "/ndnreg/pm2", METRICS_LISTEN: "",
+    };
+    const pm2 = (...args: string[]) => run("npx", ["--yes", PM2, ...args], { cwd: ROOT, env, timeout: 180_000 });
+    try {
+      await pm2("start", "ecosystem.config.cjs");
+      let pid = 0;
+      await waitUntil("pm2's server online", async () => {
+        const [proc] = JSON.parse((await pm2("jlist")).stdout) as Array<{ pid: number; pm2_env: { status: string } }>;
+        pid = proc?.pm2_env.status === "online" ? proc.pid : 0;
+        return pid > 0;
+      }, 30_000, 500);
+      assertLaunchedByShebang(pid, SERVER_MAIN);
+    } finally {
+      await pm2("kill");
+    }
   });
 
   test("NDN_KEYCHAIN: a key is created on first start, registration is signed with it, and a restart reuses it", async () => {
@@ -162,12 +232,13 @@ describe("operations: command line, pm2, keys, production bundles", () => {
     }
     await stack.stopServer();
     const metricsPort = await freePort();
-    const server = new ManagedProcess("bundle-server", process.execPath, [...PRODUCTION_NODE_FLAGS, path.join(out, "server/dist/main.js")], {
+    // Each file itself, as the Dockerfiles' ENTRYPOINT runs it (pnpm deploy keeps the mode the build set).
+    const server = new ManagedProcess("bundle-server", path.join(out, "server/dist/main.js"), [], {
       logFile: path.join(stack.runDir, "bundle-server.log"), cwd: path.join(out, "server"),
-      env: { ...process.env, ...SERVER_NODE_ENV, NDNTS_UPLINK: stack.forwarder.uri, REGISTRY_URL: stack.registry.url, NDN_PREFIX: stack.prefix, METRICS_LISTEN: `127.0.0.1:${metricsPort}` },
+      env: { ...process.env, NDNTS_UPLINK: stack.forwarder.uri, REGISTRY_URL: stack.registry.url, NDN_PREFIX: stack.prefix, METRICS_LISTEN: `127.0.0.1:${metricsPort}` },
     });
     const port = await freePort();
-    const client = new ManagedProcess("bundle-client", process.execPath, [...PRODUCTION_NODE_FLAGS, path.join(out, "client/dist/main.js"),
+    const client = new ManagedProcess("bundle-client", path.join(out, "client/dist/main.js"), [
       "--upstream", stack.registry.url, "--name", stack.prefix, "--listen", `127.0.0.1:${port}`, "--router", stack.forwarder.uri], {
       logFile: path.join(stack.runDir, "bundle-client.log"), cwd: path.join(out, "client"),
     });

@@ -1,0 +1,41 @@
+import { readFileSync } from "node:fs";
+
+/** What an entry file's `#!/usr/bin/env -S [NAME=value ...] node [flag ...]` line runs. */
+export interface Shebang {
+  readonly env: Readonly<Record<string, string>>;
+  readonly nodeArgs: readonly string[];
+}
+
+/** The launch settings of server/dist/main.js or client/dist/main.js: their only copy is this line. */
+export function readShebang(file: string): Shebang {
+  const line = readFileSync(file, "utf8").split("\n", 1)[0] ?? "";
+  const words = /^#!\/usr\/bin\/env -S (.*)$/.exec(line)?.[1]?.split(/\s+/).filter(Boolean);
+  if (!words) {
+    throw new Error(`${file}: the first line is not a "#!/usr/bin/env -S ... node ..." shebang: ${line}`);
+  }
+  const env: Record<string, string> = {};
+  for (let w = words[0]; w !== undefined && /^[A-Z_][A-Z0-9_]*=/.test(w); w = words[0]) {
+    words.shift();
+    env[w.slice(0, w.indexOf("="))] = w.slice(w.indexOf("=") + 1);
+  }
+  if (words.shift() !== "node") {
+    throw new Error(`${file}: the shebang does not run node: ${line}`);
+  }
+  return { env, nodeArgs: words };
+}
+
+/** Extra node flags for server and client, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" or "--trace-gc". */
+const BENCH_NODE_ARGS = (process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
+
+/**
+ * How the bench starts an entry file: the file itself, as every launcher does, so that its shebang
+ * sets node's flags and environment. With BENCH_NODE_ARGS (which a shebang cannot take, and many
+ * of which NODE_OPTIONS refuses), node is started with the shebang's flags and environment plus those.
+ */
+export function entryCommand(file: string, args: readonly string[]): { cmd: string; args: string[]; env: Record<string, string> } {
+  if (BENCH_NODE_ARGS.length === 0) {
+    return { cmd: file, args: [...args], env: {} };
+  }
+  const shebang = readShebang(file);
+  return { cmd: process.execPath, args: [...shebang.nodeArgs, ...BENCH_NODE_ARGS, file, ...args], env: { ...shebang.env } };
+}
