@@ -8,7 +8,7 @@ import { ManagedProcess } from "./process.js";
 const run = promisify(execFile);
 
 /** The Dockerfiles' base image; `.ci/install-images` makes it locally (Docker Hub cannot be reached). */
-export const BASE_IMAGE = "docker.io/library/node:24-bookworm-slim";
+const BASE_IMAGE = "docker.io/library/node:24-bookworm-slim";
 
 /** Why images cannot be built or run here, or undefined when buildah, podman and the base image are there. */
 export async function containerToolsMissing(): Promise<string | undefined> {
