@@ -23,6 +23,8 @@ export interface ClientConfig {
   readonly progressIntervalMs: number;
   /** ms to wait for the upstream's response headers (and between body bytes) before a 504. */
   readonly upstreamTimeoutMs: number;
+  /** The server's certificate file: metadata and manifests are verified, segments checked one by one. */
+  readonly trustAnchor?: string;
 }
 
 /** Flags; each is also read from the environment as NDNREG_<FLAG> (e.g. NDNREG_UPSTREAM). */
@@ -45,6 +47,11 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
     .option("metrics-listen", { type: "string", default: "", describe: "serve /metrics and /healthz on this host:port instead of the registry listener" })
     .option("upstream-timeout", { type: "number", default: 30_000, describe: "ms to wait for the upstream registry's response (and between body bytes) before answering 504" })
     .option("progress-interval", { type: "number", default: 5000, describe: "ms between progress lines (percent, MB/s) for blobs of 32 MiB and more" })
+    .option("trust-anchor", {
+      type: "string", default: "",
+      describe: "the server's certificate (ndn-registry-server --print-certificate): metadata and manifests are verified against it, "
+        + "each segment is checked on its own, and ranges fetch only the segments they cover",
+    })
     .option("log-level", { type: "string", default: "info", choices: ["trace", "debug", "info", "warn", "error", "fatal", "silent"] })
     .version(packageVersion())
     .strict()
@@ -73,6 +80,7 @@ export function loadClientConfig(argv: readonly string[]): ClientConfig {
     metricsListen: args.metricsListen ? parseListenAddress(args.metricsListen, "--metrics-listen") : undefined,
     progressIntervalMs: args.progressInterval,
     upstreamTimeoutMs: args.upstreamTimeout,
+    trustAnchor: args.trustAnchor || undefined,
   };
 }
 

@@ -20,6 +20,7 @@ import { SharedFetches } from "./ndn/shared-fetches.js";
 import { WireChannel } from "./ndn/channels/wire-channel.js";
 import { discoverRouters } from "./ndn/router-discovery.js";
 import { ClientMetrics } from "./ops/metrics.js";
+import { loadTrustAnchor } from "./security/trust-anchor.js";
 import { BlobHandler } from "./blob/blob-handler.js";
 import { Upstream } from "./http/upstream.js";
 
@@ -36,7 +37,10 @@ async function main(): Promise<void> {
   await uplink.start();
   const channel = carriesWire(routers[0]!) ? wireChannel : new ForwarderChannel(fw);
   const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
-  const fetcher = new NdnBlobFetcher({ channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
+  const anchor = config.trustAnchor === undefined ? undefined : await loadTrustAnchor(config.trustAnchor);
+  const fetcher = new NdnBlobFetcher({
+    channel, fw, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, anchor: anchor?.verifier,
+  });
   const uplinkUp = () => uplink.isUp;
   const metrics = new ClientMetrics(uplinkUp);
   const gate = new NdnGate(uplinkUp, config.firstByteTimeoutMs);
@@ -51,7 +55,7 @@ async function main(): Promise<void> {
   const metricsServer = config.metricsListen && await listenOps({ health, metrics: metrics.registry }, config.metricsListen);
   log.info({
     listen: `${config.listen.host}:${config.listen.port}`, upstream: config.upstream.href,
-    prefix: nameText(config.prefix), router: uplink.describe,
+    prefix: nameText(config.prefix), router: uplink.describe, trustAnchor: anchor ? nameText(anchor.certificate.name) : "none (whole-blob sha256)",
   }, "client ready");
 
   const shutdown = (signal: string) => {

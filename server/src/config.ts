@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 
 import { Name } from "@ndn/packet";
 import { parseListenAddress } from "@ndnreg/shared/http";
-import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared/ndn";
+import { LEGACY_SEGMENT_SIZE, parseRouterAddress, type RouterAddress, SEGMENT_SIZE } from "@ndnreg/shared/ndn";
 
 import { parseRepositoryAllowList } from "./registry/repository-allow-list.js";
 import type { RegistryCredentials } from "./registry/token-auth.js";
@@ -15,8 +15,11 @@ export interface ServerConfig {
   /** Absent: the registry is read anonymously, so only blobs anyone may pull are published. */
   readonly registryCredentials?: RegistryCredentials;
   readonly keychainDir?: string;
+  /** Signature and FreshnessPeriod of segments under legacy names (canonical segments are fixed by the protocol). */
   readonly dataSigner: "digest" | "null";
   readonly freshnessMs: number;
+  /** Payload bytes per segment under legacy names (the proof of concept's DOCKER_NDN_CHUNK_SIZE). */
+  readonly legacySegmentSize: number;
   readonly concurrency: number;
   /** Route cost registered for the prefix: a standby server on the same prefix registers a higher one. */
   readonly routeCost: number;
@@ -46,8 +49,8 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
   if (registry.protocol !== "http:" && registry.protocol !== "https:") {
     throw new Error(`REGISTRY_URL=${registry.href}: must be http(s)`);
   }
-  // DigestSha256 authenticates nothing (anyone can recompute it) and costs a hash per packet; the
-  // client checks every blob against its sha256 digest, so packets go unsigned unless asked.
+  // DigestSha256 authenticates nothing (anyone can recompute it) and costs a hash per packet, so
+  // legacy segments go unsigned unless asked (the proof of concept's client accepts either).
   const signer = env["NDN_DATA_SIGNER"] || "null";
   if (signer !== "digest" && signer !== "null") {
     throw new Error(`NDN_DATA_SIGNER=${signer}: expected digest or null`);
@@ -61,6 +64,7 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
     keychainDir: env["NDN_KEYCHAIN"] || undefined,
     dataSigner: signer,
     freshnessMs: int(env, "NDN_FRESHNESS_MS", 24 * 3600_000, 1000, 2 ** 31),
+    legacySegmentSize: int(env, "NDN_LEGACY_SEGMENT_SIZE", LEGACY_SEGMENT_SIZE, 1, SEGMENT_SIZE),
     concurrency: int(env, "NDN_PRODUCER_CONCURRENCY", 128, 1, 4096),
     routeCost: int(env, "NDN_ROUTE_COST", 0, 0, 65535),
     // 512 segments = 4 MB per Range request: the registry's cost is per request (docs/performance.md).

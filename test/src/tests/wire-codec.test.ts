@@ -13,9 +13,10 @@ import { LpPacket } from "@ndn/lp";
 import { Segment } from "@ndn/naming-convention2";
 import { Component, Data, digestSigning, Interest, Nack, NackHeader, Name, nullSigner, SigType, TT } from "@ndn/packet";
 import { Decoder, Encoder } from "@ndn/tlv";
+import { Metadata } from "@ndn/rdr";
 import {
-  decodeDataContent, encodeSegmentData, encodeSegmentInterest, FrameSplitter, FrameTooLargeError, hasNamePrefix, lastComponentOffset, peekPacket,
-  readSegmentComponent, TLV, withPitToken,
+  BlobMetadata, decodeBlobMetadata, decodeDataContent, encodeSegmentData, encodeSegmentInterest, FrameSplitter, FrameTooLargeError, hasNamePrefix,
+  lastComponentOffset, MetadataTT, peekPacket, readNni, readSegmentComponent, readTlv, TLV, withPitToken,
 } from "@ndnreg/shared/ndn";
 
 const blob = new Name("/ndn-registry").append("org/team/app").append(new Component(TT.GenericNameComponent, randomBytes(32)));
@@ -156,5 +157,25 @@ describe("wire codec against NDNts", () => {
       got.forEach((f, i) => assert.ok(f.equals(frames[i]!)));
     }
     assert.throws(() => new FrameSplitter().push(new Uint8Array([0x06, 0xfe, 0x10, 0, 0, 0]), () => undefined), FrameTooLargeError);
+  });
+});
+
+describe("blob metadata (RDR)", () => {
+  test("the fields use the protocol's TLV-TYPEs, and a plain RDR decoder still reads the Name", () => {
+    const name = new Name("/ndn-registry").append(new Component(TT.GenericNameComponent, randomBytes(32)));
+    const m = BlobMetadata.create(name, { blobSize: 123_456_789, segmentSize: 8000, finalSegment: 15_432, manifestFanout: 250 });
+    const wire = Encoder.encode(m);
+    const fields = new Map<number, Uint8Array>();
+    for (let off = 0; off < wire.length;) {
+      const e = readTlv(wire, off)!;
+      fields.set(e.type, wire.subarray(e.valueStart, e.end));
+      off = e.end;
+    }
+    assert.deepEqual([...fields.keys()], [TLV.Name, MetadataTT.BlobSize, MetadataTT.SegmentSize, MetadataTT.FinalSegment, MetadataTT.ManifestFanout]);
+    assert.equal(readNni(fields.get(MetadataTT.BlobSize)!, 0, 4), 123_456_789);
+    const plain = new Decoder(wire).decode(Metadata);
+    assert.ok(plain.name.equals(name));
+    const back = decodeBlobMetadata(wire);
+    assert.deepEqual([back.blobSize, back.segmentSize, back.finalSegment, back.manifestFanout], [123_456_789, 8000, 15_432, 250]);
   });
 });

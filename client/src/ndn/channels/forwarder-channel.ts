@@ -1,6 +1,7 @@
 import { CancelInterest, type Forwarder, FwPacket } from "@ndn/fw";
 import { Segment } from "@ndn/naming-convention2";
 import { Data, Interest, Nack, type Name } from "@ndn/packet";
+import { Encoder } from "@ndn/tlv";
 import { pushable } from "@ndn/util";
 
 import type { SegmentChannel, SegmentFlow, SegmentSink } from "../pipeline/segment-pipeline.js";
@@ -22,7 +23,11 @@ export class ForwarderChannel implements SegmentChannel {
           if (comp && Segment.match(comp) && pkt.l3.name.length === blob.length + 1) {
             const segment = Segment.parse(comp);
             outstanding.delete(segment);
-            sink.data({ segment, contentType: pkt.l3.contentType, content: pkt.l3.content });
+            const final = pkt.l3.finalBlockId;
+            sink.data({
+              segment, contentType: pkt.l3.contentType, content: pkt.l3.content, wire: Encoder.encode(pkt.l3),
+              finalSegment: final && Segment.match(final) ? Segment.parse(final) : undefined,
+            });
           }
         } else if (pkt.l3 instanceof Nack) {
           sink.nack(String(pkt.l3.reason));

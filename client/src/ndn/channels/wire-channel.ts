@@ -32,9 +32,13 @@ export class WireChannel implements SegmentChannel {
     };
   }
 
-  /** Give this to the Uplink: takes blob Data and Nacks under the prefix, leaves the rest to NDNts. */
+  /**
+   * Give this to the Uplink: takes segment Data and Nacks under the prefix, leaves the rest to
+   * NDNts, including every reply to an Interest NDNts sent (metadata, manifest nodes, exact
+   * re-fetches): those carry the PIT token NDNts gave them, wire Interests carry none.
+   */
   readonly tap: WireTap = (pkt: PeekedPacket) => {
-    if (!hasNamePrefix(pkt.nameValue, this.prefixValue)) {
+    if (pkt.pitToken !== undefined || !hasNamePrefix(pkt.nameValue, this.prefixValue)) {
       return false;
     }
     const last = lastComponentOffset(pkt.nameValue);
@@ -51,7 +55,7 @@ export class WireChannel implements SegmentChannel {
     }
     const decoded = decodeDataContent(pkt.packet);
     if (decoded) {
-      sink.data({ segment, contentType: decoded.contentType, content: decoded.content });
+      sink.data({ segment, contentType: decoded.contentType, content: decoded.content, wire: pkt.packet, finalSegment: decoded.finalSegment });
     }
     return true;
   };
