@@ -1,5 +1,8 @@
+import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 import { CountingProxy } from "./counting-proxy.js";
 import { entryCommand } from "./entry.js";
@@ -10,6 +13,7 @@ import { Redirector } from "./redirector.js";
 import { Registry, type RegistryAuth } from "./registry.js";
 import { makeRunDir } from "./run-dir.js";
 
+const run = promisify(execFile);
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 export const SERVER_MAIN = path.join(root, "server/dist/main.js");
 export const CLIENT_MAIN = path.join(root, "client/dist/main.js");
@@ -29,6 +33,12 @@ export interface BlobLog {
   digest: string;
   bytes: number;
   source: "ndn" | "http" | "ndn+http";
+  /** Name kind the segments came under, and bytes of every Data packet received (segments, metadata, manifest nodes). */
+  names?: "canonical" | "legacy";
+  ndnPacketBytes?: number;
+  badSegments?: number;
+  refetched?: number;
+  repaired?: number;
 }
 
 export interface StackOptions {
@@ -123,8 +133,22 @@ export class Stack {
     return proc;
   }
 
-  async waitForRoute(fw: Forwarder = this.forwarder, timeoutMs = 10_000): Promise<void> {
-    await waitUntil(`route ${this.prefix} on ${fw.name}`, async () => (await fw.routes()).includes(`prefix=${this.prefix} `), timeoutMs, 100);
+  /**
+   * A keychain for a server (give it `env`) and its certificate, exported by the server's own
+   * --print-certificate, in a file for clients' --trust-anchor.
+   */
+  async serverKey(name = "keychain"): Promise<{ env: Record<string, string>; certFile: string }> {
+    const dir = path.join(this.runDir, name);
+    const env = { NDN_KEYCHAIN: dir };
+    const entry = entryCommand(SERVER_MAIN, ["--print-certificate"]);
+    const { stdout } = await run(entry.cmd, entry.args, { env: { ...process.env, NDN_PREFIX: this.prefix, LOG_LEVEL: "warn", ...env, ...entry.env } });
+    const certFile = path.join(this.runDir, `${name}.cert`);
+    writeFileSync(certFile, stdout);
+    return { env, certFile };
+  }
+
+  async waitForRoute(fw: Forwarder = this.forwarder, timeoutMs = 10_000, prefix = this.prefix): Promise<void> {
+    await waitUntil(`route ${prefix} on ${fw.name}`, async () => (await fw.routes()).includes(`prefix=${prefix} `), timeoutMs, 100);
   }
 
   async stopServer(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {

@@ -6,7 +6,8 @@
 import "@ndnreg/shared/polyfill";
 
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 
 import { LpPacket } from "@ndn/lp";
@@ -15,8 +16,9 @@ import { Component, Data, digestSigning, Interest, Nack, NackHeader, Name, nullS
 import { Decoder, Encoder } from "@ndn/tlv";
 import { Metadata } from "@ndn/rdr";
 import {
-  BlobMetadata, decodeBlobMetadata, decodeDataContent, encodeSegmentData, encodeSegmentInterest, FrameSplitter, FrameTooLargeError, hasNamePrefix,
-  lastComponentOffset, MetadataTT, peekPacket, readNni, readSegmentComponent, readTlv, TLV, withPitToken,
+  BlobMetadata, canonicalBlobName, canonicalSegmentFields, decodeBlobMetadata, decodeDataContent, encodeSegmentData, encodeSegmentInterest,
+  FrameSplitter, FrameTooLargeError, hasNamePrefix, implicitDigest, lastComponentOffset, MetadataTT, parseSha256Digest, peekPacket, readNni,
+  readSegmentComponent, readTlv, TLV, withPitToken,
 } from "@ndnreg/shared/ndn";
 
 const blob = new Name("/ndn-registry").append("org/team/app").append(new Component(TT.GenericNameComponent, randomBytes(32)));
@@ -178,4 +180,17 @@ describe("blob metadata (RDR)", () => {
     const back = decodeBlobMetadata(wire);
     assert.deepEqual([back.blobSize, back.segmentSize, back.finalSegment, back.manifestFanout], [123_456_789, 8000, 15_432, 250]);
   });
+});
+
+test("the worked example in docs/protocol.md is what the encoder makes", () => {
+  const doc = readFileSync(new URL("../../../docs/protocol.md", import.meta.url), "utf8");
+  const hex = /As one string:\s+```\s+([0-9a-f]+)\s+```/.exec(doc)?.[1];
+  const implicit = /Its implicit digest, the single entry of manifest node 0, is\s+`([0-9a-f]{64})`/.exec(doc)?.[1];
+  assert.ok(hex && implicit, "the example is missing from docs/protocol.md");
+  const content = Buffer.from("hello, world\n");
+  const digest = parseSha256Digest(`sha256:${createHash("sha256").update(content).digest("hex")}`)!;
+  const name = canonicalBlobName(new Name("/example/registry"), digest).append(Segment, 0);
+  const wire = encodeSegmentData({ ...canonicalSegmentFields(0, content), nameValue: name.value });
+  assert.equal(Buffer.from(wire).toString("hex"), hex);
+  assert.equal(implicitDigest(wire).toString("hex"), implicit);
 });
