@@ -3,6 +3,7 @@ export * from "./blob-puller.js";
 export * from "./containers.js";
 export * from "./containerd.js";
 export * from "./counting-proxy.js";
+export * from "./digest-goals.js";
 export * from "./entry.js";
 export * from "./forwarder.js";
 export * from "./images.js";

@@ -117,19 +117,6 @@ export function assertLaunchedByShebang(root: number, main: string, runs: { file
   }
 }
 
-/** Sum of a Prometheus metric's samples whose labels include `labels` (0 when absent). */
-export async function metricSum(metricsUrl: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(metricsUrl)).text();
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m?.[1] === name && Object.entries(labels).every(([k, v]) => (m[2] ?? "").includes(`${k}="${v}"`))) {
-      sum += Number(m[3]);
-    }
-  }
-  return sum;
-}
-
 /** The client's last "blob done" line for a digest (waited for). */
 export async function blobLog(client: ClientHandle, digest: string): Promise<BlobLog> {
   await client.proc.waitForLine(new RegExp(`"digest":"${digest}".*"blob done"`), 5000);
