@@ -44,11 +44,20 @@ export class Discovery {
 
   /** `budgetMs`: the first-byte deadline; the metadata may use half of it. `bytes` counts packets received. */
   async discover(id: BlobId, size: number, signal: AbortSignal, budgetMs: number, bytes: { n: number }): Promise<Discovered> {
+    const metadataLifetime = Math.max(200, Math.floor(budgetMs / 2));
     if (!this.legacyOnly) {
-      const canonical = await this.metadata(id, size, signal, Math.max(200, Math.floor(budgetMs / 2)), bytes);
+      const canonical = await this.metadata(id, size, signal, metadataLifetime, bytes);
       if (canonical) {
         return canonical;
       }
+    } else {
+      // A metadata answer that was merely slow (a registry slow to answer the server's HEAD) must
+      // not keep the prefix on legacy names: ask on the side, and any answer ends legacy-only.
+      void fetchOnePacket(this.fw, this.discoveryInterest(id, metadataLifetime), AbortSignal.timeout(metadataLifetime + 1000)).then((r) => {
+        if ("data" in r) {
+          this.legacyUntil = 0;
+        }
+      }, () => undefined);
     }
     const legacy = await this.legacy(id, size, signal, budgetMs, bytes);
     this.legacyUntil = Date.now() + LEGACY_MEMORY_MS;
@@ -59,9 +68,7 @@ export class Discovery {
   private async metadata(id: BlobId, size: number, signal: AbortSignal, lifetimeMs: number, bytes: { n: number }): Promise<Discovered | undefined> {
     let last = "";
     for (let attempt = 0; attempt < METADATA_ATTEMPTS; ++attempt) {
-      const interest = makeDiscoveryInterest(metadataName(this.prefix, id));
-      interest.lifetime = lifetimeMs;
-      const got = await fetchOnePacket(this.fw, interest, signal, this.verifier);
+      const got = await fetchOnePacket(this.fw, this.discoveryInterest(id, lifetimeMs), signal, this.verifier);
       if ("timeout" in got) {
         return attempt === 0 ? undefined : failMetadata(`no answer after a refused copy (${last})`);
       }
@@ -93,6 +100,12 @@ export class Discovery {
       return { kind: "canonical", name, count };
     }
     return failMetadata(last);
+  }
+
+  private discoveryInterest(id: BlobId, lifetimeMs: number): Interest {
+    const interest = makeDiscoveryInterest(metadataName(this.prefix, id));
+    interest.lifetime = lifetimeMs;
+    return interest;
   }
 
   private async legacy(id: BlobId, size: number, signal: AbortSignal, lifetimeMs: number, bytes: { n: number }): Promise<Discovered> {

@@ -29,11 +29,12 @@ const JOIN_WINDOW_BYTES = 4 * 1024 * 1024;
 export class SharedFetches {
   private readonly live = new Map<string, SharedFetch>();
 
-  constructor(private readonly fetcher: Pick<NdnBlobFetcher, "payloads">) {}
+  constructor(private readonly fetcher: Pick<NdnBlobFetcher, "payloads"> & Partial<Pick<NdnBlobFetcher, "anchored">>) {}
 
   /** `repair`: HTTP bytes of a segment no NDN copy of which was right (the first request's, for a shared fetch). */
   open(id: BlobId, size: number, window: ByteWindow, repair: SegmentRepair, signal: AbortSignal): BlobFetch {
-    const key = `${blobKey(id)}:${window.start}-${window.end}`;
+    // With an anchor a fetch covers only its window's segments; without one it fetches the whole blob.
+    const key = this.fetcher.anchored === true ? `${blobKey(id)}:${window.start}-${window.end}` : blobKey(id);
     let fetch = this.live.get(key);
     const joined = fetch?.joinable === true;
     if (!fetch || !joined) {
