@@ -35,18 +35,20 @@ export async function openServerKey(dir: string | undefined, prefix: Name, log: 
   }
   const keyChain = KeyChain.open(dir);
   let [keyName] = await keyChain.listKeys(identity);
-  if (keyName) {
-    log.info({ key: nameText(keyName), dir }, "using server key");
-  } else {
+  const created = !keyName;
+  if (!keyName) {
     const [priv] = await generateSigningKey(keyChain, identity);
     keyName = priv.name;
-    await waitUntilSaved(dir, identity, keyName);
-    log.info({ key: nameText(keyName), dir }, "created server key");
   }
-  const certName = (await keyChain.listCerts(keyName))[0];
-  if (!certName) {
-    throw new Error(`NDN_KEYCHAIN=${dir}: key ${nameText(keyName)} has no certificate`);
+  let certName = (await keyChain.listCerts(keyName))[0];
+  if (!certName) { // a new key, or one made for prefix registration only by an earlier version
+    const { signer, verifier } = await keyChain.getKeyPair(keyName) as KeyChain.KeyPair<true>;
+    const cert = await Certificate.selfSign({ privateKey: signer, publicKey: verifier, validity: ValidityPeriod.daysFromNow(3650) });
+    await keyChain.insertCert(cert);
+    certName = cert.name;
+    await waitUntilSaved(dir, keyName, certName);
   }
+  log.info({ key: nameText(keyName), dir }, created ? "created server key" : "using server key");
   const signer = await keyChain.getSigner(keyName);
   return { prefixRegSigner: signer, dataSigner: signer, certificate: await keyChain.getCert(certName), temporary: false };
 }
@@ -63,13 +65,14 @@ export function certificateKeyName(cert: Certificate): Name {
 
 /**
  * NDNts writes the keychain file 200 ms after the last change: wait until a fresh read of the
- * directory has the key, so a restart right after the first start finds it (and so does `ls`).
+ * directory has the certificate (inserted after the key), so a restart right after the first
+ * start finds both (and so does `ls`).
  */
-async function waitUntilSaved(dir: string, identity: Name, keyName: Name): Promise<void> {
+async function waitUntilSaved(dir: string, keyName: Name, certName: Name): Promise<void> {
   for (let waited = 0; waited < 5000; waited += 100) {
     await sleep(100);
-    const onDisk = await KeyChain.open(dir).listKeys(identity);
-    if (onDisk.some((k) => k.equals(keyName))) {
+    const onDisk = await KeyChain.open(dir).listCerts(keyName);
+    if (onDisk.some((c) => c.equals(certName))) {
       return;
     }
   }
