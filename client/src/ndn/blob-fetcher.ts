@@ -140,7 +140,17 @@ export class NdnBlobFetcher {
           if (bad) {
             throw bad;
           }
-          payloads.push(manifest ? await this.checked(data, found.name, manifest, size, found.count, ctrl.signal, repair, stats) : data.content);
+          if (!manifest) {
+            payloads.push(data.content);
+          } else {
+            if (data.segment % MANIFEST_FANOUT === 0) {
+              manifest.prefetch(data.segment); // keep nodes ahead of the segments they list
+            }
+            // The fast path (node here, digest right) stays synchronous: no promise per segment.
+            const expected = manifest.digestNow(data.segment);
+            const ok = expected !== undefined && implicitDigest(data.wire).equals(expected);
+            payloads.push(ok ? data.content : await this.checked(data, found.name, manifest, size, found.count, ctrl.signal, repair, stats));
+          }
           ++next;
           ++stats.segments;
         }
@@ -193,9 +203,6 @@ export class NdnBlobFetcher {
     data: SegmentPacket, name: Name, manifest: ManifestReader, size: number, count: number, signal: AbortSignal, repair: SegmentRepair, stats: FetchStats,
   ): Promise<Uint8Array> {
     const seg = data.segment;
-    if (seg % MANIFEST_FANOUT === 0) {
-      manifest.prefetch(seg);
-    }
     const expected = manifest.digestNow(seg) ?? await manifest.digest(seg);
     if (implicitDigest(data.wire).equals(expected)) {
       return data.content;
