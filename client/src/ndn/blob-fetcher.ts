@@ -111,7 +111,7 @@ export class NdnBlobFetcher {
       const first = anchor ? Math.floor(window.start / segmentSize) : 0;
       const end = anchor ? Math.min(found.count, Math.floor(window.end / segmentSize) + 1) : found.count;
       const manifest = anchor && new ManifestReader(
-        this.opts.fw, found.name.append(ManifestKeyword), found.count, anchor, ctrl.signal, Math.min(4000, this.opts.firstByteTimeoutMs),
+        this.opts.fw, found.name.append(ManifestKeyword), found.count, anchor, ctrl.signal, Math.min(4000, this.opts.firstByteTimeoutMs), end - 1,
       );
       manifest?.prefetch(first);
       const check = (data: SegmentPacket) => this.check(data, size, segmentSize, found.count);

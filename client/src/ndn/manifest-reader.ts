@@ -33,6 +33,8 @@ export class ManifestReader {
     private readonly verifier: Verifier,
     private readonly signal: AbortSignal,
     private readonly lifetimeMs: number,
+    /** Segments past this one are not wanted: their nodes are never fetched (a range's end). */
+    private readonly lastWanted = count - 1,
   ) {
     this.nodeCount = manifestNodeCount(count);
     this.nodes = new Array<Uint8Array | undefined>(this.nodeCount).fill(undefined);
@@ -56,7 +58,8 @@ export class ManifestReader {
   /** Start fetching the node of `segment` and the LOOKAHEAD after it. */
   prefetch(segment: number): void {
     const node = Math.floor(segment / MANIFEST_FANOUT);
-    for (let n = node; n <= node + LOOKAHEAD && n < this.nodeCount; ++n) {
+    const lastNode = Math.floor(this.lastWanted / MANIFEST_FANOUT);
+    for (let n = node; n <= node + LOOKAHEAD && n <= lastNode; ++n) {
       void this.node(n).catch(() => undefined); // a failure resurfaces when the node is needed
     }
   }

@@ -104,13 +104,20 @@ export async function rangeGoal(client: ClientHandle, repository: string, digest
 
 /**
  * Client CPU per GB for one layer served from the router's cache, without and with a trust anchor
- * (whole-blob hash against per-segment checks and manifest verification), alternating, `runs` each.
+ * (whole-blob hash against per-segment checks and manifest verification): two clients started
+ * together, each warmed up by the same pulls (a fresh process's first gigabyte costs it JIT
+ * compilation and heap growth), then `runs` pulls each, alternating.
  */
-export async function anchorCpuGoal(stack: Stack, plain: ClientHandle, anchored: ClientHandle, layerMb: number, runs: number): Promise<GoalRow[]> {
+export async function anchorCpuGoal(stack: Stack, certFile: string, layerMb: number, runs: number): Promise<GoalRow[]> {
   const image = createImage(path.join(stack.runDir, "cpu-layer"), { format: "oci", layers: [layerMb * MB] });
   await pushImage(image, stack.registry.host, "bench/cpu:v1", 900_000);
   const layer = image.layers[0]!;
-  await getBlob(plain, "bench/cpu", layer.digest); // fills the router's cache
+  const plain = await stack.startClient();
+  const anchored = await stack.startClient({ args: ["--trust-anchor", certFile] });
+  for (let i = 0; i < 2; ++i) { // fills the router's cache, and warms both processes up
+    await getBlob(plain, "bench/cpu", layer.digest);
+    await getBlob(anchored, "bench/cpu", layer.digest);
+  }
   const perGb: Record<"plain" | "anchored", number[]> = { plain: [], anchored: [] };
   for (let i = 0; i < runs; ++i) {
     for (const kind of i % 2 === 0 ? ["plain", "anchored"] as const : ["anchored", "plain"] as const) {
@@ -121,6 +128,7 @@ export async function anchorCpuGoal(stack: Stack, plain: ClientHandle, anchored:
       perGb[kind].push((cpuSeconds(pid) - cpu0) / (layer.size / 1e9));
     }
   }
+  await Promise.all([plain.stop(), anchored.stop()]);
   const p = median(perGb.plain);
   const a = median(perGb.anchored);
   return [

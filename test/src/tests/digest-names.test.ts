@@ -86,7 +86,13 @@ describe("ranges with a trust anchor", () => {
     const ranges = Array.from({ length: 10 }, (_, i) => [i * step, Math.min(bytes.length, (i + 1) * step) - 1] as const);
     ranges.push([123, 456_789], [7 * MB - 5, 7 * MB + 5], [bytes.length - 100, bytes.length - 1]);
     const before = await metricSum(`${anchored.url}/metrics`, "ndnreg_client_ndn_packet_bytes_total");
+    const logs0 = anchored.blobLogs().length;
     await Promise.all(ranges.map(([s, e]) => get(anchored, s, e)));
+    await anchored.proc.waitForLine(new RegExp(`"digest":"${digest}".*"blob done"`), 5000);
+    await new Promise((r) => setTimeout(r, 200));
+    const sources = anchored.blobLogs().slice(logs0).map((l) => l.source);
+    assert.equal(sources.length, ranges.length);
+    assert.deepEqual([...new Set(sources)], ["ndn"], "every range over NDN, none falling back");
     const after = await metricSum(`${anchored.url}/metrics`, "ndnreg_client_ndn_packet_bytes_total");
     assert.ok(after - before < 1.1 * (bytes.length + 2 * MB), `${after - before} bytes over NDN for ranges covering the blob about once`);
     const whole = await fetch(`${anchored.url}/v2/ranges/blob/blobs/${digest}`);
