@@ -57,7 +57,7 @@ describe("metrics, health and progress", () => {
     assert.ok(value(s, 'ndnreg_server_interests_total{outcome="data"}') >= Math.ceil(blobBytes / 8000));
     assert.equal(value(s, "ndnreg_server_data_payload_bytes_total"), blobBytes);
     assert.equal(value(s, "ndnreg_server_registry_range_bytes_total"), blobBytes);
-    // Every blob byte read once, in ranges of REGISTRY_RANGE_SEGMENTS (512) segments of 8000 bytes.
+    // Every blob byte read once, in ranges of --upstream-range-segments (512) segments of 8000 bytes.
     const ranges = image.blobs.reduce((n, b) => n + Math.ceil(b.size / (512 * 8000)), 0);
     assert.equal(value(s, 'ndnreg_server_registry_range_requests_total{result="ok"}'), ranges);
     assert.equal(value(s, 'ndnreg_server_registry_stat_requests_total{result="found"}'), image.blobs.length);
