@@ -1,6 +1,6 @@
 import type { Name } from "@ndn/packet";
 import {
-  loadSettings, logLevelSetting, metricsListenSetting, milliseconds, nameSetting, packageVersion, routerSetting, type SettingTable, text, upstreamSetting,
+  httpUrl, loadSettings, logLevelSetting, metricsListenSetting, milliseconds, nameSetting, packageVersion, routerSetting, type SettingTable, upstreamSetting,
 } from "@ndnreg/shared/config";
 import { parseListenAddress } from "@ndnreg/shared/http";
 import type { RouterAddress } from "@ndnreg/shared/ndn";
@@ -18,7 +18,7 @@ export const CLIENT_SETTINGS = {
   "metrics-listen": metricsListenSetting("serve /metrics and /healthz on this host:port; empty: on the registry listener", ""),
   "log-level": logLevelSetting(),
   listen: { describe: "host:port of the local registry endpoint", default: "127.0.0.1:5000", parse: parseListenAddress },
-  fch: { describe: "NDN-FCH service asked for the nearest testbed routers when no --router is given", default: DEFAULT_FCH_URL, parse: text },
+  fch: { describe: "NDN-FCH service asked for the nearest testbed routers when no --router is given", default: DEFAULT_FCH_URL, parse: httpUrl },
   "first-byte-timeout": { describe: "ms to wait for a blob's first segment before using HTTP", default: "4000", parse: milliseconds },
   "idle-timeout": { describe: "ms without a segment before the rest of a blob comes over HTTP", default: "5000", parse: milliseconds },
   "upstream-timeout": { describe: "ms to wait for the upstream's response (and between body bytes) before answering 504", default: "30000", parse: milliseconds },
@@ -52,7 +52,7 @@ export function loadClientConfig(argv: readonly string[], env: Readonly<Record<s
       + "Each flag can also be set by its environment variable, or in ./.env; flags win over both.",
   });
   return {
-    upstream: s.upstream, prefix: s.name, listen: s.listen, router: s.router, fch: s.fch,
+    upstream: s.upstream, prefix: s.name, listen: s.listen, router: s.router, fch: s.fch.href,
     firstByteTimeoutMs: s["first-byte-timeout"], idleTimeoutMs: s["idle-timeout"], logLevel: s["log-level"],
     metricsListen: s["metrics-listen"], progressIntervalMs: s["progress-interval"], upstreamTimeoutMs: s["upstream-timeout"],
   };

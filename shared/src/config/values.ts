@@ -1,6 +1,6 @@
+// How settings' text becomes values: each parser throws an Error saying what it expected (the
+// loader prefixes where the text came from).
 import { Name } from "@ndn/packet";
-
-/** How settings' text becomes values: each throws an Error saying what it expected. */
 
 export function text(t: string): string {
   return t;
