@@ -45,9 +45,12 @@ export const SERVER_SETTINGS = {
     default: "67108864", parse: integer(0, 2 ** 40) },
 } as const satisfies SettingTable;
 
-/** The server's variables before the NDNREG_* scheme, with the flag that replaced each. */
+/**
+ * The server's variables before the NDNREG_* scheme, with the flag that replaced each. LOG_LEVEL is
+ * left out: it is too common a name for a stale one to stop the server (NDNREG_LOG_LEVEL is read).
+ */
 const RETIRED: Readonly<Record<string, keyof typeof SERVER_SETTINGS>> = {
-  REGISTRY_URL: "upstream", NDN_PREFIX: "name", METRICS_LISTEN: "metrics-listen", LOG_LEVEL: "log-level",
+  REGISTRY_URL: "upstream", NDN_PREFIX: "name", METRICS_LISTEN: "metrics-listen",
   REGISTRY_USERNAME: "upstream-username", REGISTRY_PASSWORD: "upstream-password", REGISTRY_PASSWORD_FILE: "upstream-password-file",
   REGISTRY_ALLOW_REPOSITORIES: "upstream-allow-repositories", NDN_KEYCHAIN: "keychain", NDN_DATA_SIGNER: "data-signer",
   NDN_FRESHNESS_MS: "freshness", NDN_PRODUCER_CONCURRENCY: "producer-concurrency", NDN_ROUTE_COST: "route-cost",
