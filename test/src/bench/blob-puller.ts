@@ -1,7 +1,8 @@
-import { type ChildProcess, fork } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 import type { BlobResult } from "./blob-get.js";
+import { inNetns } from "./process.js";
 
 const MAIN = fileURLToPath(new URL("./blob-puller-main.js", import.meta.url));
 
@@ -44,11 +45,15 @@ export class BlobPuller {
     });
   }
 
-  static start(): BlobPuller {
+  /** `netns`: run it in that network namespace (the clients it asks must be reachable from there). */
+  static start(opts: { netns?: string } = {}): BlobPuller {
     // glibc keeps the puller's freed heap: trimmed, it was faulted in again by 10,000-18,000 pages
     // in some rounds of either case, noise that belongs to neither.
     const env = { ...process.env, GLIBC_TUNABLES: "glibc.malloc.trim_threshold=67108864" };
-    return new BlobPuller(fork(MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], env }));
+    // fork() without its exec path: `ip netns exec` must come first, and node finds the IPC
+    // channel from the descriptor and environment spawn() passes on.
+    const [file, argv] = inNetns(opts.netns, process.execPath, [MAIN]);
+    return new BlobPuller(spawn(file, argv, { stdio: ["ignore", "inherit", "inherit", "ipc"], env, serialization: "json" }));
   }
 
   get pid(): number {

@@ -23,6 +23,10 @@ export interface ForwarderOptions {
   readonly name?: string;
   /** Content store capacity in Data packets (whole forwarder). */
   readonly csCapacity?: number;
+  /** Run inside this network namespace (ndnd listens on all its addresses). */
+  readonly netns?: string;
+  /** The address tcpUri and udpUri name (with `netns`: one of the namespace's addresses). */
+  readonly host?: string;
 }
 
 /** A real ndnd forwarder with its own Unix socket and UDP/TCP port. */
@@ -30,7 +34,7 @@ export class Forwarder {
   private proc?: ManagedProcess;
   readonly socketPath: string;
 
-  private constructor(private readonly dir: string, readonly name: string, readonly port: number) {
+  private constructor(private readonly dir: string, readonly name: string, readonly port: number, readonly host: string, private readonly netns?: string) {
     this.socketPath = path.join(dir, "nfd.sock");
   }
 
@@ -43,16 +47,16 @@ export class Forwarder {
   }
 
   get tcpUri(): string {
-    return `tcp://127.0.0.1:${this.port}`;
+    return `tcp://${this.host}:${this.port}`;
   }
 
   get udpUri(): string {
-    return `udp://127.0.0.1:${this.port}`;
+    return `udp://${this.host}:${this.port}`;
   }
 
   static async start(runDir: string, opts: ForwarderOptions = {}): Promise<Forwarder> {
     const name = opts.name ?? "ndnd";
-    const f = new Forwarder(path.join(runDir, name), name, await freeTcpUdpPort());
+    const f = new Forwarder(path.join(runDir, name), name, await freeTcpUdpPort(), opts.host ?? "127.0.0.1", opts.netns);
     mkdirSync(f.dir, { recursive: true });
     const threads = Number(process.env["NDND_THREADS"] ?? 2);
     // ndnd's capacity is per forwarding thread.
@@ -78,7 +82,7 @@ tables:
     const profile = process.env["NDND_CPU_PROFILE"];
     const profileArgs = profile ? ["--cpu-profile", path.join(profile, `${this.name}-${Date.now()}.pprof`)] : [];
     this.proc = new ManagedProcess(this.name, "ndnd", ["fw", "run", ...profileArgs, path.join(this.dir, "fw.yml")],
-      { logFile: path.join(this.dir, "ndnd.log"), env: { ...process.env, ...FORWARDER_ENV } });
+      { logFile: path.join(this.dir, "ndnd.log"), env: { ...process.env, ...FORWARDER_ENV }, netns: this.netns });
     await waitUntil(`${this.name} socket`, () => new Promise<boolean>((resolve) => {
       if (!existsSync(this.socketPath)) {
         resolve(false);

@@ -18,9 +18,11 @@ export class ManagedProcess {
   private readonly log: WriteStream;
   readonly exited: Promise<number | null>;
 
-  constructor(readonly name: string, cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; logFile: string; cwd?: string }) {
+  /** `netns`: run inside that network namespace (`ip netns exec` execs the command: same pid). */
+  constructor(readonly name: string, cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; logFile: string; cwd?: string; netns?: string }) {
     this.log = createWriteStream(opts.logFile, { flags: "a" });
-    this.child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
+    const [file, argv] = inNetns(opts.netns, cmd, args);
+    this.child = spawn(file, argv, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"] });
     running.add(this);
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       createInterface({ input: stream }).on("line", (line) => this.onLine(line));
@@ -99,6 +101,11 @@ export class ManagedProcess {
     await this.exited;
     clearTimeout(t);
   }
+}
+
+/** The command line that runs `cmd` inside network namespace `netns` (unchanged without one). */
+export function inNetns(netns: string | undefined, cmd: string, args: readonly string[]): [string, string[]] {
+  return netns ? ["ip", ["netns", "exec", netns, cmd, ...args]] : [cmd, [...args]];
 }
 
 /** Poll until `check` resolves true. */

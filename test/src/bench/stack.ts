@@ -24,6 +24,8 @@ export interface ClientHandle {
   /** host:port of the client's registry endpoint. */
   readonly host: string;
   readonly url: string;
+  /** The network namespace it runs in (its url is reachable from there only). */
+  readonly netns?: string;
   stop(): Promise<void>;
   /** JSON "blob done" log lines printed so far. */
   blobLogs(): BlobLog[];
@@ -47,6 +49,12 @@ export interface StackOptions {
    * signed storage URLs valid this long. The server and clients then use it as their registry.
    */
   readonly redirectExpiresMs?: number;
+  /**
+   * Run registry, forwarder and server inside this network namespace; `host` is the namespace's
+   * address that this process reaches them by (their listeners take every address there).
+   */
+  readonly netns?: string;
+  readonly host?: string;
 }
 
 /** registry + ndnd + server, with clients started on demand; everything on loopback. */
@@ -67,6 +75,9 @@ export class Stack {
     readonly prefix: string,
     private readonly serverEnv: Record<string, string>,
     readonly redirector?: Redirector,
+    readonly netns?: string,
+    /** The address this process reaches the stack's listeners by. */
+    private readonly address = "127.0.0.1",
   ) {}
 
   /** What the server and clients talk to: the redirector if there is one, else the registry. */
@@ -76,14 +87,14 @@ export class Stack {
 
   static async start(opts: StackOptions): Promise<Stack> {
     const { dir, cleanup } = makeRunDir(opts.label);
-    const registry = await Registry.start(dir, { auth: opts.registryAuth });
+    const registry = await Registry.start(dir, { auth: opts.registryAuth, netns: opts.netns, host: opts.host });
     const issuer = registry.tokenIssuer;
     const redirector = opts.redirectExpiresMs === undefined ? undefined : await Redirector.start(registry.url, {
       expiresMs: opts.redirectExpiresMs,
       storageAuthorization: issuer && ((name) => `Bearer ${issuer.mint("storage", [{ type: "repository", name, actions: ["pull"] }])}`),
     });
-    const forwarder = await Forwarder.start(dir, { csCapacity: opts.csCapacity });
-    const stack = new Stack(dir, cleanup, registry, forwarder, opts.prefix ?? "/ndnreg/test", opts.serverEnv ?? {}, redirector);
+    const forwarder = await Forwarder.start(dir, { csCapacity: opts.csCapacity, netns: opts.netns, host: opts.host });
+    const stack = new Stack(dir, cleanup, registry, forwarder, opts.prefix ?? "/ndnreg/test", opts.serverEnv ?? {}, redirector, opts.netns, opts.host);
     await stack.startServer();
     return stack;
   }
@@ -93,13 +104,15 @@ export class Stack {
     await this.stopServer(); // never leak the previous one (its pipes would keep the test alive)
     const n = ++this.serverStarts;
     const metricsPort = await freePort();
-    this.serverMetricsUrl = `http://127.0.0.1:${metricsPort}`;
+    const metricsHost = `${this.address}:${metricsPort}`;
+    this.serverMetricsUrl = `http://${metricsHost}`;
     this.server = new ManagedProcess(`server${n}`, process.execPath, [...NODE_ARGS, SERVER_MAIN], {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
+      netns: this.netns,
       env: {
         ...process.env, ...SERVER_NODE_ENV, NDNTS_UPLINK: fw.uri, REGISTRY_URL: this.registryFrontUrl, NDN_PREFIX: this.prefix,
-        LOG_LEVEL: "info", METRICS_LISTEN: `127.0.0.1:${metricsPort}`, ...this.serverEnv, ...extraEnv,
+        LOG_LEVEL: "info", METRICS_LISTEN: metricsHost, ...this.serverEnv, ...extraEnv,
       },
     });
     await this.server.waitForLine(/"uplink up"/);
@@ -142,7 +155,8 @@ export class Stack {
   }
 
   /** `fch`: no --router; the client asks this NDN-FCH service instead. */
-  async startClient(opts: { upstream?: string; router?: string; fch?: string; name?: string; args?: string[] } = {}): Promise<ClientHandle> {
+  /** `netns`: run it in that network namespace (then `upstream` and `router` must be reachable from there). */
+  async startClient(opts: { upstream?: string; router?: string; fch?: string; name?: string; args?: string[]; netns?: string } = {}): Promise<ClientHandle> {
     const port = await freePort();
     const n = this.clients.length + 1;
     const proc = new ManagedProcess(`client${n}`, process.execPath, [...NODE_ARGS, CLIENT_MAIN,
@@ -151,11 +165,11 @@ export class Stack {
       "--listen", `127.0.0.1:${port}`,
       ...(opts.fch === undefined ? ["--router", opts.router ?? this.forwarder.uri] : ["--fch", opts.fch]),
       ...(opts.args ?? []),
-    ], { logFile: path.join(this.runDir, `client${n}.log`) });
+    ], { logFile: path.join(this.runDir, `client${n}.log`), netns: opts.netns });
     await proc.waitForLine(/"client ready"/);
     const host = `127.0.0.1:${port}`;
     const handle: ClientHandle = {
-      proc, host, url: `http://${host}`,
+      proc, host, url: `http://${host}`, netns: opts.netns,
       stop: () => proc.stop(),
       blobLogs: () => proc.grep(/"blob done"/).map((l) => JSON.parse(l) as BlobLog),
     };
