@@ -36,6 +36,9 @@ export interface BlobLog {
   digest: string;
   bytes: number;
   source: "ndn" | "http" | "ndn+http";
+  /** With NDN: bytes that came over it, and Interests sent again. */
+  ndnBytes?: number;
+  retransmissions?: number;
 }
 
 export interface StackOptions {
@@ -141,6 +144,12 @@ export class Stack {
 
   async waitForRoute(fw: Forwarder = this.forwarder, timeoutMs = 10_000): Promise<void> {
     await waitUntil(`route ${this.prefix} on ${fw.name}`, async () => (await fw.routes()).includes(`prefix=${this.prefix} `), timeoutMs, 100);
+  }
+
+  /** Segment Data the running server has produced (its Interests answered with Data), from its /metrics. */
+  async serverSegments(): Promise<number> {
+    const text = await (await fetch(`${this.serverMetricsUrl}/metrics`)).text();
+    return Number(/^ndnreg_server_interests_total\{outcome="data"\} (\d+)$/m.exec(text)?.[1] ?? NaN);
   }
 
   async stopServer(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {

@@ -4,3 +4,5 @@ export * from "./topology.js";
 export * from "./toxiproxy.js";
 export * from "./udp-delay-relay.js";
 export * from "./wan-link.js";
+export * from "./cases/index.js";
+export * from "./wan-rig.js";

@@ -101,8 +101,10 @@ async function tcpRtt(host: string, port: number, n: number): Promise<number[]> 
   return samples;
 }
 
+/** Over a connected socket, as the client's uplink uses: answers from another address are dropped. */
 async function udpRtt(host: string, port: number, n: number): Promise<number[]> {
   const sock = createSocket("udp4");
+  await new Promise<void>((resolve) => sock.connect(port, host, resolve));
   const samples: number[] = [];
   for (let i = 0; i < n; ++i) {
     const t0 = performance.now();
@@ -110,7 +112,7 @@ async function udpRtt(host: string, port: number, n: number): Promise<number[]> 
       const t = setTimeout(() => reject(new Error(`udp echo ${i}: no answer in 3 s`)), 3000);
       sock.once("message", () => { clearTimeout(t); resolve(); });
     });
-    sock.send(Buffer.alloc(64, i & 0xff), port, host);
+    sock.send(Buffer.alloc(64, i & 0xff));
     await echoed;
     samples.push(performance.now() - t0);
   }

@@ -1,6 +1,8 @@
 /**
  * A UDP relay that delays every datagram by a fixed time in each direction (toxiproxy has no UDP):
- * `node udp-delay-relay-main.js <one-way ms> <listen port>=<upstream host>:<upstream port> ...`.
+ * `node udp-delay-relay-main.js <one-way ms> <listen host>:<port>=<upstream host>:<port> ...`.
+ * It listens on one address, not all: answers must come from the address a peer sent to, or a
+ * connected UDP socket (the client's) drops them.
  * Each peer that sends to the listen port gets its own upstream socket, so the upstream sees one
  * source address per peer, as it would without the relay. Prints "relay ready" once listening.
  */
@@ -48,8 +50,8 @@ function sized(sock: Socket): Socket {
   return sock;
 }
 
-/** Relay datagrams arriving on `listenPort` to the upstream, and its answers back. */
-function relay(listenPort: number, upstreamHost: string, upstreamPort: number): Promise<void> {
+/** Relay datagrams arriving on `listenHost:listenPort` to the upstream, and its answers back. */
+function relay(listenHost: string, listenPort: number, upstreamHost: string, upstreamPort: number): Promise<void> {
   const listener = createSocket("udp4");
   const upstreams = new Map<string, Socket>();
   listener.on("message", (msg, peer) => {
@@ -65,17 +67,17 @@ function relay(listenPort: number, upstreamHost: string, upstreamPort: number): 
     const target = up;
     later(msg, (b) => target.send(b, upstreamPort, upstreamHost));
   });
-  return new Promise((resolve) => listener.bind(listenPort, () => {
+  return new Promise((resolve) => listener.bind(listenPort, listenHost, () => {
     sized(listener);
     resolve();
   }));
 }
 
 void Promise.all(mappings.map((m) => {
-  const [, listen, host, port] = /^(\d+)=(.+):(\d+)$/.exec(m) ?? [];
-  if (!listen) {
-    throw new Error(`bad mapping ${m}: want <listen port>=<host>:<port>`);
+  const [, listenHost, listenPort, host, port] = /^(.+):(\d+)=(.+):(\d+)$/.exec(m) ?? [];
+  if (!listenHost) {
+    throw new Error(`bad mapping ${m}: want <listen host>:<port>=<host>:<port>`);
   }
-  return relay(Number(listen), host!, Number(port));
+  return relay(listenHost, Number(listenPort), host!, Number(port));
 })).then(() => console.log("relay ready"));
 process.on("SIGTERM", () => process.exit(0));

@@ -10,9 +10,9 @@ const MAIN = fileURLToPath(new URL("./udp-delay-relay-main.js", import.meta.url)
 export class UdpDelayRelay {
   private constructor(private readonly proc: ManagedProcess) {}
 
-  /** Datagrams to each `listenPort` (in `ns`) go to its upstream, answers come back, each way `rttMs / 2` later. */
-  static async start(runDir: string, ns: Netns, routes: ReadonlyArray<{ listenPort: number; host: string; port: number }>, rttMs: number): Promise<UdpDelayRelay> {
-    const proc = new ManagedProcess(`udp-relay-${ns.name}`, process.execPath, [MAIN, String(rttMs / 2), ...routes.map((r) => `${r.listenPort}=${r.host}:${r.port}`)],
+  /** Datagrams to each `listen` (host:port in `ns`) go to its upstream, answers come back, each way `rttMs / 2` later. */
+  static async start(runDir: string, ns: Netns, routes: ReadonlyArray<{ listen: string; host: string; port: number }>, rttMs: number): Promise<UdpDelayRelay> {
+    const proc = new ManagedProcess(`udp-relay-${ns.name}`, process.execPath, [MAIN, String(rttMs / 2), ...routes.map((r) => `${r.listen}=${r.host}:${r.port}`)],
       { logFile: path.join(runDir, `udp-relay-${ns.name}.log`), netns: ns.name });
     await proc.waitForLine(/relay ready/);
     return new UdpDelayRelay(proc);

@@ -55,9 +55,13 @@ export class WanLink {
     return new WanLink(runDir, topo, origin, toxiproxy, probe);
   }
 
-  /** The origin's registry across the WAN. */
+  /** The origin's registry across the WAN (host:port, and as a URL). */
+  get registryHost(): string {
+    return `${this.topo.coreAddress}:${CORE_PORT.registry}`;
+  }
+
   get registryUrl(): string {
-    return `http://${this.topo.coreAddress}:${CORE_PORT.registry}`;
+    return `http://${this.registryHost}`;
   }
 
   /** The origin's forwarder across the WAN, over TCP (through toxiproxy) and UDP (the relay). */
@@ -80,10 +84,10 @@ export class WanLink {
     await shapeEgress(this.topo.core, WAN_DEV, shape);
     await this.toxiproxy.setRtt(shape.rttMs);
     await this.relay?.stop();
-    const o = this.topo.originAddress;
+    const [o, c] = [this.topo.originAddress, this.topo.coreAddress];
     this.relay = await UdpDelayRelay.start(this.runDir, this.topo.core, [
-      { listenPort: CORE_PORT.ndnd, host: o, port: this.origin.ndnd },
-      { listenPort: CORE_PORT.probe, host: o, port: PROBE_PORT },
+      { listen: `${c}:${CORE_PORT.ndnd}`, host: o, port: this.origin.ndnd },
+      { listen: `${c}:${CORE_PORT.probe}`, host: o, port: PROBE_PORT },
     ], shape.rttMs);
     this.shape = shape;
   }

@@ -1,0 +1,53 @@
+import { describeShape } from "../link-check.js";
+import type { LinkShape } from "../shaper.js";
+import { blobDone, medianBySeconds, type WanContext, type WanRow } from "./context.js";
+
+export const UDP_SHAPE: LinkShape = { rateMbit: 100, rttMs: 40 };
+
+/**
+ * A client with no forwarder of its own, on a `udp://` and then a `tcp://` router across the WAN
+ * (the origin's forwarder, through the UDP relay and toxiproxy: same rate, same round trip), as a
+ * client pointed at a remote router runs. One cold blob per run, runs alternating.
+ */
+export async function udpAndTcpFaces(ctx: WanContext, shape: LinkShape = UDP_SHAPE): Promise<WanRow[]> {
+  const { rig, settings } = ctx;
+  await ctx.useLink(shape);
+  const host = rig.topo.edges[0]!.hosts[0]!;
+  const puller = rig.puller(host);
+  const faces = [
+    { label: "NDN, client on udp:// router across the WAN", client: await rig.client(host, rig.link.ndndUdpUri), samples: [] as Sample[] },
+    { label: "NDN, client on tcp:// router across the WAN", client: await rig.client(host, rig.link.ndndTcpUri), samples: [] as Sample[] },
+  ];
+  try {
+    for (let i = 0; i < settings.runs; ++i) {
+      for (const f of faces) {
+        const image = await rig.pushImage(`wan/face-${i}`, [settings.blobBytes]);
+        const blob = image.layers[0]!;
+        const { traffic } = await rig.measure(() => puller.get(f.client.url, image.repository, [blob.digest], false));
+        const done = await blobDone(f.client, blob.digest);
+        f.samples.push({ ...traffic, bytes: blob.size, retransmissions: done.retransmissions ?? null, source: done.source });
+        ctx.progress(`${f.label} run ${i + 1}: ${traffic.seconds.toFixed(2)} s, ${done.retransmissions ?? "?"} retransmissions, ${done.source}`);
+      }
+    }
+  } finally {
+    await Promise.all(faces.map((f) => f.client.stop()));
+  }
+  return faces.map((f) => {
+    const s = medianBySeconds(f.samples);
+    return {
+      case: "UDP and TCP face", link: describeShape(shape), path: f.label, seconds: s.seconds,
+      linkShare: s.bytes * 8 / s.seconds / (shape.rateMbit * 1e6), retransmissions: s.retransmissions,
+      wanRatio: s.wanDownBytes / s.bytes, registryBytes: s.registryBytes, serverSegments: s.serverSegments, source: s.source,
+    };
+  });
+}
+
+interface Sample {
+  readonly seconds: number;
+  readonly bytes: number;
+  readonly wanDownBytes: number;
+  readonly registryBytes: number;
+  readonly serverSegments: number;
+  readonly retransmissions: number | null;
+  readonly source: string;
+}
