@@ -42,6 +42,10 @@ export class Forwarder {
     return this.proc?.child.pid;
   }
 
+  get running(): boolean {
+    return this.proc?.running ?? false;
+  }
+
   get uri(): string {
     return `unix://${this.socketPath}`;
   }
@@ -109,9 +113,9 @@ tables:
     return stdout;
   }
 
-  /** Route a prefix towards another forwarder (creates the face). */
-  async addRoute(prefix: string, faceUri: string): Promise<void> {
-    await this.control("route-add", `prefix=${prefix}`, `face=${faceUri}`);
+  /** Route a prefix towards another forwarder or a face URI (creates the face). */
+  async addRoute(prefix: string, faceUri: string, cost = 0): Promise<void> {
+    await this.control("route-add", `prefix=${prefix}`, `face=${faceUri}`, `cost=${cost}`);
   }
 
   async routes(): Promise<string> {

@@ -9,6 +9,7 @@ export * from "./netns.js";
 export * from "./ports.js";
 export * from "./process.js";
 export * from "./proc-stats.js";
+export * from "./raw-face.js";
 export * from "./redirector.js";
 export * from "./registry.js";
 export * from "./run-dir.js";
