@@ -81,10 +81,10 @@ function printTable(rows: readonly WanRow[], checks: readonly LinkCheck[], s: Wa
   for (const c of checks) {
     console.log(`- ${describeCheck(c)}; queue ${(queueBytes(c.set) / 1e3).toFixed(0)} KB`);
   }
-  console.log("\n| case | link | path | seconds | % of link | retransmissions | WAN bytes / size | registry blob bytes | server segments | source |");
-  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  console.log("\n| case | link | path | seconds | % of link | retransmissions | WAN bytes / size | registry blob bytes | server segments | source | notes |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
-    console.log(`| ${r.case} | ${r.link} | ${r.path} | ${f(r.seconds, 2)} | ${f(r.linkShare === null ? null : r.linkShare * 100, 0)} | ${f(r.retransmissions, 0)} | ${f(r.wanRatio, 3)} | ${r.registryBytes ?? "-"} | ${f(r.serverSegments, 0)} | ${r.source ?? "-"} |`);
+    console.log(`| ${r.case} | ${r.link} | ${r.path} | ${f(r.seconds, 2)} | ${f(r.linkShare === null ? null : r.linkShare * 100, 0)} | ${f(r.retransmissions, 0)} | ${f(r.wanRatio, 3)} | ${r.registryBytes ?? "-"} | ${f(r.serverSegments, 0)} | ${r.source ?? "-"} | ${r.notes ?? ""} |`);
   }
 }
 

@@ -23,6 +23,8 @@ export interface WanRow {
   readonly serverSegments: number | null;
   /** Where the clients' blobs came from, by their "blob done" lines. */
   readonly source: string | null;
+  /** Anything else the row measured. */
+  readonly notes?: string;
 }
 
 export interface WanSettings {

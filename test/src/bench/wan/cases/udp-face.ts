@@ -1,5 +1,6 @@
 import { describeShape } from "../link-check.js";
 import type { LinkShape } from "../shaper.js";
+import { udpReceiveBufferDrops } from "../udp-stats.js";
 import { blobDone, medianBySeconds, type WanContext, type WanRow } from "./context.js";
 
 export const UDP_SHAPE: LinkShape = { rateMbit: 100, rttMs: 40 };
@@ -23,10 +24,14 @@ export async function udpAndTcpFaces(ctx: WanContext, shape: LinkShape = UDP_SHA
       for (const f of faces) {
         const image = await rig.pushImage(`wan/face-${i}`, [settings.blobBytes]);
         const blob = image.layers[0]!;
+        const drops0 = await Promise.all([udpReceiveBufferDrops(host.ns), udpReceiveBufferDrops(rig.topo.core)]);
         const { traffic } = await rig.measure(() => puller.get(f.client.url, image.repository, [blob.digest], false));
+        const drops1 = await Promise.all([udpReceiveBufferDrops(host.ns), udpReceiveBufferDrops(rig.topo.core)]);
         const done = await blobDone(f.client, blob.digest);
-        f.samples.push({ ...traffic, bytes: blob.size, retransmissions: done.retransmissions ?? null, source: done.source });
-        ctx.progress(`${f.label} run ${i + 1}: ${traffic.seconds.toFixed(2)} s, ${done.retransmissions ?? "?"} retransmissions, ${done.source}`);
+        const drops = { client: drops1[0] - drops0[0], relay: drops1[1] - drops0[1] };
+        f.samples.push({ ...traffic, bytes: blob.size, retransmissions: done.retransmissions ?? null, source: done.source, drops });
+        ctx.progress(`${f.label} run ${i + 1}: ${traffic.seconds.toFixed(2)} s, ${done.retransmissions ?? "?"} retransmissions, ${done.source}, `
+          + `UDP receive-buffer drops: client host ${drops.client}, relay ${drops.relay}`);
       }
     }
   } finally {
@@ -38,6 +43,7 @@ export async function udpAndTcpFaces(ctx: WanContext, shape: LinkShape = UDP_SHA
       case: "UDP and TCP face", link: describeShape(shape), path: f.label, seconds: s.seconds,
       linkShare: s.bytes * 8 / s.seconds / (shape.rateMbit * 1e6), retransmissions: s.retransmissions,
       wanRatio: s.wanDownBytes / s.bytes, registryBytes: s.registryBytes, serverSegments: s.serverSegments, source: s.source,
+      notes: `UDP receive-buffer drops: client host ${s.drops.client}, relay ${s.drops.relay}`,
     };
   });
 }
@@ -50,4 +56,6 @@ interface Sample {
   readonly serverSegments: number;
   readonly retransmissions: number | null;
   readonly source: string;
+  /** Datagrams dropped for a full receive buffer: by the client's host, and by the relay. */
+  readonly drops: { readonly client: number; readonly relay: number };
 }
