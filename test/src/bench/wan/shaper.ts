@@ -23,10 +23,10 @@ export function queueBytes(shape: LinkShape): number {
 }
 
 /**
- * Egress rate limit on `dev`: an HTB class at the link rate (it keeps GSO frames whole, which
- * keeps 400 Mbit/s cheap; tbf split them into 1500-byte packets and fell short under load) over a
- * byte FIFO of `queueBytes` (drop-tail: fq_codel and netem are not built into this kernel).
- * Replaces whatever was there.
+ * Egress rate limit on `dev`: an HTB class at the link rate over a byte FIFO of `queueBytes`
+ * (drop-tail: fq_codel and netem are not built into this kernel). HTB, not tbf: it keeps GSO
+ * frames whole, where tbf splits them and costs CPU the bench needs at 400 Mbit/s. Replaces
+ * whatever was there.
  */
 export async function shapeEgress(ns: Netns, dev: string, shape: LinkShape): Promise<void> {
   const rate = `${shape.rateMbit}mbit`;

@@ -7,7 +7,7 @@ import { WAN_DEV, type WanTopology } from "./topology.js";
 import { Toxiproxy } from "./toxiproxy.js";
 import { UdpDelayRelay } from "./udp-delay-relay.js";
 
-const PROBE_MAIN = fileURLToPath(new URL("./probe-main.js", import.meta.url));
+export const PROBE_MAIN = fileURLToPath(new URL("./probe-main.js", import.meta.url));
 /** Ports in the core's namespace (fresh, so fixed numbers are free). */
 const CORE_PORT = { ndnd: 16363, registry: 15000, probe: 17000 } as const;
 const PROBE_PORT = 7000;
@@ -103,5 +103,3 @@ export class WanLink {
     await this.probe.stop();
   }
 }
-
-export { PROBE_MAIN };
