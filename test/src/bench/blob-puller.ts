@@ -50,8 +50,8 @@ export class BlobPuller {
     // glibc keeps the puller's freed heap: trimmed, it was faulted in again by 10,000-18,000 pages
     // in some rounds of either case, noise that belongs to neither.
     const env = { ...process.env, GLIBC_TUNABLES: "glibc.malloc.trim_threshold=67108864" };
-    // fork() without its exec path: `ip netns exec` must come first, and node finds the IPC
-    // channel from the descriptor and environment spawn() passes on.
+    // spawn, not fork: `ip netns exec` must come first; node still finds the IPC channel that
+    // spawn() passes on.
     const [file, argv] = inNetns(opts.netns, process.execPath, [MAIN]);
     return new BlobPuller(spawn(file, argv, { stdio: ["ignore", "inherit", "inherit", "ipc"], env, serialization: "json" }));
   }

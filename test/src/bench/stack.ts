@@ -24,8 +24,6 @@ export interface ClientHandle {
   /** host:port of the client's registry endpoint. */
   readonly host: string;
   readonly url: string;
-  /** The network namespace it runs in (its url is reachable from there only). */
-  readonly netns?: string;
   stop(): Promise<void>;
   /** JSON "blob done" log lines printed so far. */
   blobLogs(): BlobLog[];
@@ -60,7 +58,7 @@ export interface StackOptions {
   readonly host?: string;
 }
 
-/** registry + ndnd + server, with clients started on demand; everything on loopback. */
+/** registry + ndnd + server, with clients started on demand; on loopback, or in network namespaces. */
 export class Stack {
   server?: ManagedProcess;
   private readonly clients: ClientHandle[] = [];
@@ -164,7 +162,7 @@ export class Stack {
   }
 
   /** `fch`: no --router; the client asks this NDN-FCH service instead. */
-  /** `netns`: run it in that network namespace (then `upstream` and `router` must be reachable from there). */
+  /** `netns`: run it in that network namespace (then `upstream` and `router` must be reachable from there, and its url only is). */
   async startClient(opts: { upstream?: string; router?: string; fch?: string; name?: string; args?: string[]; netns?: string } = {}): Promise<ClientHandle> {
     const port = await freePort();
     const n = this.clients.length + 1;
@@ -178,7 +176,7 @@ export class Stack {
     await proc.waitForLine(/"client ready"/);
     const host = `127.0.0.1:${port}`;
     const handle: ClientHandle = {
-      proc, host, url: `http://${host}`, netns: opts.netns,
+      proc, host, url: `http://${host}`,
       stop: () => proc.stop(),
       blobLogs: () => proc.grep(/"blob done"/).map((l) => JSON.parse(l) as BlobLog),
     };
