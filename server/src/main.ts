@@ -7,8 +7,6 @@
 // (package scripts, pm2, the Dockerfile, the tests) executes this file.
 import "@ndnreg/shared/polyfill";
 
-import { existsSync } from "node:fs";
-
 import { Forwarder } from "@ndn/fw";
 import { createLogger } from "@ndnreg/shared";
 import { listenOps } from "@ndnreg/shared/http";
@@ -28,16 +26,10 @@ import { createServerMetrics } from "./ops/metrics.js";
 import { certificateBase64, certificateKeyName, openServerKey } from "./security/server-key.js";
 
 async function main(): Promise<void> {
-  if (existsSync(".env")) {
-    process.loadEnvFile(".env"); // variables already in the environment win
-  }
-  const config = loadServerConfig();
+  const config = loadServerConfig(process.argv.slice(2), process.env, ".env");
   const log = createLogger("ndn-registry-server", config.logLevel);
-  if (process.argv.includes("--print-certificate")) {
-    // The trust anchor for clients (--trust-anchor): the certificate of the keychain's server key.
-    if (!config.keychainDir) {
-      throw new Error("--print-certificate needs NDN_KEYCHAIN: without it the server signs with a temporary key");
-    }
+  if (config.printCertificate) {
+    // The clients' trust anchor, alone on stdout (the key is made silently if it is new).
     process.stdout.write(certificateBase64((await openServerKey(config.keychainDir, config.prefix, createLogger("ndn-registry-server", "silent"))).certificate));
     return;
   }

@@ -5,16 +5,17 @@
  * BENCH_LAYERS (5), BENCH_RUNS (3), BENCH_BIG_MB (1000; 0 skips it), BENCH_PAR_MB (layer
  * sizes of the three-layer rows: 30,2), BENCH_LAYER_RUNS (9), BENCH_SHARED_MB (100: the layer four
  * repositories share), BENCH_CPU_MB (150: the layer the client's CPU with and without a trust anchor is
- * measured on; 0 skips it). The tables are printed and saved as JSON under bench-results/.
+ * measured on; 0 skips it). The tables are printed; the main table is saved under bench-results/ as JSON
+ * (with the goals) and as an SVG chart.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import {
-  anchorCpuGoal, BlobPuller, CacheHits, type ClientHandle, cpuSeconds, createImage, getBlob, getThreeLayers, type GoalRow, type ManagedProcess, median,
-  peakRss, printGoals, pullImage, pushImage, pushLayerRound, rangeGoal, residentBytes, resetPeakRss, roundOrder, sharedLayerGoal, Stack, type TestImage,
-  verifyPulled,
+  anchorCpuGoal, barChartSvg, BlobPuller, CacheHits, type ClientHandle, cpuSeconds, createImage, getBlob, getThreeLayers, type GoalRow,
+  type ManagedProcess, median, peakRss, printGoals, pullImage, pushImage, pushLayerRound, rangeGoal, residentBytes, resetPeakRss, roundOrder,
+  sharedLayerGoal, Stack, type TestImage, verifyPulled,
 } from "./bench/index.js";
 
 const MB = 1e6;
@@ -239,11 +240,38 @@ async function main(): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
     writeFileSync(file, JSON.stringify({ imageBytes, layerCount, runs, rows, goals }, null, 2));
-    console.log(`\nsaved ${file}`);
+    const chart = file.replace(/\.json$/, ".svg");
+    writeFileSync(chart, benchChart(rows, imageBytes, path.basename(file, ".json")));
+    console.log(`\nsaved ${file} and ${chart}`);
   } finally {
     puller.stop();
     await stack.stop();
   }
+}
+
+/** The table as bars: throughput, CPU per GB of each process, peak memory. */
+function benchChart(rows: readonly Row[], imageBytes: number, name: string): string {
+  const col = (pick: (r: Row) => number | null) => rows.map((r) => {
+    const v = pick(r);
+    return v === null || Number.isNaN(v) ? null : v;
+  });
+  return barChartSvg(`${name}: image ${(imageBytes / MB).toFixed(0)} MB in ${layerCount} layers, median of ${runs} runs (3-layer rows: of ${layerRuns})`,
+    rows.map((r) => r.case), [
+      { title: "MB/s", series: [{ name: "MB/s", color: "#3b7dd8", values: col((r) => r.mbps) }] },
+      {
+        title: "CPU-s per GB", stacked: true, series: [
+          { name: "client", color: "#e07b39", values: col((r) => r.clientCpuPerGb) },
+          { name: "server", color: "#5aa55a", values: col((r) => r.serverCpuPerGb) },
+          { name: "ndnd", color: "#9467bd", values: col((r) => r.forwarderCpuPerGb) },
+        ],
+      },
+      {
+        title: "peak RSS, MB", decimals: 0, series: [
+          { name: "client", color: "#e07b39", values: col((r) => r.clientPeakRssMb) },
+          { name: "server", color: "#5aa55a", values: col((r) => r.serverPeakRssMb) },
+        ],
+      },
+    ]);
 }
 
 function printTable(rows: Row[], imageBytes: number): void {

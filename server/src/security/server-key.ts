@@ -30,7 +30,7 @@ export async function openServerKey(dir: string | undefined, prefix: Name, log: 
   if (!dir) {
     const [priv, pub] = await generateSigningKey(identity, ECDSA);
     const certificate = await Certificate.selfSign({ privateKey: priv, publicKey: pub, validity: ValidityPeriod.daysFromNow(3650) });
-    log.warn({ key: nameText(priv.name) }, "no NDN_KEYCHAIN: metadata and manifests are signed by a temporary key, which clients with a trust anchor refuse");
+    log.warn({ key: nameText(priv.name) }, "no --keychain: metadata and manifests are signed by a temporary key, which clients with a trust anchor refuse");
     return { prefixRegSigner: digestSigning, dataSigner: priv, certificate, temporary: true };
   }
   const keyChain = KeyChain.open(dir);
@@ -76,5 +76,5 @@ async function waitUntilSaved(dir: string, keyName: Name, certName: Name): Promi
       return;
     }
   }
-  throw new Error(`NDN_KEYCHAIN=${dir}: the new key was not saved (is the directory writable?)`);
+  throw new Error(`--keychain ${dir}: the new key was not saved (is the directory writable?)`);
 }

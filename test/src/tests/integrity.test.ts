@@ -30,7 +30,7 @@ describe("wrong bytes over NDN are never served", () => {
     corrupting = await stack.proxy(false);
     corrupting.corruptBlobs = true;
     await stack.stopServer();
-    await stack.startServer({ REGISTRY_URL: corrupting.url });
+    await stack.startServer({ NDNREG_UPSTREAM: corrupting.url });
     client = await stack.startClient();
   });
   after(async () => {
@@ -100,9 +100,9 @@ describe("a rogue producer competing with the honest server on the same prefix",
     // Both register the prefix; the rogue's route is cheaper, so ndnd's best-route strategy sends
     // Interests to it first (asserted below: this cannot pass without meeting it).
     await stack.stopServer();
-    await stack.startExtraServer({ REGISTRY_URL: corrupting.url, NDN_ROUTE_COST: "0" });
+    await stack.startExtraServer({ NDNREG_UPSTREAM: corrupting.url, NDNREG_ROUTE_COST: "0" });
     await stack.waitForRoute();
-    await stack.startServer({ NDN_ROUTE_COST: "100" });
+    await stack.startServer({ NDNREG_ROUTE_COST: "100" });
     client = await stack.startClient();
   });
   after(async () => {
@@ -137,9 +137,9 @@ describe("with a trust anchor: a rogue producer registered before the honest one
     corrupting.corruptBlobs = true;
     await stack.stopServer();
     // The rogue has no keychain: it signs with a key of its own, which the anchor does not name.
-    await stack.startExtraServer({ REGISTRY_URL: corrupting.url, NDN_ROUTE_COST: "0" });
+    await stack.startExtraServer({ NDNREG_UPSTREAM: corrupting.url, NDNREG_ROUTE_COST: "0" });
     await stack.waitForRoute();
-    await stack.startServer({ ...key.env, NDN_ROUTE_COST: "100" });
+    await stack.startServer({ ...key.env, NDNREG_ROUTE_COST: "100" });
     client = await stack.startClient({ args: ["--trust-anchor", key.certFile] });
   });
   after(async () => {
@@ -172,7 +172,7 @@ describe("with a trust anchor: a router cache poisoned with wrong segments", () 
     const corrupting = await stack.proxy(false);
     corrupting.corruptBlobs = true;
     await stack.stopServer();
-    const rogue = await stack.startExtraServer({ REGISTRY_URL: corrupting.url });
+    const rogue = await stack.startExtraServer({ NDNREG_UPSTREAM: corrupting.url });
     await stack.waitForRoute();
     // Fill the forwarder's content store with the rogue's canonical segments of every blob.
     const prefix = new Name(stack.prefix);
