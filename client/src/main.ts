@@ -17,6 +17,7 @@ import { ForwarderChannel } from "./ndn/channels/forwarder-channel.js";
 import { NdnBlobFetcher } from "./ndn/blob-fetcher.js";
 import { NdnGate } from "./ndn/gate.js";
 import { SharedFetches } from "./ndn/shared-fetches.js";
+import { SharedWindow } from "./ndn/pipeline/shared-window.js";
 import { WireChannel } from "./ndn/channels/wire-channel.js";
 import { discoverRouters } from "./ndn/router-discovery.js";
 import { ClientMetrics } from "./ops/metrics.js";
@@ -36,7 +37,11 @@ async function main(): Promise<void> {
   await uplink.start();
   const channel = carriesWire(routers[0]!) ? wireChannel : new ForwarderChannel(fw);
   const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
-  const fetcher = new NdnBlobFetcher({ channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
+  // Every blob fetch crosses the same path to the router: one congestion window for all of them.
+  const window = new SharedWindow();
+  const fetcher = new NdnBlobFetcher({
+    channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, window,
+  });
   const uplinkUp = () => uplink.isUp;
   const metrics = new ClientMetrics(uplinkUp);
   const gate = new NdnGate(uplinkUp, config.firstByteTimeoutMs);

@@ -1,7 +1,9 @@
 import type { Name } from "@ndn/packet";
 import { type BlobId, blobName, ContentType, SEGMENT_SIZE, segmentByteRange, segmentCount } from "@ndnreg/shared/ndn";
 
-import { describeStats, fetchSegments, newPipelineStats, PipelineError, type SegmentChannel, type SegmentPacket } from "./pipeline/segment-pipeline.js";
+import type { SegmentChannel, SegmentPacket } from "./pipeline/channel.js";
+import { describeStats, fetchSegments, newPipelineStats, PipelineError } from "./pipeline/segment-pipeline.js";
+import type { SharedWindow } from "./pipeline/shared-window.js";
 
 /** Why an NDN fetch stopped early; the caller turns every one of these into an HTTP fallback. */
 export class NdnFetchError extends Error {
@@ -15,8 +17,8 @@ export interface NdnBlobFetcherOptions {
   readonly prefix: Name;
   readonly firstByteTimeoutMs: number;
   readonly idleTimeoutMs: number;
-  /** Most Interests in flight per blob. */
-  readonly maxWindow?: number;
+  /** The uplink's congestion window, shared by its fetches (default: one per fetch). */
+  readonly window?: SharedWindow;
 }
 
 /**
@@ -46,8 +48,8 @@ export class NdnBlobFetcher {
     const count = segmentCount(size);
     // Interests carry MustBeFresh: segments have a long FreshnessPeriod, so caches still answer,
     // but a short-lived Nack cached in a router cannot hide a blob pushed later.
-    const { channel, maxWindow } = this.opts;
-    const result = fetchSegments(blobName(this.opts.prefix, id), count, { channel, signal: ctrl.signal, maxWindow, stats });
+    const { channel, window } = this.opts;
+    const result = fetchSegments(blobName(this.opts.prefix, id), count, { channel, signal: ctrl.signal, window, stats });
     let segment = 0;
     try {
       for await (const batch of result) {

@@ -20,7 +20,6 @@ import { parseRange } from "@ndnreg/client/http/range";
 import { DigestMismatchError, VerifiedWriter } from "@ndnreg/client/blob/verified-writer";
 import { NdnGate } from "@ndnreg/client/ndn/gate";
 import { SharedFetches } from "@ndnreg/client/ndn/shared-fetches";
-import { fetchSegments, newPipelineStats, PipelineError, type SegmentChannel, type SegmentSink } from "@ndnreg/client/ndn/pipeline/segment-pipeline";
 import { serveThroughNdnts } from "@ndnreg/server/producer/adapters/ndnts-adapter";
 import { WireAdapter } from "@ndnreg/server/producer/adapters/wire-adapter";
 import { RangeCache } from "@ndnreg/server/producer/range-cache";
@@ -201,89 +200,6 @@ describe("shared fetches", () => {
     const [rest, whole] = await Promise.all([read(first.payloads), read(second.payloads)]);
     assert.ok(Buffer.concat([head, rest]).equals(blob), "first reader");
     assert.ok(whole.equals(blob), "late reader");
-  });
-});
-
-/**
- * A scripted channel: answers each Interest after a few milliseconds, out of order, drops the
- * first Interest for some segments, answers some twice (and long after), and records the most
- * Interests ever outstanding.
- */
-function unreliableChannel(drop: (seg: number, attempt: number) => boolean): SegmentChannel & { maxOutstanding: number; interests: number } {
-  const ch = {
-    maxOutstanding: 0,
-    interests: 0,
-    open(_blob: Name, sink: SegmentSink) {
-      const outstanding = new Set<number>();
-      const attempts = new Map<number, number>();
-      let closed = false;
-      const answer = (seg: number) => {
-        outstanding.delete(seg);
-        if (!closed) {
-          sink.data({ segment: seg, contentType: 0, content: Uint8Array.of(seg & 0xff, seg >> 8) });
-        }
-      };
-      return {
-        express(seg: number) {
-          ++ch.interests;
-          const attempt = (attempts.get(seg) ?? 0) + 1;
-          attempts.set(seg, attempt);
-          outstanding.add(seg);
-          ch.maxOutstanding = Math.max(ch.maxOutstanding, outstanding.size);
-          if (drop(seg, attempt)) {
-            return;
-          }
-          setTimeout(() => answer(seg), 1 + ((seg * 7) % 5)); // reordered
-          if (seg % 13 === 0) {
-            // Duplicates of earlier segments, some long delivered, whose slots may now be reused
-            for (const back of [1, 64, 100, 128, 256]) {
-              if (seg >= back && !drop(seg - back, 1)) {
-                answer(seg - back);
-              }
-            }
-          }
-        },
-        close() {
-          closed = true;
-        },
-      };
-    },
-  };
-  return ch;
-}
-
-describe("segment pipeline", () => {
-  test("every segment comes out once and in order despite loss, reordering and duplicates; the window is never exceeded", async () => {
-    const count = 1500;
-    const channel = unreliableChannel((seg, attempt) => attempt === 1 && seg % 97 === 5);
-    const stats = newPipelineStats();
-    const seen: number[] = [];
-    for await (const batch of fetchSegments(new Name("/p/blob"), count, { channel, signal: AbortSignal.timeout(20_000), maxWindow: 64, stats })) {
-      for (const d of batch) {
-        assert.equal(d.content[0]! | (d.content[1]! << 8), d.segment);
-        seen.push(d.segment);
-      }
-    }
-    assert.deepEqual(seen, Array.from({ length: count }, (_, i) => i));
-    assert.equal(stats.retransmissions, Math.ceil((count - 5) / 97));
-    assert.ok(channel.maxOutstanding <= 64, `at most 64 Interests outstanding, saw ${channel.maxOutstanding}`);
-  });
-
-  test("a segment that never answers fails the fetch after its retransmissions, and a Nack fails it at once", async () => {
-    const silent = unreliableChannel((seg) => seg === 3);
-    await assert.rejects(async () => {
-      for await (const _ of fetchSegments(new Name("/p/blob"), 10, { channel: silent, signal: AbortSignal.timeout(60_000), maxRetx: 1 })) {
-        // drain
-      }
-    }, (err: unknown) => err instanceof PipelineError && /segment 3: no Data after 1 retransmissions/.test(err.message));
-    const nacking: SegmentChannel = {
-      open: (_blob, sink) => ({ express: () => setImmediate(() => sink.nack("reason 150")), close: () => undefined }),
-    };
-    await assert.rejects(async () => {
-      for await (const _ of fetchSegments(new Name("/p/blob"), 10, { channel: nacking, signal: AbortSignal.timeout(5_000) })) {
-        // drain
-      }
-    }, /network Nack \(reason 150\)/);
   });
 });
 

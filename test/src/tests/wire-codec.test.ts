@@ -100,7 +100,7 @@ describe("wire codec against NDNts", () => {
     assert.ok(!hasNamePrefix(new Name("/ndn-registryX/a").value, new Name("/ndn-registry").value));
   });
 
-  test("NDNLPv2: PIT tokens round-trip both ways; Nacks and fragments are recognized", () => {
+  test("NDNLPv2: PIT tokens round-trip both ways; congestion marks are read; Nacks and fragments are recognized", () => {
     const interest = new Interest(blob.append(Segment, 3), Interest.MustBeFresh);
     const token = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
     const lp = new LpPacket();
@@ -124,6 +124,18 @@ describe("wire codec against NDNts", () => {
     const peekedNack = peekPacket(Encoder.encode(nack));
     assert.equal(peekedNack?.type, TLV.Interest);
     assert.equal(peekedNack?.nackReason, 150);
+
+    for (const mark of [0, 1, 7, 300]) {
+      const marked = new LpPacket();
+      marked.pitToken = token;
+      marked.congestionMark = mark;
+      marked.payload = data;
+      const peekedData = peekPacket(Encoder.encode(marked));
+      assert.equal(peekedData?.type, TLV.Data);
+      assert.equal(peekedData.congestionMark, mark, "CongestionMark as NDNts wrote it");
+      assertBytes(peekedData.packet, data);
+    }
+    assert.equal(peekPacket(data)?.congestionMark, 0, "a bare Data carries no mark");
 
     const frag = new LpPacket();
     frag.fragSeqNum = 1n;

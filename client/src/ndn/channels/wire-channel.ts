@@ -3,7 +3,7 @@ import {
   decodeDataContent, encodeSegmentInterest, hasNamePrefix, lastComponentOffset, type PeekedPacket, readSegmentComponent, TLV, type WireTap, type WireTransport,
 } from "@ndnreg/shared/ndn";
 
-import type { SegmentChannel, SegmentFlow, SegmentSink } from "../pipeline/segment-pipeline.js";
+import type { SegmentChannel, SegmentFlow, SegmentSink } from "../pipeline/channel.js";
 
 /**
  * The client's hot path: Interests are encoded straight to the uplink socket and blob Data is
@@ -32,7 +32,7 @@ export class WireChannel implements SegmentChannel {
     };
   }
 
-  /** Give this to the Uplink: takes blob Data and Nacks under the prefix, leaves the rest to NDNts. */
+  /** Give this to the Uplink: takes Data and Nacks under the prefix, leaves the rest to NDNts. */
   readonly tap: WireTap = (pkt: PeekedPacket) => {
     if (!hasNamePrefix(pkt.nameValue, this.prefixValue)) {
       return false;
@@ -45,13 +45,13 @@ export class WireChannel implements SegmentChannel {
     }
     if (pkt.type === TLV.Interest) {
       if (pkt.nackReason !== undefined) {
-        sink.nack(`reason ${pkt.nackReason}`);
+        sink.nack(segment, pkt.nackReason);
       }
       return true;
     }
     const decoded = decodeDataContent(pkt.packet);
     if (decoded) {
-      sink.data({ segment, contentType: decoded.contentType, content: decoded.content });
+      sink.data({ segment, contentType: decoded.contentType, content: decoded.content }, pkt.congestionMark !== 0);
     }
     return true;
   };

@@ -19,6 +19,8 @@ export interface PeekedPacket {
   readonly pitToken?: Uint8Array;
   /** NackReason when an LpPacket carried a Nack (then `packet` is the Nacked Interest). */
   readonly nackReason?: number;
+  /** NDNLPv2 CongestionMark (0: none): a forwarder on the way found its queue too long. */
+  readonly congestionMark: number;
 }
 
 /** Unwrap one top-level frame; undefined when the hot path should not handle it. */
@@ -30,6 +32,7 @@ export function peekPacket(frame: Uint8Array): PeekedPacket | undefined {
   let packet = frame.subarray(0, outer.end);
   let pitToken: Uint8Array | undefined;
   let nackReason: number | undefined;
+  let congestionMark = 0;
   if (outer.type === TLV.LpPacket) {
     let fragment: Uint8Array | undefined;
     for (let off = outer.valueStart; off < outer.end;) {
@@ -49,6 +52,9 @@ export function peekPacket(frame: Uint8Array): PeekedPacket | undefined {
           }
           break;
         }
+        case TLV.LpCongestionMark:
+          congestionMark = readNni(frame, f.valueStart, f.end) ?? 0;
+          break;
         case TLV.LpFragIndex:
         case TLV.LpFragCount:
           return undefined; // fragmented: NDNts reassembles
@@ -71,7 +77,7 @@ export function peekPacket(frame: Uint8Array): PeekedPacket | undefined {
   if (name?.type !== TLV.Name) {
     return undefined;
   }
-  return { type: top.type, packet, nameValue: packet.subarray(name.valueStart, name.end), pitToken, nackReason };
+  return { type: top.type, packet, nameValue: packet.subarray(name.valueStart, name.end), pitToken, nackReason, congestionMark };
 }
 
 /** The last name component's offset within `nameValue`, or -1 if the name is malformed or empty. */

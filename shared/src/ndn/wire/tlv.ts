@@ -26,6 +26,7 @@ export const TLV = {
   LpPitToken: 0x62,
   LpNack: 0x0320,
   LpNackReason: 0x0321,
+  LpCongestionMark: 0x0340,
 } as const;
 
 export const SIG_TYPE = { Sha256: 0, Null: 200 } as const;
