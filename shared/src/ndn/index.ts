@@ -5,6 +5,7 @@ export * from "./naming/name-text.js";
 export * from "./naming/repository.js";
 export * from "./naming/segments.js";
 export * from "./uplink/router-uri.js";
+export * from "./uplink/udp-socket.js";
 export * from "./uplink/uplink.js";
 export * from "./wire/frame-splitter.js";
 export * from "./wire/packets.js";

@@ -2,6 +2,7 @@ import "@ndnreg/shared/polyfill";
 
 import assert from "node:assert/strict";
 import { randomBytes, createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 
@@ -12,7 +13,7 @@ import { Component, Data, Interest, Name, nullSigner, TT } from "@ndn/packet";
 import { Decoder, Encoder } from "@ndn/tlv";
 import { createLogger } from "@ndnreg/shared";
 import {
-  type BlobId, blobName, isValidRepository, makeBlobId, parseRouterAddress, parseSegmentName, parseSha256Digest, peekPacket, SEGMENT_SIZE,
+  type BlobId, blobName, isValidRepository, makeBlobId, openUdpSocket, parseRouterAddress, parseSegmentName, parseSha256Digest, peekPacket, SEGMENT_SIZE,
   segmentCount, SlabArena, type WireTransport,
 } from "@ndnreg/shared/ndn";
 
@@ -76,6 +77,20 @@ describe("router addresses", () => {
     for (const bad of ["http://x:1", "unix://relative", "tcp://h:99999", "tcp://"]) {
       assert.throws(() => parseRouterAddress(bad), /router/, bad);
     }
+  });
+});
+
+describe("UDP socket buffers", () => {
+  test("sized as asked when the system allows it; when it does not, the cap and its sysctl are named", async () => {
+    const max = Number.parseInt(readFileSync("/proc/sys/net/core/rmem_max", "utf8"), 10);
+    const small = await openUdpSocket("127.0.0.1", 9, Math.min(max, 1 << 20));
+    small.sock.close();
+    assert.equal(small.recvBufferBytes, 2 * Math.min(max, 1 << 20), "Linux reports twice the size asked");
+    assert.equal(small.cappedBy, undefined);
+    const big = await openUdpSocket("127.0.0.1", 9, 2 * max);
+    big.sock.close();
+    assert.equal(big.recvBufferBytes, 2 * max);
+    assert.deepEqual(big.cappedBy, { sysctl: "net.core.rmem_max", value: max });
   });
 });
 

@@ -1,3 +1,4 @@
+import type { Socket as UdpSocket } from "node:dgram";
 import { connect as netConnect, type Socket } from "node:net";
 
 import type { Forwarder, FwFace } from "@ndn/fw";
@@ -9,6 +10,13 @@ import type { Name, Signer } from "@ndn/packet";
 import type { Logger } from "../../log.js";
 import { type WireTap, WireTransport } from "../wire/wire-transport.js";
 import { formatRouterAddress, type RouterAddress } from "./router-uri.js";
+import { openUdpSocket } from "./udp-socket.js";
+
+/**
+ * Room for hundreds of 8000-byte segments in NDNLPv2 fragments, each of which the kernel charges
+ * more than its size (docs/performance.md, "UDP faces").
+ */
+const UDP_BUFFER_BYTES = 16 * 1024 * 1024;
 
 export interface UplinkOptions {
   readonly fw: Forwarder;
@@ -21,6 +29,8 @@ export interface UplinkOptions {
   readonly prefixRegistration?: { readonly signer?: Signer; readonly refreshInterval?: number; readonly cost?: number };
   /** UDP packets above this are fragmented by NDNLPv2 (the forwarder reassembles). */
   readonly udpMtu?: number;
+  /** Socket buffers asked for on a UDP face (default 16 MiB; the kernel may grant less). */
+  readonly udpBufferBytes?: number;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Hot-path packet handler, offered each packet before NDNts where the router carriesWire(). */
   readonly tap?: WireTap;
@@ -111,7 +121,7 @@ export class Uplink extends EventTarget {
           ? await UnixTransport.createFace(createOpts, router.path)
           : router.scheme === "tcp"
             ? await TcpTransport.createFace(createOpts, router.host, router.port, { connectTimeout: 3000 })
-            : await UdpTransport.createFace(createOpts, router.host, router.port);
+            : await UdpTransport.createFace(createOpts, await this.udpSocket(router.host, router.port));
       if (this.closed) {
         face.close();
         return false;
@@ -138,6 +148,19 @@ export class Uplink extends EventTarget {
       this.scheduleReconnect();
       return false;
     }
+  }
+
+  private async udpSocket(host: string, port: number): Promise<UdpSocket> {
+    const bufferBytes = this.opts.udpBufferBytes ?? UDP_BUFFER_BYTES;
+    const { sock, recvBufferBytes, sendBufferBytes, cappedBy } = await openUdpSocket(host, port, bufferBytes);
+    const sizes = { router: this.describe, asked: bufferBytes, recvBufferBytes, sendBufferBytes };
+    if (cappedBy) {
+      this.opts.log.warn({ ...sizes, [cappedBy.sysctl]: cappedBy.value },
+        `UDP socket buffers capped by ${cappedBy.sysctl}: Data beyond them is dropped at high rates; as root: sysctl -w ${cappedBy.sysctl}=${bufferBytes}`);
+    } else {
+      this.opts.log.info(sizes, "UDP socket buffers");
+    }
+    return sock;
   }
 
   private onDown(face: FwFace, err: Error): void {
