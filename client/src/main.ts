@@ -8,12 +8,11 @@ import "@ndnreg/shared/polyfill";
 import { Forwarder } from "@ndn/fw";
 import { createLogger } from "@ndnreg/shared";
 import { listenOps } from "@ndnreg/shared/http";
-import { carriesWire, formatRouterAddress, nameText, Uplink } from "@ndnreg/shared/ndn";
+import { formatRouterAddress, nameText, Uplink } from "@ndnreg/shared/ndn";
 import { hideBin } from "yargs/helpers";
 
 import { buildApp } from "./http/app.js";
 import { loadClientConfig } from "./config.js";
-import { ForwarderChannel } from "./ndn/channels/forwarder-channel.js";
 import { NdnBlobFetcher } from "./ndn/blob-fetcher.js";
 import { NdnGate } from "./ndn/gate.js";
 import { SharedFetches } from "./ndn/shared-fetches.js";
@@ -33,14 +32,14 @@ async function main(): Promise<void> {
   }
   const fw = Forwarder.create();
   const wireChannel = new WireChannel(config.prefix, () => uplink.wire);
-  const uplink: Uplink = new Uplink({ fw, routers, routes: [config.prefix], log, tap: wireChannel.tap });
+  // The client's tap sends only Interests: every face carries the hot path, UDP included.
+  const uplink: Uplink = new Uplink({ fw, routers, routes: [config.prefix], log, tap: wireChannel.tap, tapOverUdp: true });
   await uplink.start();
-  const channel = carriesWire(routers[0]!) ? wireChannel : new ForwarderChannel(fw);
   const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
   // Every blob fetch crosses the same path to the router: one congestion window for all of them.
   const window = new SharedWindow();
   const fetcher = new NdnBlobFetcher({
-    channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, window,
+    channel: wireChannel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, window,
   });
   const uplinkUp = () => uplink.isUp;
   const metrics = new ClientMetrics(uplinkUp);

@@ -89,7 +89,10 @@ export class BlobRecorder {
     const fetch = source === "http" ? undefined : o.fetch;
     this.log.info({
       repository: o.id.repository, digest: o.id.digest.text, bytes: o.bytes, ndnBytes: source === "http" ? 0 : o.ndnBytes, source,
-      ...(fetch && { retransmissions: fetch.stats.retransmissions, srttMs: Number(fetch.stats.srttMs.toFixed(2)) }),
+      ...(fetch && {
+        retransmissions: fetch.stats.retransmissions, srttMs: Number(fetch.stats.srttMs.toFixed(2)), window: Number(fetch.stats.window.toFixed(1)),
+        congestionMarks: fetch.stats.congestionMarks, congestionNacks: fetch.stats.congestionNacks,
+      }),
       ...(fetch?.joined && { sharedFetch: true }),
       seconds: Number(seconds.toFixed(3)), mbps: Number((o.bytes / 1e6 / Math.max(seconds, 1e-6)).toFixed(1)),
     }, "blob done");

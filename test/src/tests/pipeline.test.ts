@@ -8,15 +8,12 @@ import "@ndnreg/shared/polyfill";
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 
-import { Forwarder, FwPacket } from "@ndn/fw";
 import { LpPacket } from "@ndn/lp";
 import { Segment } from "@ndn/naming-convention2";
-import { Data, Interest, Nack, Name } from "@ndn/packet";
+import { Interest, Nack, Name } from "@ndn/packet";
 import { Encoder } from "@ndn/tlv";
-import { pushable } from "@ndn/util";
 import { encodeSegmentData, peekPacket, type WireTransport } from "@ndnreg/shared/ndn";
 
-import { ForwarderChannel } from "@ndnreg/client/ndn/channels/forwarder-channel";
 import { WireChannel } from "@ndnreg/client/ndn/channels/wire-channel";
 import { NackReason, type SegmentChannel, type SegmentPacket, type SegmentSink } from "@ndnreg/client/ndn/pipeline/channel";
 import { FixedWindow } from "@ndnreg/client/ndn/pipeline/congestion-controller";
@@ -638,7 +635,7 @@ describe("segment pipeline", () => {
   });
 });
 
-describe("channels: congestion marks and Nacks reach the pipeline", () => {
+describe("wire channel: congestion marks and Nacks reach the pipeline", () => {
   const blob = new Name("/ndn-registry/org%2Fapp/blob");
   const recorder = () => {
     const seen: string[] = [];
@@ -649,7 +646,7 @@ describe("channels: congestion marks and Nacks reach the pipeline", () => {
     return { seen, sink };
   };
 
-  test("wire channel: CongestionMark and Nack reasons from the LpPacket", () => {
+  test("CongestionMark and Nack reasons from the LpPacket", () => {
     const channel = new WireChannel(new Name("/ndn-registry"), () => undefined);
     const { seen, sink } = recorder();
     channel.open(blob, sink);
@@ -660,39 +657,5 @@ describe("channels: congestion marks and Nacks reach the pipeline", () => {
     assert.ok(tap(lp(data(2), { congestionMark: 1 })));
     assert.ok(tap(lp(Encoder.encode(new Interest(blob.append(Segment, 3))), { nack: new Nack(new Interest(blob.append(Segment, 3)), 50).header })));
     assert.deepEqual(seen, ["data 1", "data 2 marked", "nack 3 50"]);
-  });
-
-  test("forwarder channel: marks and Nacks that NDNts' forwarder would drop are read as they arrive", async () => {
-    const fw = Forwarder.create();
-    const channel = new ForwarderChannel(fw);
-    const rx = pushable<FwPacket>();
-    const up = fw.addFace({
-      rx,
-      tx: (iterable) => void (async () => {
-        for await (const pkt of iterable) {
-          if (pkt.l3 instanceof Interest) {
-            const seg = Segment.parse(pkt.l3.name.get(-1)!);
-            if (seg === 3) {
-              rx.push(FwPacket.create(new Nack(pkt.l3, 50), pkt.token));
-            } else {
-              rx.push(FwPacket.create(new Data(pkt.l3.name, Uint8Array.of(seg)), pkt.token, seg === 2 ? 1 : undefined));
-            }
-          }
-        }
-      })(),
-    });
-    up.addRoute(new Name("/ndn-registry"));
-    const { seen, sink } = recorder();
-    const flow = channel.open(blob, sink);
-    for (const seg of [1, 2, 3]) {
-      flow.express(seg, 1000);
-    }
-    for (let i = 0; i < 100 && seen.length < 3; ++i) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    flow.close();
-    up.close();
-    fw.close();
-    assert.deepEqual(seen.sort(), ["data 1", "data 2 marked", "nack 3 50"]);
   });
 });

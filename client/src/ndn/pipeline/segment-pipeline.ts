@@ -146,6 +146,7 @@ class SegmentFetch implements WindowUser {
     }
     this.closed = true;
     this.timer.stop();
+    this.updateStats();
     this.window.leave(this, this.inFlight);
     this.inFlight = 0;
     this.ring.clear(this.delivered, this.next);

@@ -21,6 +21,7 @@ export const TLV = {
   SegmentNameComponent: 0x32,
   LpPacket: 0x64,
   LpFragment: 0x50,
+  LpSequence: 0x51,
   LpFragIndex: 0x52,
   LpFragCount: 0x53,
   LpPitToken: 0x62,
