@@ -9,7 +9,6 @@ import { Forwarder } from "@ndn/fw";
 import { createLogger } from "@ndnreg/shared";
 import { listenOps } from "@ndnreg/shared/http";
 import { formatRouterAddress, nameText, Uplink } from "@ndnreg/shared/ndn";
-import { hideBin } from "yargs/helpers";
 
 import { buildApp } from "./http/app.js";
 import { loadClientConfig } from "./config.js";
@@ -24,7 +23,7 @@ import { BlobHandler } from "./blob/blob-handler.js";
 import { Upstream } from "./http/upstream.js";
 
 async function main(): Promise<void> {
-  const config = loadClientConfig(hideBin(process.argv));
+  const config = loadClientConfig(process.argv.slice(2), process.env, ".env");
   const log = createLogger("ndn-registry-client", config.logLevel);
   const routers = config.router ? [config.router] : await discoverRouters(config.fch);
   if (!config.router) {

@@ -7,8 +7,6 @@
 // (package scripts, pm2, the Dockerfile, the tests) executes this file.
 import "@ndnreg/shared/polyfill";
 
-import { existsSync } from "node:fs";
-
 import { Forwarder } from "@ndn/fw";
 import { digestSigning, nullSigner } from "@ndn/packet";
 import { createLogger } from "@ndnreg/shared";
@@ -26,10 +24,7 @@ import { createServerMetrics } from "./ops/metrics.js";
 import { openPrefixRegSigner } from "./security/prefix-reg-signer.js";
 
 async function main(): Promise<void> {
-  if (existsSync(".env")) {
-    process.loadEnvFile(".env"); // variables already in the environment win
-  }
-  const config = loadServerConfig();
+  const config = loadServerConfig(process.argv.slice(2), process.env, ".env");
   const log = createLogger("ndn-registry-server", config.logLevel);
   const registry = new RegistryClient(config.registryUrl, { credentials: config.registryCredentials, log });
   const catalog = new BlobCatalog(registry);

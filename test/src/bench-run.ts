@@ -3,14 +3,15 @@
  * ~180 MB image, every case measured in the same run, plus three layers fetched at once against
  * one after another, and a single large layer (peak RSS). Environment: BENCH_MB (180),
  * BENCH_LAYERS (5), BENCH_RUNS (3), BENCH_BIG_MB (1000; 0 skips it), BENCH_PAR_MB (layer
- * sizes of the three-layer rows: 30,2), BENCH_LAYER_RUNS (9). The table is printed and saved as JSON under bench-results/.
+ * sizes of the three-layer rows: 30,2), BENCH_LAYER_RUNS (9). The table is printed and saved under bench-results/ as JSON
+ * and as an SVG chart.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import {
-  BlobPuller, type ClientHandle, cpuSeconds, createImage, getBlob, getThreeLayers, type ManagedProcess, median, peakRss, pullImage,
+  barChartSvg, BlobPuller, type ClientHandle, cpuSeconds, createImage, getBlob, getThreeLayers, type ManagedProcess, median, peakRss, pullImage,
   pushImage, pushLayerRound, residentBytes, resetPeakRss, roundOrder, Stack, type TestImage, verifyPulled,
 } from "./bench/index.js";
 
@@ -228,11 +229,38 @@ async function main(): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
     writeFileSync(file, JSON.stringify({ imageBytes, layerCount, runs, rows }, null, 2));
-    console.log(`\nsaved ${file}`);
+    const chart = file.replace(/\.json$/, ".svg");
+    writeFileSync(chart, benchChart(rows, imageBytes, path.basename(file, ".json")));
+    console.log(`\nsaved ${file} and ${chart}`);
   } finally {
     puller.stop();
     await stack.stop();
   }
+}
+
+/** The table as bars: throughput, CPU per GB of each process, peak memory. */
+function benchChart(rows: readonly Row[], imageBytes: number, name: string): string {
+  const col = (pick: (r: Row) => number | null) => rows.map((r) => {
+    const v = pick(r);
+    return v === null || Number.isNaN(v) ? null : v;
+  });
+  return barChartSvg(`${name}: image ${(imageBytes / MB).toFixed(0)} MB in ${layerCount} layers, median of ${runs} runs (3-layer rows: of ${layerRuns})`,
+    rows.map((r) => r.case), [
+      { title: "MB/s", series: [{ name: "MB/s", color: "#3b7dd8", values: col((r) => r.mbps) }] },
+      {
+        title: "CPU-s per GB", stacked: true, series: [
+          { name: "client", color: "#e07b39", values: col((r) => r.clientCpuPerGb) },
+          { name: "server", color: "#5aa55a", values: col((r) => r.serverCpuPerGb) },
+          { name: "ndnd", color: "#9467bd", values: col((r) => r.forwarderCpuPerGb) },
+        ],
+      },
+      {
+        title: "peak RSS, MB", decimals: 0, series: [
+          { name: "client", color: "#e07b39", values: col((r) => r.clientPeakRssMb) },
+          { name: "server", color: "#5aa55a", values: col((r) => r.serverPeakRssMb) },
+        ],
+      },
+    ]);
 }
 
 function printTable(rows: Row[], imageBytes: number): void {

@@ -13,7 +13,7 @@ export interface ServerMetricSources {
 }
 
 /**
- * The server's Prometheus metrics (served on METRICS_LISTEN at /metrics). Per-packet code only
+ * The server's Prometheus metrics (served on --metrics-listen at /metrics). Per-packet code only
  * bumps plain numbers; the Prometheus counters catch up with them at scrape time.
  */
 export function createServerMetrics(src: ServerMetricSources): Registry {

@@ -41,5 +41,5 @@ async function waitUntilSaved(dir: string, identity: Name, keyName: Name): Promi
       return;
     }
   }
-  throw new Error(`NDN_KEYCHAIN=${dir}: the new key was not saved (is the directory writable?)`);
+  throw new Error(`--keychain ${dir}: the new key was not saved (is the directory writable?)`);
 }

@@ -5,7 +5,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 
 import { freeTcpUdpPort } from "./ports.js";
-import { ManagedProcess, waitUntil } from "./process.js";
+import { ManagedProcess } from "./process.js";
 
 /**
  * How the bench and tests run ndnd, as the README advises operators to: freed heap pages stay
@@ -77,7 +77,7 @@ tables:
     const profileArgs = profile ? ["--cpu-profile", path.join(profile, `${this.name}-${Date.now()}.pprof`)] : [];
     this.proc = new ManagedProcess(this.name, "ndnd", ["fw", "run", ...profileArgs, path.join(this.dir, "fw.yml")],
       { logFile: path.join(this.dir, "ndnd.log"), env: { ...process.env, ...FORWARDER_ENV } });
-    await waitUntil(`${this.name} socket`, () => new Promise<boolean>((resolve) => {
+    await this.proc.waitUntil(`${this.name}'s socket accepted a connection`, () => new Promise<boolean>((resolve) => {
       if (!existsSync(this.socketPath)) {
         resolve(false);
         return;

@@ -4,6 +4,8 @@ import { mkdirSync, openSync, closeSync, readdirSync, renameSync, writeFileSync,
 import path from "node:path";
 import { promisify } from "node:util";
 
+import { requireProgram } from "./process.js";
+
 const run = promisify(execFile);
 
 interface BlobFile {
@@ -121,6 +123,7 @@ export function createImage(dir: string, spec: ImageSpec): TestImage {
 
 /** skopeo copy with a time limit; errors carry skopeo's stderr. */
 async function skopeo(args: string[], timeoutMs: number): Promise<void> {
+  requireProgram("skopeo");
   try {
     await run("skopeo", args, { timeout: timeoutMs, maxBuffer: 16 << 20 });
   } catch (err: unknown) {

@@ -1,5 +1,6 @@
 export * from "./blob-get.js";
 export * from "./blob-puller.js";
+export * from "./chart.js";
 export * from "./containers.js";
 export * from "./containerd.js";
 export * from "./counting-proxy.js";

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 import { freePort } from "./ports.js";
-import { ManagedProcess, waitUntil } from "./process.js";
+import { ManagedProcess } from "./process.js";
 import { TokenIssuer } from "./token-issuer.js";
 
 export type RegistryAuth = "silly" | "token";
@@ -77,7 +77,7 @@ export class Registry {
         this.blobBytesServed += Number(m[1]);
       }
     });
-    await waitUntil("registry /v2/", async () => [200, 401].includes((await fetch(`${this.url}/v2/`)).status));
+    await this.proc.waitUntil("registry /v2/ answered", async () => [200, 401].includes((await fetch(`${this.url}/v2/`)).status));
   }
 
   /** Stop and start the registry process only (it reads its config and certificates again). */

@@ -94,8 +94,8 @@ export class Stack {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
       env: {
-        ...process.env, NDNTS_UPLINK: fw.uri, REGISTRY_URL: this.registryFrontUrl, NDN_PREFIX: this.prefix,
-        LOG_LEVEL: "info", METRICS_LISTEN: `127.0.0.1:${metricsPort}`, ...this.serverEnv, ...extraEnv, ...entry.env,
+        ...process.env, NDNREG_ROUTER: fw.uri, NDNREG_UPSTREAM: this.registryFrontUrl, NDNREG_NAME: this.prefix,
+        NDNREG_LOG_LEVEL: "info", NDNREG_METRICS_LISTEN: `127.0.0.1:${metricsPort}`, ...this.serverEnv, ...extraEnv, ...entry.env,
       },
     });
     await this.server.waitForLine(/"uplink up"/);
@@ -114,8 +114,8 @@ export class Stack {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
       env: {
-        ...process.env, NDNTS_UPLINK: this.forwarder.uri, REGISTRY_URL: this.registry.url, NDN_PREFIX: this.prefix,
-        LOG_LEVEL: "info", METRICS_LISTEN: "", ...env, ...entry.env,
+        ...process.env, NDNREG_ROUTER: this.forwarder.uri, NDNREG_UPSTREAM: this.registry.url, NDNREG_NAME: this.prefix,
+        NDNREG_LOG_LEVEL: "info", NDNREG_METRICS_LISTEN: "", ...env, ...entry.env,
       },
     });
     this.extraServers.push(proc);
@@ -149,8 +149,9 @@ export class Stack {
       ...(opts.fch === undefined ? ["--router", opts.router ?? this.forwarder.uri] : ["--fch", opts.fch]),
       ...(opts.args ?? []),
     ]);
+    // In the run directory, as the servers: a .env in the checkout is not the test's.
     const proc = new ManagedProcess(`client${n}`, entry.cmd, entry.args, {
-      logFile: path.join(this.runDir, `client${n}.log`), env: { ...process.env, ...entry.env },
+      logFile: path.join(this.runDir, `client${n}.log`), cwd: this.runDir, env: { ...process.env, ...entry.env },
     });
     await proc.waitForLine(/"client ready"/);
     const host = `127.0.0.1:${port}`;

@@ -20,7 +20,7 @@ describe("wrong bytes over NDN are never served", () => {
     corrupting = await stack.proxy(false);
     corrupting.corruptBlobs = true;
     await stack.stopServer();
-    await stack.startServer({ REGISTRY_URL: corrupting.url });
+    await stack.startServer({ NDNREG_UPSTREAM: corrupting.url });
     client = await stack.startClient();
   });
   after(async () => {
@@ -90,9 +90,9 @@ describe("a rogue producer competing with the honest server on the same prefix",
     // Both register the prefix; the rogue's route is cheaper, so ndnd's best-route strategy sends
     // Interests to it first (asserted below: this cannot pass without meeting it).
     await stack.stopServer();
-    await stack.startExtraServer({ REGISTRY_URL: corrupting.url, NDN_ROUTE_COST: "0" });
+    await stack.startExtraServer({ NDNREG_UPSTREAM: corrupting.url, NDNREG_ROUTE_COST: "0" });
     await stack.waitForRoute();
-    await stack.startServer({ NDN_ROUTE_COST: "100" });
+    await stack.startServer({ NDNREG_ROUTE_COST: "100" });
     client = await stack.startClient();
   });
   after(async () => {

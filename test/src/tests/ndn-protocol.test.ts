@@ -27,7 +27,7 @@ describe("server on the wire", () => {
     stack = await Stack.start({ label: "wire" });
     counting = await stack.proxy(false);
     await stack.stopServer();
-    await stack.startServer({ REGISTRY_URL: counting.url });
+    await stack.startServer({ NDNREG_UPSTREAM: counting.url });
     digest = await pushRawBlob(stack.registry.url, "wire/blob", bytes);
     fw = NdnForwarder.create();
     face = await UnixTransport.createFace({ fw, addRoutes: [prefix] }, stack.forwarder.socketPath);

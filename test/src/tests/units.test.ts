@@ -28,6 +28,8 @@ import { SegmentProducer } from "@ndnreg/server/producer/segment-producer";
 import { BlobCatalog } from "@ndnreg/server/registry/blob-catalog";
 import type { RegistryClient } from "@ndnreg/server/registry/registry-client";
 
+import { barChartSvg } from "../bench/chart.js";
+
 describe("names", () => {
   test("repository grammar", () => {
     for (const ok of ["alpine", "library/alpine", "a/b/c", "org.example/team_x/app-name", "a__b", "a--b"]) {
@@ -396,5 +398,23 @@ describe("segment producer adapters", () => {
     }
     assert.equal(producer.counters.data, 5);
     assert.equal(producer.counters.nackMissing, 6);
+  });
+});
+
+describe("bench chart", () => {
+  test("one bar per present value, scaled to the panel's largest, labels escaped", () => {
+    const svg = barChartSvg("a <b> & c", ["x & y", "z"], [
+      { title: "MB/s", series: [{ name: "MB/s", color: "#000", values: [100, 50] }] },
+      { title: "CPU", stacked: true, series: [{ name: "p", color: "#111", values: [null, 1] }, { name: "q", color: "#222", values: [null, 3] }] },
+    ]);
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>\n[\s\S]*<\/svg>\n$/);
+    assert.ok(svg.includes("a &#60;b&#62; &#38; c") && svg.includes("x &#38; y") && !svg.includes("<b>"));
+    const bars = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="[\d.]+" fill="#(\d+)"><title>([^<]*)<\/title>/g)];
+    assert.deepEqual(bars.map((b) => b[3]), ["MB/s: 100.0", "MB/s: 50.0", "p: 1.0", "q: 3.0"]);
+    const width = (i: number) => Number(bars[i]![1]);
+    assert.equal(width(1) * 2, width(0));
+    assert.equal(width(2) * 3, width(3));
+    assert.equal(width(2) + width(3), width(0), "the stacked total is as long as the other panel's largest");
+    assert.match(svg, />4\.0<\/text>/, "the stacked bar's total");
   });
 });
