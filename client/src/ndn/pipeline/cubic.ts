@@ -19,6 +19,7 @@ export interface CubicOptions {
  */
 export class Cubic implements CongestionController {
   private window: number;
+  private readonly initialWindow: number;
   private ssthresh = Infinity;
   private wMax = 0;
   private lastWMax = 0;
@@ -33,7 +34,8 @@ export class Cubic implements CongestionController {
   private readonly alphaCubic: number;
 
   constructor(opts: CubicOptions = {}) {
-    this.window = opts.initialWindow ?? 32;
+    this.initialWindow = opts.initialWindow ?? 64;
+    this.window = this.initialWindow;
     this.beta = opts.beta ?? 0.7;
     this.c = opts.c ?? 0.4;
     this.minWindow = opts.minWindow ?? 2;
@@ -48,9 +50,9 @@ export class Cubic implements CongestionController {
     return this.window < this.ssthresh;
   }
 
-  increase(now: number, srttMs: number): void {
+  increase(now: number, srttMs: number, slowStartGrowth = 1): void {
     if (this.window < this.ssthresh) {
-      this.window += 1;
+      this.window += slowStartGrowth;
       return;
     }
     const t = (now - this.epoch) / 1000;
@@ -75,6 +77,16 @@ export class Cubic implements CongestionController {
     this.startEpoch(now, this.window);
   }
 
+  drain(now: number, factor: number): void {
+    const w = this.window;
+    this.cwndPrior = w;
+    this.wMax = w;
+    this.lastWMax = w;
+    this.window = Math.max(w * factor, this.minWindow);
+    this.ssthresh = this.window;
+    this.startEpoch(now, this.window);
+  }
+
   exitSlowStart(now: number): void {
     if (this.window < this.ssthresh) {
       this.ssthresh = this.window;
@@ -82,6 +94,13 @@ export class Cubic implements CongestionController {
       this.wMax = this.window;
       this.startEpoch(now, this.window);
     }
+  }
+
+  restart(): void {
+    this.window = this.initialWindow;
+    this.ssthresh = Infinity;
+    this.wMax = 0;
+    this.lastWMax = 0;
   }
 
   private startEpoch(now: number, cwndEpoch: number): void {

@@ -6,6 +6,9 @@ export interface RttEstimatorOptions {
   readonly maxRtoMs?: number;
 }
 
+/** How long the least RTT seen stands for the path's RTT without a queue. */
+const MIN_RTT_WINDOW_MS = 10_000;
+
 /**
  * Retransmission timeout from RTT samples: RFC 6298's smoothed RTT and mean deviation, with the
  * deviation kept per round trip as Linux does (tcp_rtt_estimator). A fetch takes one sample per
@@ -26,6 +29,13 @@ export class RttEstimator {
   /** A sample from an Interest sent at or after this time ends the current round. */
   private roundStart = 0;
   private rtoMs: number;
+  private minRttMs = Infinity;
+  private minRttAt = 0;
+  private roundMinMs = Infinity;
+  private lastRoundMinMs = Infinity;
+  /** The current round's samples are of Interests sent since this time (the previous round's start). */
+  private roundSentFrom = -Infinity;
+  private lastRoundSentFromMs = -Infinity;
   private readonly minMargin: number;
   private readonly maxRto: number;
 
@@ -45,15 +55,42 @@ export class RttEstimator {
   }
 
   /**
+   * The least RTT of the last 10 s or so (Infinity before the first sample): the path without a
+   * queue. An older minimum gives way to the next sample, so a longer path is learnt.
+   */
+  get minRtt(): number {
+    return this.minRttMs;
+  }
+
+  /**
+   * The least RTT of the last whole round trip (Infinity before one): above minRtt, a queue stood
+   * all round long. A burst of Interests queues its own Data for a moment; that shows in srtt,
+   * not here.
+   */
+  get lastRoundMin(): number {
+    return this.lastRoundMinMs;
+  }
+
+  /** The last whole round's samples are of Interests sent at or after this time. */
+  get lastRoundSentFrom(): number {
+    return this.lastRoundSentFromMs;
+  }
+
+  /**
    * One RTT sample, from an Interest sent at `sentAt` and answered at `now` (Karn: never from a
    * retransmitted one).
    */
   push(rttMs: number, sentAt: number, now: number): void {
+    if (rttMs <= this.minRttMs || now - this.minRttAt > MIN_RTT_WINDOW_MS) {
+      this.minRttMs = rttMs;
+      this.minRttAt = now;
+    }
     if (this.srttMs === 0) {
       this.srttMs = Math.max(rttMs, 0.001);
       this.mdev = rttMs / 2;
       this.margin = Math.max(4 * this.mdev, this.minMargin);
       this.roundMax = this.margin;
+      this.roundSentFrom = sentAt;
       this.roundStart = now;
     } else {
       const err = rttMs - this.srttMs;
@@ -67,9 +104,14 @@ export class RttEstimator {
       if (sentAt >= this.roundStart) {
         this.margin -= (this.margin - this.roundMax) / 4;
         this.roundMax = this.minMargin;
+        this.lastRoundMinMs = this.roundMinMs;
+        this.lastRoundSentFromMs = this.roundSentFrom;
+        this.roundMinMs = Infinity;
+        this.roundSentFrom = this.roundStart;
         this.roundStart = now;
       }
     }
+    this.roundMinMs = Math.min(this.roundMinMs, rttMs);
     this.rtoMs = Math.min(this.maxRto, this.srttMs + this.margin);
   }
 }

@@ -202,7 +202,7 @@ class SegmentFetch implements WindowUser {
         this.rtt.push(rtt, sentAt, now);
       }
       --this.inFlight;
-      this.window.answered(sentAt, now, rtt, this.rtt.srtt, marked);
+      this.window.answered(sentAt, now, rtt, this.rtt, marked);
     } else if (state !== SegmentState.Lost) {
       return; // a duplicate
     }
