@@ -1,6 +1,7 @@
 import type { Name } from "@ndn/packet";
 import {
-  httpUrl, loadSettings, logLevelSetting, metricsListenSetting, milliseconds, nameSetting, packageVersion, routerSetting, type SettingTable, upstreamSetting,
+  httpUrl, loadSettings, logLevelSetting, metricsListenSetting, milliseconds, nameSetting, optional, packageVersion, routerSetting, type SettingTable, text,
+  upstreamSetting,
 } from "@ndnreg/shared/config";
 import { parseListenAddress } from "@ndnreg/shared/http";
 import type { RouterAddress } from "@ndnreg/shared/ndn";
@@ -23,6 +24,11 @@ export const CLIENT_SETTINGS = {
   "idle-timeout": { describe: "ms without a segment before the rest of a blob comes over HTTP", default: "5000", parse: milliseconds },
   "upstream-timeout": { describe: "ms to wait for the upstream's response (and between body bytes) before answering 504", default: "30000", parse: milliseconds },
   "progress-interval": { describe: "ms between progress lines (percent, MB/s) for blobs of 32 MiB and more", default: "5000", parse: milliseconds },
+  "trust-anchor": {
+    describe: "the server's certificate file (ndn-registry-server --print-certificate): metadata and manifests are verified against it, each "
+      + "segment is checked on its own as it arrives, and ranges fetch only the segments they cover; empty: every blob is hashed against its digest",
+    default: "", parse: optional(text),
+  },
 } as const satisfies SettingTable;
 
 export interface ClientConfig {
@@ -41,6 +47,8 @@ export interface ClientConfig {
   readonly progressIntervalMs: number;
   /** ms to wait for the upstream's response headers (and between body bytes) before a 504. */
   readonly upstreamTimeoutMs: number;
+  /** The server's certificate file: metadata and manifests are verified, segments checked one by one. */
+  readonly trustAnchor?: string;
 }
 
 /** Flags, then the environment, then ./.env (`envFile`), then defaults. */
@@ -55,5 +63,6 @@ export function loadClientConfig(argv: readonly string[], env: Readonly<Record<s
     upstream: s.upstream, prefix: s.name, listen: s.listen, router: s.router, fch: s.fch.href,
     firstByteTimeoutMs: s["first-byte-timeout"], idleTimeoutMs: s["idle-timeout"], logLevel: s["log-level"],
     metricsListen: s["metrics-listen"], progressIntervalMs: s["progress-interval"], upstreamTimeoutMs: s["upstream-timeout"],
+    trustAnchor: s["trust-anchor"],
   };
 }

@@ -19,6 +19,7 @@ import { SharedWindow } from "./ndn/pipeline/shared-window.js";
 import { WireChannel } from "./ndn/channels/wire-channel.js";
 import { discoverRouters } from "./ndn/router-discovery.js";
 import { ClientMetrics } from "./ops/metrics.js";
+import { loadTrustAnchor } from "./security/trust-anchor.js";
 import { BlobHandler } from "./blob/blob-handler.js";
 import { Upstream } from "./http/upstream.js";
 
@@ -35,10 +36,12 @@ async function main(): Promise<void> {
   const uplink: Uplink = new Uplink({ fw, routers, routes: [config.prefix], log, tap: wireChannel.tap, tapOverUdp: true });
   await uplink.start();
   const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
+  const anchor = config.trustAnchor === undefined ? undefined : await loadTrustAnchor(config.trustAnchor);
   // Every blob fetch crosses the same path to the router: one congestion window for all of them.
   const window = new SharedWindow();
   const fetcher = new NdnBlobFetcher({
-    channel: wireChannel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, window,
+    channel: wireChannel, fw, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, window,
+    anchor: anchor?.verifier,
   });
   const uplinkUp = () => uplink.isUp;
   const metrics = new ClientMetrics(uplinkUp);
@@ -54,7 +57,7 @@ async function main(): Promise<void> {
   const metricsServer = config.metricsListen && await listenOps({ health, metrics: metrics.registry }, config.metricsListen);
   log.info({
     listen: `${config.listen.host}:${config.listen.port}`, upstream: config.upstream.href,
-    prefix: nameText(config.prefix), router: uplink.describe,
+    prefix: nameText(config.prefix), router: uplink.describe, trustAnchor: anchor ? nameText(anchor.certificate.name) : "none (whole-blob sha256)",
   }, "client ready");
 
   const shutdown = (signal: string) => {

@@ -2,10 +2,10 @@ import { readFileSync } from "node:fs";
 
 import type { Name } from "@ndn/packet";
 import {
-  integer, loadSettings, logLevelSetting, metricsListenSetting, nameSetting, oneOf, optional, packageVersion, routerSetting, type SettingTable,
-  type SettingValues, text, upstreamSetting,
+  flagOnlySetting, integer, loadSettings, logLevelSetting, metricsListenSetting, nameSetting, oneOf, optional, packageVersion, routerSetting,
+  type SettingTable, type SettingValues, text, upstreamSetting,
 } from "@ndnreg/shared/config";
-import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared/ndn";
+import { LEGACY_SEGMENT_SIZE, parseRouterAddress, type RouterAddress, SEGMENT_SIZE } from "@ndnreg/shared/ndn";
 
 import { parseRepositoryAllowList } from "./registry/repository-allow-list.js";
 import type { RegistryCredentials } from "./registry/token-auth.js";
@@ -31,11 +31,29 @@ export const SERVER_SETTINGS = {
     describe: "repositories (org/app) and namespaces (org/*), comma-separated, whose blobs may be read with the credentials and so become public over NDN",
     default: "", parse: optional(parseRepositoryAllowList),
   },
-  keychain: { describe: "directory of the key that signs prefix registrations, created on first start; empty: digest-signed", default: "", parse: optional(text) },
-  // DigestSha256 authenticates nothing (anyone can recompute it) and costs a hash per packet; the
-  // client checks every blob against its sha256 digest, so packets go unsigned unless asked.
-  "data-signer": { describe: "per-segment signature: null (none; clients verify whole blobs) or digest (SHA-256)", default: "null", parse: oneOf("null", "digest") },
-  freshness: { describe: "FreshnessPeriod of blob segments, ms (blobs never change)", default: "86400000", parse: integer(1000, 2 ** 31) },
+  keychain: {
+    describe: "directory of the server's key, created on first start: it signs prefix registrations, metadata and manifest nodes, and its "
+      + "certificate is the clients' --trust-anchor; empty: registrations digest-signed, metadata and manifests signed by a temporary key "
+      + "that anchored clients refuse",
+    default: "", parse: optional(text),
+  },
+  "print-certificate": flagOnlySetting("print the certificate of the --keychain key (base64, as ndnsec cert-dump writes it) for clients' "
+    + "--trust-anchor, and exit"),
+  // The proof of concept's DOCKER_NDN_CHUNK_SIZE; canonical segments are 8000 bytes, fixed by docs/protocol.md.
+  "legacy-segment-size": {
+    describe: "payload bytes of segments under legacy names (/<name>/<repository>/<digest>/<segment>, the proof of concept's), at most 8000",
+    default: String(LEGACY_SEGMENT_SIZE), parse: integer(1, SEGMENT_SIZE),
+  },
+  // DigestSha256 authenticates nothing (anyone can recompute it) and costs a hash per packet, so
+  // legacy segments go unsigned unless asked (the proof of concept's client accepts either).
+  "data-signer": {
+    describe: "signature of segments under legacy names: null (none) or digest (SHA-256); canonical segments are unsigned, bound to the signed manifest",
+    default: "null", parse: oneOf("null", "digest"),
+  },
+  freshness: {
+    describe: "FreshnessPeriod of segments under legacy names, ms (blobs never change); canonical segments have 24 h, fixed by the protocol",
+    default: "86400000", parse: integer(1000, 2 ** 31),
+  },
   "producer-concurrency": { describe: "Interests served at the same time (NDNts path)", default: "128", parse: integer(1, 4096) },
   "route-cost": { describe: "cost of the prefix's route: a standby server on the same prefix registers a higher one", default: "0", parse: integer(0, 65535) },
   // 512 segments = 4 MB per Range request: the registry's cost is per request (docs/performance.md).
@@ -45,9 +63,12 @@ export const SERVER_SETTINGS = {
     default: "67108864", parse: integer(0, 2 ** 40) },
 } as const satisfies SettingTable;
 
-/** The server's variables before the NDNREG_* scheme, with the flag that replaced each. */
+/**
+ * The server's variables before the NDNREG_* scheme, with the flag that replaced each. LOG_LEVEL is
+ * left out: it is too common a name for a stale one to stop the server (NDNREG_LOG_LEVEL is read).
+ */
 const RETIRED: Readonly<Record<string, keyof typeof SERVER_SETTINGS>> = {
-  REGISTRY_URL: "upstream", NDN_PREFIX: "name", METRICS_LISTEN: "metrics-listen", LOG_LEVEL: "log-level",
+  REGISTRY_URL: "upstream", NDN_PREFIX: "name", METRICS_LISTEN: "metrics-listen",
   REGISTRY_USERNAME: "upstream-username", REGISTRY_PASSWORD: "upstream-password", REGISTRY_PASSWORD_FILE: "upstream-password-file",
   REGISTRY_ALLOW_REPOSITORIES: "upstream-allow-repositories", NDN_KEYCHAIN: "keychain", NDN_DATA_SIGNER: "data-signer",
   NDN_FRESHNESS_MS: "freshness", NDN_PRODUCER_CONCURRENCY: "producer-concurrency", NDN_ROUTE_COST: "route-cost",
@@ -61,8 +82,13 @@ export interface ServerConfig {
   /** Absent: the registry is read anonymously, so only blobs anyone may pull are published. */
   readonly registryCredentials?: RegistryCredentials;
   readonly keychainDir?: string;
+  /** Print the keychain key's certificate and exit, instead of serving. */
+  readonly printCertificate: boolean;
+  /** Signature and FreshnessPeriod of segments under legacy names (canonical segments are fixed by the protocol). */
   readonly dataSigner: "digest" | "null";
   readonly freshnessMs: number;
+  /** Payload bytes per segment under legacy names (the proof of concept's DOCKER_NDN_CHUNK_SIZE). */
+  readonly legacySegmentSize: number;
   readonly concurrency: number;
   /** Route cost registered for the prefix: a standby server on the same prefix registers a higher one. */
   readonly routeCost: number;
@@ -81,9 +107,13 @@ export function loadServerConfig(argv: readonly string[], env: Readonly<Record<s
       + "Publishes the blobs of --upstream under --name over NDN, through the local forwarder.\n"
       + "Each flag can also be set by its environment variable, or in ./.env; flags win over both.",
   });
+  if (s["print-certificate"] && s.keychain === undefined) {
+    throw new Error("--print-certificate needs --keychain (or NDNREG_KEYCHAIN): without one the server signs with a temporary key");
+  }
   return {
     uplink: s.router, prefix: s.name, registryUrl: s.upstream, registryCredentials: registryCredentials(s), keychainDir: s.keychain,
-    dataSigner: s["data-signer"], freshnessMs: s.freshness, concurrency: s["producer-concurrency"], routeCost: s["route-cost"],
+    printCertificate: s["print-certificate"], dataSigner: s["data-signer"], freshnessMs: s.freshness, legacySegmentSize: s["legacy-segment-size"],
+    concurrency: s["producer-concurrency"], routeCost: s["route-cost"],
     rangeChunkSegments: s["upstream-range-segments"], rangeCacheBytes: s["range-cache-bytes"], logLevel: s["log-level"],
     metricsListen: s["metrics-listen"],
   };

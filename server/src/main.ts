@@ -8,36 +8,49 @@
 import "@ndnreg/shared/polyfill";
 
 import { Forwarder } from "@ndn/fw";
-import { digestSigning, nullSigner } from "@ndn/packet";
 import { createLogger } from "@ndnreg/shared";
 import { listenOps } from "@ndnreg/shared/http";
 import { nameText, SEGMENT_SIZE, Uplink } from "@ndnreg/shared/ndn";
 
 import { loadServerConfig } from "./config.js";
-import { RangeCache } from "./producer/range-cache.js";
 import { serveThroughNdnts } from "./producer/adapters/ndnts-adapter.js";
 import { WireAdapter } from "./producer/adapters/wire-adapter.js";
+import { DigestIndex } from "./producer/digest-index.js";
+import { ManifestBuilder } from "./producer/manifest-builder.js";
+import { MetadataProducer } from "./producer/metadata-producer.js";
+import { RangeCache } from "./producer/range-cache.js";
 import { SegmentProducer } from "./producer/segment-producer.js";
 import { BlobCatalog } from "./registry/blob-catalog.js";
 import { RegistryClient } from "./registry/registry-client.js";
 import { createServerMetrics } from "./ops/metrics.js";
-import { openPrefixRegSigner } from "./security/prefix-reg-signer.js";
+import { certificateBase64, certificateKeyName, openServerKey } from "./security/server-key.js";
 
 async function main(): Promise<void> {
   const config = loadServerConfig(process.argv.slice(2), process.env, ".env");
   const log = createLogger("ndn-registry-server", config.logLevel);
+  if (config.printCertificate) {
+    // The clients' trust anchor, alone on stdout (the key is made silently if it is new).
+    process.stdout.write(certificateBase64((await openServerKey(config.keychainDir, config.prefix, createLogger("ndn-registry-server", "silent"))).certificate));
+    return;
+  }
+  const key = await openServerKey(config.keychainDir, config.prefix, log);
   const registry = new RegistryClient(config.registryUrl, { credentials: config.registryCredentials, log });
   const catalog = new BlobCatalog(registry);
   const ranges = new RangeCache((id, b, e, into, onProgress) => registry.readRange(id, b, e, AbortSignal.timeout(30_000), into, onProgress),
     config.rangeChunkSegments * SEGMENT_SIZE, config.rangeCacheBytes);
-  const producer = new SegmentProducer({ prefix: config.prefix, catalog, ranges, log, freshnessMs: config.freshnessMs });
+  const producer = new SegmentProducer({
+    prefix: config.prefix, catalog, ranges, index: new DigestIndex(), log,
+    legacy: { segmentSize: config.legacySegmentSize, freshnessMs: config.freshnessMs, signature: config.dataSigner },
+  });
+  const manifests = new ManifestBuilder(config.prefix, producer, key.dataSigner, log);
+  const metadata = new MetadataProducer(config.prefix, producer, key.dataSigner);
 
   const fw = Forwarder.create();
-  // The wire adapter answers where the uplink carries the wire (see carriesWire); NDNts the rest.
-  serveThroughNdnts(producer, { fw, concurrency: config.concurrency, signer: config.dataSigner === "null" ? nullSigner : digestSigning });
+  // The wire adapter answers segments where the uplink carries the wire (see carriesWire); NDNts the rest.
+  serveThroughNdnts(producer, manifests, metadata, { fw, concurrency: config.concurrency });
   const uplink = new Uplink({
-    fw, routers: [config.uplink], log, tap: new WireAdapter(producer, config.dataSigner).tap,
-    prefixRegistration: { signer: await openPrefixRegSigner(config.keychainDir, config.prefix, log), cost: config.routeCost },
+    fw, routers: [config.uplink], log, tap: new WireAdapter(producer).tap,
+    prefixRegistration: { signer: key.prefixRegSigner, cost: config.routeCost },
   });
   await uplink.start();
   const metrics = createServerMetrics({ interests: producer.counters, rangeCache: ranges.stats, catalog: catalog.stats, uplinkUp: () => uplink.isUp });
@@ -45,7 +58,7 @@ async function main(): Promise<void> {
   const health = () => ({ ok: uplink.isUp, uplink: uplink.isUp ? "up" : "down" });
   const metricsServer = config.metricsListen && await listenOps({ metrics, health }, config.metricsListen);
   log.info({
-    prefix: nameText(config.prefix), registry: config.registryUrl.href,
+    prefix: nameText(config.prefix), registry: config.registryUrl.href, dataKey: nameText(certificateKeyName(key.certificate)),
     credentialsFor: config.registryCredentials?.allowList.entries ?? "none (anonymous reads)",
     metrics: config.metricsListen ? `http://${config.metricsListen.host}:${config.metricsListen.port}/metrics` : "off",
   }, "serving blobs");

@@ -20,11 +20,15 @@ export function createServerMetrics(src: ServerMetricSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "ndnreg_server_" });
   mirror(registry, "ndnreg_server_interests_total",
-    "Blob segment Interests, by outcome: data, nack_missing (no such blob or segment), nack_error (registry failing), dropped (malformed name)",
+    "Interests under the prefix, by outcome: data (segments), metadata, manifest_node, nack_missing (no such blob), nack_error (registry failing), "
+    + "nack_unpublished (canonical name of a digest not learned), past_end and digest_mismatch (not answered), dropped (malformed name)",
     "outcome", {
-      data: () => src.interests.data, nack_missing: () => src.interests.nackMissing,
-      nack_error: () => src.interests.nackError, dropped: () => src.interests.dropped,
+      data: () => src.interests.data, metadata: () => src.interests.metadata, manifest_node: () => src.interests.manifestNodes,
+      nack_missing: () => src.interests.nackMissing, nack_error: () => src.interests.nackError, nack_unpublished: () => src.interests.unpublished,
+      past_end: () => src.interests.pastEnd, digest_mismatch: () => src.interests.digestMismatch, dropped: () => src.interests.dropped,
     });
+  mirror(registry, "ndnreg_server_segments_total", "Segments produced, by name kind (canonical, legacy): against the clients' segments received, the share caches answered",
+    "names", { canonical: () => src.interests.canonical, legacy: () => src.interests.legacy });
   mirror(registry, "ndnreg_server_data_payload_bytes_total", "Blob bytes published in Data packets", undefined, { "": () => src.interests.dataBytes });
   mirror(registry, "ndnreg_server_registry_range_requests_total", "Range GETs sent to the registry, by result", "result", {
     ok: () => src.rangeCache.loads, error: () => src.rangeCache.loadErrors,

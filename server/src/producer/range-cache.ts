@@ -89,6 +89,11 @@ export class RangeCache {
     });
   }
 
+  /** Where the chunk holding byte `offset` ends: read() and peek() ranges may not cross it. */
+  chunkEnd(offset: number): number {
+    return (Math.floor(offset / this.chunkSize) + 1) * this.chunkSize;
+  }
+
   /**
    * Bytes [begin, end) of a blob of `size` bytes; must lie within one chunk. Resolves as soon as
    * those bytes have arrived, not when the whole chunk has: the first segments of a blob then

@@ -5,7 +5,8 @@ import yargs from "yargs";
 
 /**
  * One setting of a process: a flag `--<key>` and an environment variable `NDNREG_<KEY>` (dashes
- * become underscores), both read as text and turned into a value by `parse`.
+ * become underscores), both read as text and turned into a value by `parse`; or, for a flag-only
+ * setting, a flag without a value.
  */
 export interface Setting<T> {
   /** One line for --help and the README's tables. */
@@ -18,8 +19,18 @@ export interface Setting<T> {
   readonly envAliases?: readonly string[];
   /** A password or token: never echoed in an error. */
   readonly secret?: boolean;
+  /**
+   * A flag without a value and without a variable, for something a run does instead of its usual
+   * work (a variable left in a .env would change every run): `parse` gets "true" when it is given.
+   */
+  readonly flagOnly?: boolean;
   /** Text to value; throws an Error saying what was expected (the loader adds where the text came from). */
   readonly parse: (text: string) => T;
+}
+
+/** A flag-only setting (see Setting.flagOnly): true when the flag is given. */
+export function flagOnlySetting(describe: string): Setting<boolean> {
+  return { describe, default: "false", flagOnly: true, parse: (t) => t === "true" };
 }
 
 /** A process's settings by flag name, in the order --help lists them. */
@@ -32,6 +43,11 @@ const ENV_PREFIX = "NDNREG_";
 /** NDNREG_<FLAG>: the flag's environment variable. */
 export function envName(flag: string): string {
   return ENV_PREFIX + flag.toUpperCase().replaceAll("-", "_");
+}
+
+/** Every variable a setting is read from, in order: NDNREG_<FLAG>, then its aliases; none for a flag-only one. */
+export function settingEnvNames(flag: string, setting: Setting<unknown>): string[] {
+  return setting.flagOnly ? [] : [envName(flag), ...setting.envAliases ?? []];
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -90,7 +106,10 @@ function findText(
   if (typeof fromFlag === "string") {
     return { text: fromFlag, where: (shown) => `--${flag} ${shown}` };
   }
-  const names = [envName(flag), ...setting.envAliases ?? []];
+  if (fromFlag === true) {
+    return { text: "true", where: () => `--${flag}` };
+  }
+  const names = settingEnvNames(flag, setting);
   for (const [source, suffix] of [[env, ""], [fileEnv, ` in ${envFile}`]] as const) {
     for (const name of names) {
       const text = source[name];
@@ -139,7 +158,11 @@ function parseFlags(table: SettingTable, opts: LoadOptions): Readonly<Record<str
       throw err ?? new Error(`${message ?? "bad arguments"} (run with --help for the flags)`);
     });
   for (const [flag, s] of Object.entries(table)) {
-    const env = [envName(flag), ...s.envAliases ?? []].join(" or ");
+    if (s.flagOnly) {
+      cli.option(flag, { type: "boolean", describe: s.describe });
+      continue;
+    }
+    const env = settingEnvNames(flag, s).join(" or ");
     cli.option(flag, {
       requiresArg: true,
       describe: `${s.describe} [env ${env}]${s.default === undefined ? " [required]" : ""}`,

@@ -50,13 +50,18 @@ export class ManagedProcess {
 
   /**
    * `group`: the command starts others (e.g. `pnpm start:server` runs a shell that runs the server):
-   * it gets a process group of its own, and signals go to the whole group.
+   * it gets a process group of its own, and signals go to the whole group. `netns`: run inside that
+   * network namespace (`ip netns exec` execs the command: same pid).
    */
-  constructor(readonly name: string, cmd: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; logFile: string; cwd?: string; group?: boolean }) {
+  constructor(
+    readonly name: string, cmd: string, args: readonly string[],
+    opts: { env?: NodeJS.ProcessEnv; logFile: string; cwd?: string; group?: boolean; netns?: string },
+  ) {
     requireProgram(cmd, opts.env?.["PATH"]);
     this.log = createWriteStream(opts.logFile, { flags: "a" });
     this.group = opts.group ?? false;
-    this.child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"], detached: this.group });
+    const [file, argv] = inNetns(opts.netns, cmd, args);
+    this.child = spawn(file, argv, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ["ignore", "pipe", "pipe"], detached: this.group });
     running.add(this);
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       createInterface({ input: stream }).on("line", (line) => this.onLine(line));
@@ -180,6 +185,11 @@ export class ManagedProcess {
     clearTimeout(t);
     this.kill("SIGKILL");
   }
+}
+
+/** The command line that runs `cmd` inside network namespace `netns` (unchanged without one). */
+export function inNetns(netns: string | undefined, cmd: string, args: readonly string[]): [string, string[]] {
+  return netns ? ["ip", ["netns", "exec", netns, cmd, ...args]] : [cmd, [...args]];
 }
 
 /** Poll until `check` resolves true; `gaveUp` ends the wait early with its error (e.g. the process exited). */

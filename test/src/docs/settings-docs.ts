@@ -2,14 +2,14 @@ import { readFileSync, writeFileSync } from "node:fs";
 
 import { CLIENT_SETTINGS } from "@ndnreg/client/config";
 import { SERVER_SETTINGS } from "@ndnreg/server/config";
-import { envName, type SettingTable } from "@ndnreg/shared/config";
+import { settingEnvNames, type SettingTable } from "@ndnreg/shared/config";
 
 /** Each process's settings table, by the name its README section's markers use. */
 export const SETTING_TABLES: Readonly<Record<"server" | "client", SettingTable>> = { server: SERVER_SETTINGS, client: CLIENT_SETTINGS };
 
-/** Every variable a setting is read from: NDNREG_<FLAG>, then its aliases. */
+/** Every variable a setting is read from: NDNREG_<FLAG>, then its aliases (none for a flag-only setting). */
 export function envNames(flag: string, table: SettingTable): string[] {
-  return [envName(flag), ...table[flag]!.envAliases ?? []];
+  return settingEnvNames(flag, table[flag]!);
 }
 
 /** The README's table of a process's settings, as the declarations give it. */
@@ -19,8 +19,10 @@ export function settingsMarkdown(table: SettingTable): string {
     "| flag | environment | default | meaning |",
     "|---|---|---|---|",
     ...Object.entries(table).map(([flag, s]) => {
-      const dflt = s.default === undefined ? "(required)" : s.secret ? "" : s.defaultText ?? (s.default === "" ? "(empty)" : `\`${s.default}\``);
-      return `| \`--${flag}\` | ${envNames(flag, table).map((n) => `\`${n}\``).join(", ")} | ${cell(dflt)} | ${cell(s.describe)} |`;
+      const dflt = s.flagOnly ? "(off)" : s.default === undefined ? "(required)" : s.secret ? ""
+        : s.defaultText ?? (s.default === "" ? "(empty)" : `\`${s.default}\``);
+      const env = s.flagOnly ? "(flag only)" : envNames(flag, table).map((n) => `\`${n}\``).join(", ");
+      return `| \`--${flag}\` | ${env} | ${cell(dflt)} | ${cell(s.describe)} |`;
     }),
   ].join("\n");
 }

@@ -100,7 +100,8 @@ describe("metrics, health and progress", () => {
     assert.equal(value(c, 'ndnreg_client_blob_responses_total{source="ndn"}'), image.blobs.length);
     assert.equal(value(c, 'ndnreg_client_ndn_fetch_seconds_count{outcome="ok"}'), image.blobs.length);
     assert.equal(value(c, "ndnreg_client_ndn_fetches_in_flight"), 0);
-    assert.ok(value(c, "ndnreg_client_segments_total") >= Math.ceil(blobBytes / 8000));
+    assert.ok(value(c, 'ndnreg_client_segments_total{names="canonical"}') >= Math.ceil(blobBytes / 8000));
+    assert.ok(value(c, "ndnreg_client_ndn_packet_bytes_total") > blobBytes);
     assert.equal(value(c, "ndnreg_client_uplink_up"), 1);
     assert.ok(value(c, "ndnreg_client_process_resident_memory_bytes") > 0);
 

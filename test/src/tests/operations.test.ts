@@ -192,15 +192,15 @@ describe("operations: command line, pm2, keys, production bundles", () => {
   test("--keychain: a key is created on first start, registration is signed with it, and a restart reuses it", async () => {
     const dir = path.join(stack.runDir, "keychain");
     const first = await stack.startServer({ NDNREG_KEYCHAIN: dir });
-    const created = JSON.parse(first.grep(/"created prefix registration key"/)[0] ?? "null") as { key: string } | null;
+    const created = JSON.parse(first.grep(/"created server key"/)[0] ?? "null") as { key: string } | null;
     assert.ok(created, "no key was created");
     assert.match(created.key, /^\/ndnreg\/test\/server\/KEY\//);
     assert.ok(readdirSync(dir, { recursive: true }).length > 0, "the keychain directory is empty");
     await stack.stopServer();
     const second = await stack.startServer({ NDNREG_KEYCHAIN: dir });
-    const used = JSON.parse(second.grep(/"using prefix registration key"/)[0] ?? "null") as { key: string } | null;
+    const used = JSON.parse(second.grep(/"using server key"/)[0] ?? "null") as { key: string } | null;
     assert.equal(used?.key, created.key);
-    assert.equal(second.grep(/"created prefix registration key"/).length, 0);
+    assert.equal(second.grep(/"created server key"/).length, 0);
   });
 
   test("production bundles (what the Dockerfiles copy) start and serve a pull", async () => {

@@ -527,7 +527,8 @@ function pathChannel(o: PathOptions): SegmentChannel & { interests: number; perO
         setTimeout(() => {
           if (!closed) {
             ch.perObject.set(key, (ch.perObject.get(key) ?? 0) + 1);
-            sink.data({ segment: seg, contentType: 0, content: Uint8Array.of(seg & 0xff, (seg >> 8) & 0xff, seg >> 16) }, marked);
+            const content = Uint8Array.of(seg & 0xff, (seg >> 8) & 0xff, seg >> 16);
+            sink.data({ segment: seg, contentType: 0, content, wire: content }, marked);
           }
         }, Math.max(0, at - performance.now()));
       };
@@ -689,7 +690,7 @@ describe("segment pipeline", () => {
           express(seg, lifetime) {
             if (seg === 50 && !slowSent) {
               slowSent = true;
-              setTimeout(() => sink.data({ segment: 50, contentType: 0, content: Uint8Array.of(50, 0, 0) }, false), 260);
+              setTimeout(() => sink.data({ segment: 50, contentType: 0, content: Uint8Array.of(50, 0, 0), wire: Uint8Array.of(50, 0, 0) }, false), 260);
               return;
             }
             if (seg === 50) {

@@ -5,6 +5,10 @@ export interface SegmentPacket {
   readonly segment: number;
   readonly contentType: number;
   readonly content: Uint8Array;
+  /** The whole Data element (its sha256 is the packet's implicit digest). */
+  readonly wire: Uint8Array;
+  /** FinalBlockId, when it is a segment number. */
+  readonly finalSegment?: number;
 }
 
 /** NDNLPv2 Nack reasons (a network Nack: the Interest went no further). */

@@ -8,6 +8,8 @@ import { SharedWindow, type WindowUser } from "./shared-window.js";
 
 export interface PipelineOptions {
   readonly channel: SegmentChannel;
+  /** First segment to fetch (default 0): a byte range fetches only the segments it covers. */
+  readonly first?: number;
   readonly signal: AbortSignal;
   /** The uplink's congestion window, shared by every fetch on it; default: one for this fetch. */
   readonly window?: SharedWindow;
@@ -62,7 +64,7 @@ const MIN_LIFETIME_MS = 500;
 const MAX_RTO_MS = 4000;
 
 /**
- * Fetches segments [0, count) of `name` in order, in batches of consecutive segments, keeping
+ * Fetches segments [first, count) of `name` in order, in batches of consecutive segments, keeping
  * Interests in flight on one channel under a congestion window (shared with the uplink's other
  * fetches) and an RFC 6298 retransmission timer. Every arriving Data refills the window at once:
  * NDNts' fetch() sends at most one Interest per wake-up, which left both ends idle most of the
@@ -87,11 +89,11 @@ class SegmentFetch implements WindowUser {
   private readonly maxRetx: number;
   private readonly maxSpan: number;
   readonly stats: PipelineStats;
-  /** Segments [0, next) have been requested. */
-  private next = 0;
-  private delivered = 0;
-  /** Segments [0, contiguous) have all arrived (delivered or waiting in the ring). */
-  private contiguous = 0;
+  /** Segments [first, next) have been requested. */
+  private next: number;
+  private delivered: number;
+  /** Segments [first, contiguous) have all arrived (delivered or waiting in the ring). */
+  private contiguous: number;
   private inFlight = 0;
   /** Segments declared lost, to be sent again before any new one (stale entries are skipped). */
   private readonly lost: number[] = [];
@@ -101,6 +103,7 @@ class SegmentFetch implements WindowUser {
 
   constructor(private readonly name: Name, private readonly count: number, private readonly opts: PipelineOptions) {
     this.window = opts.window ?? new SharedWindow();
+    this.next = this.delivered = this.contiguous = opts.first ?? 0;
     this.maxRetx = Math.min(opts.maxRetx ?? 8, 255);
     this.maxSpan = Math.max(1, opts.maxSpan ?? 4096);
     this.stats = opts.stats ?? newPipelineStats();

@@ -1,35 +1,56 @@
 import { produce, type Producer } from "@ndn/endpoint";
 import type { Forwarder } from "@ndn/fw";
-import { Segment } from "@ndn/naming-convention2";
-import { Data, type Interest, type Signer } from "@ndn/packet";
+import { Data, ImplicitDigest, type Interest } from "@ndn/packet";
+import { Decoder } from "@ndn/tlv";
+import { encodeSegmentData } from "@ndnreg/shared/ndn";
 
+import type { ManifestBuilder } from "../manifest-builder.js";
+import { type MetadataProducer, nackData } from "../metadata-producer.js";
 import type { SegmentProducer } from "../segment-producer.js";
 
 export interface NdntsAdapterOptions {
   readonly fw: Forwarder;
-  readonly signer: Signer;
   /** Interests answered at once. */
   readonly concurrency: number;
 }
 
 /**
- * Answers blob Interests through NDNts produce(): on UDP uplinks (NDNLPv2 fragmentation), where
- * the wire tap is not in front of NDNts. Malformed names get no answer.
+ * Answers through NDNts produce() every Interest the wire tap leaves to NDNts: metadata, manifest
+ * nodes and Interests for one exact packet (implicit digest) on every uplink, and all of them on
+ * UDP uplinks (NDNLPv2 fragmentation), where the tap is not in front of NDNts. Segments are
+ * encoded by the same encoder as on the wire path, so their bytes do not depend on the uplink.
+ * Malformed names, segments past the end and packets that do not match an Interest's implicit
+ * digest get no answer.
  */
-export function serveThroughNdnts(producer: SegmentProducer, opts: NdntsAdapterOptions): Producer {
+export function serveThroughNdnts(producer: SegmentProducer, manifests: ManifestBuilder, metadata: MetadataProducer, opts: NdntsAdapterOptions): Producer {
   const handler = async (interest: Interest): Promise<Data | undefined> => {
     const parsed = producer.parse(interest.name);
     if (!parsed.ok) {
       producer.drop(interest.name, parsed.reason);
       return undefined;
     }
-    const reply = await producer.reply(parsed.id, parsed.segment);
-    // A copy: the range cache recycles its buffers, and signing here is asynchronous.
-    const data = new Data(interest.name, Data.ContentType(reply.contentType), Data.FreshnessPeriod(reply.freshnessMs), reply.content.slice());
-    if (reply.finalSegment !== undefined) {
-      data.finalBlockId = Segment.create(reply.finalSegment);
+    const name = ImplicitDigest.strip(interest.name);
+    let data: Data | undefined;
+    switch (parsed.kind) {
+      case "metadata":
+        return metadata.reply(interest, parsed.id);
+      case "manifest": {
+        const reply = await manifests.node(parsed.digest, parsed.node);
+        data = reply === null ? undefined : "nack" in reply ? await nackData(name, reply.nack) : reply.data;
+        break;
+      }
+      case "segment":
+      case "legacy": {
+        const reply = await producer.reply(parsed, parsed.segment);
+        // Encoded at once: the range cache's views are valid until the next await.
+        data = reply === null ? undefined : new Decoder(encodeSegmentData({ ...reply, nameValue: name.value })).decode(Data);
+        break;
+      }
     }
-    await opts.signer.sign(data);
+    if (data && parsed.implicitDigest && !Buffer.from(await data.computeImplicitDigest()).equals(parsed.implicitDigest)) {
+      ++producer.counters.digestMismatch;
+      return undefined; // only the exact packet may answer: never a different one under that name
+    }
     return data;
   };
   return produce(producer.prefix, handler, { fw: opts.fw, concurrency: opts.concurrency, describe: "blob-producer" });

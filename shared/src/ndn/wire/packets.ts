@@ -1,5 +1,6 @@
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 
+import { SEGMENT_FRESHNESS_MS } from "../naming/segments.js";
 import { packetArena } from "./slab-arena.js";
 import {
   headerSize, nniSize, readNni, readTlv, SIG_TYPE, TLV, writeHeader, writeNni,
@@ -241,15 +242,18 @@ export function encodeSegmentData(f: SegmentDataFields): Uint8Array {
 export interface DecodedData {
   readonly contentType: number;
   readonly content: Uint8Array;
+  /** FinalBlockId, when it is a Segment component. */
+  readonly finalSegment?: number;
 }
 
-/** ContentType and Content of a Data element (no copy); undefined if malformed. */
+/** ContentType, FinalBlockId and Content of a Data element (no copy); undefined if malformed. */
 export function decodeDataContent(packet: Uint8Array): DecodedData | undefined {
   const top = readTlv(packet, 0);
   if (top?.type !== TLV.Data) {
     return undefined;
   }
   let contentType = 0;
+  let finalSegment: number | undefined;
   let content: Uint8Array = new Uint8Array();
   for (let off = top.valueStart; off < top.end;) {
     const e = readTlv(packet, off, top.end);
@@ -268,6 +272,11 @@ export function decodeDataContent(packet: Uint8Array): DecodedData | undefined {
             return undefined;
           }
           contentType = v;
+        } else if (f.type === TLV.FinalBlockId) {
+          const c = readTlv(packet, f.valueStart, f.end);
+          if (c?.type === TLV.SegmentNameComponent) {
+            finalSegment = readNni(packet, c.valueStart, c.end);
+          }
         }
         m = f.end;
       }
@@ -278,7 +287,29 @@ export function decodeDataContent(packet: Uint8Array): DecodedData | undefined {
     }
     off = e.end;
   }
-  return { contentType, content };
+  return { contentType, content, finalSegment };
+}
+
+/** The fields of a Data packet but its name and PIT token. */
+export type DataFields = Omit<SegmentDataFields, "nameValue" | "pitToken">;
+
+/**
+ * The fields of a canonical segment (docs/protocol.md, "Canonical segments"): fully determined by
+ * the blob, so every producer makes byte-identical packets and each has a known implicit digest.
+ * Its name is `/<prefix>/<digest>/seg=N` with the segment number in its shortest encoding.
+ */
+export function canonicalSegmentFields(finalSegment: number, content: Uint8Array): DataFields {
+  return { contentType: 0, freshnessMs: SEGMENT_FRESHNESS_MS, finalSegment, content, signature: "null" };
+}
+
+/** The Data element of an encoded packet: the packet itself, or the fragment of its LpPacket. */
+export function dataElement(encoded: Uint8Array): Uint8Array {
+  return peekPacket(encoded)?.packet ?? encoded;
+}
+
+/** ImplicitSha256DigestComponent value of a Data element: sha256 of its whole TLV. */
+export function implicitDigest(dataWire: Uint8Array): Buffer {
+  return hash("sha256", dataWire, "buffer");
 }
 
 /** Wrap a packet in an LpPacket carrying the PIT token of the Interest it answers. */
