@@ -8,14 +8,14 @@ import "@ndnreg/shared/polyfill";
 import { Forwarder } from "@ndn/fw";
 import { createLogger } from "@ndnreg/shared";
 import { listenOps } from "@ndnreg/shared/http";
-import { carriesWire, formatRouterAddress, nameText, Uplink } from "@ndnreg/shared/ndn";
+import { formatRouterAddress, nameText, Uplink } from "@ndnreg/shared/ndn";
 
 import { buildApp } from "./http/app.js";
 import { loadClientConfig } from "./config.js";
-import { ForwarderChannel } from "./ndn/channels/forwarder-channel.js";
 import { NdnBlobFetcher } from "./ndn/blob-fetcher.js";
 import { NdnGate } from "./ndn/gate.js";
 import { SharedFetches } from "./ndn/shared-fetches.js";
+import { SharedWindow } from "./ndn/pipeline/shared-window.js";
 import { WireChannel } from "./ndn/channels/wire-channel.js";
 import { discoverRouters } from "./ndn/router-discovery.js";
 import { ClientMetrics } from "./ops/metrics.js";
@@ -32,13 +32,16 @@ async function main(): Promise<void> {
   }
   const fw = Forwarder.create();
   const wireChannel = new WireChannel(config.prefix, () => uplink.wire);
-  const uplink: Uplink = new Uplink({ fw, routers, routes: [config.prefix], log, tap: wireChannel.tap });
+  // The client's tap sends only Interests: every face carries the hot path, UDP included.
+  const uplink: Uplink = new Uplink({ fw, routers, routes: [config.prefix], log, tap: wireChannel.tap, tapOverUdp: true });
   await uplink.start();
-  const channel = carriesWire(routers[0]!) ? wireChannel : new ForwarderChannel(fw);
   const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
   const anchor = config.trustAnchor === undefined ? undefined : await loadTrustAnchor(config.trustAnchor);
+  // Every blob fetch crosses the same path to the router: one congestion window for all of them.
+  const window = new SharedWindow();
   const fetcher = new NdnBlobFetcher({
-    channel, fw, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, anchor: anchor?.verifier,
+    channel: wireChannel, fw, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, window,
+    anchor: anchor?.verifier,
   });
   const uplinkUp = () => uplink.isUp;
   const metrics = new ClientMetrics(uplinkUp);

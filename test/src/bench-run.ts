@@ -124,6 +124,8 @@ async function main(): Promise<void> {
     const imageBytes = image.blobs.reduce((n, b) => n + b.size, 0);
     const cold = await stack.startClient();
     const warm = await stack.startClient();
+    // The same as `cold`, on the forwarder's UDP face (NDNLPv2 fragments of ndnd's UDP MTU).
+    const udp = await stack.startClient({ router: stack.forwarder.udpUri });
     // Steady state first, as on a router and proxies that have been running for a while: JIT
     // compiled, and the forwarder's content store full of other layers. A store still growing
     // costs ndnd twice the CPU per packet (its profile: memmove into fresh memory, page faults in
@@ -134,6 +136,7 @@ async function main(): Promise<void> {
     await pushImage(fill, stack.registry.host, "bench/fill:v1", 900_000);
     await getBlob(cold, "bench/fill", fill.layers[0]!.digest);
     await getBlob(warm, "bench/fill", fill.layers[1]!.digest);
+    await getBlob(udp, "bench/fill", fill.layers[1]!.digest);
     const forwarderRssAfterFill = residentBytes(stack.forwarder.pid!);
     console.error(`image: ${(imageBytes / MB).toFixed(1)} MB in ${layerCount} layers; ${runs} runs per case`);
 
@@ -164,6 +167,12 @@ async function main(): Promise<void> {
       { name: "direct skopeo pull from the registry", host: stack.registry.host, ndn: false },
       {
         name: "through client, cold caches", host: cold.host, client: cold, ndn: true,
+        before: async () => {
+          image = await newImage();
+        },
+      },
+      {
+        name: "client on the forwarder's UDP face, cold caches", host: udp.host, client: udp, ndn: true,
         before: async () => {
           image = await newImage();
         },
@@ -234,6 +243,11 @@ async function main(): Promise<void> {
       goals.push(await rangeGoal(anchoredClient, "bench/big", big.layers[0]!.digest, big.layers[0]!.size));
     }
     printTable(rows, imageBytes);
+    const ndnRow = rows.find((r) => r.case.startsWith("through client, cold"));
+    const udpRow = rows.find((r) => r.case.startsWith("client on the forwarder's UDP face"));
+    if (ndnRow && udpRow) {
+      console.log(`\nUDP face against the Unix socket, cold: ${(udpRow.mbps / ndnRow.mbps).toFixed(2)}x`);
+    }
     printGoals(goals);
     console.log(`\nndnd resident memory: ${(forwarderRssAfterFill / MB).toFixed(0)} MB once its content store was full, ${(residentBytes(stack.forwarder.pid!) / MB).toFixed(0)} MB at the end (capacity ${csCapacity} packets, ~${(csCapacity * 8200 / MB).toFixed(0)} MB)`);
     const dir = fileURLToPath(new URL("../../bench-results/", import.meta.url));

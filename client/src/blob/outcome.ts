@@ -95,7 +95,8 @@ export class BlobRecorder {
       repository: o.id.repository, digest: o.id.digest.text, bytes: o.bytes, ndnBytes: source === "http" ? 0 : o.ndnBytes, source,
       ...(fetch && {
         names: fetch.stats.names, segments: fetch.stats.segments, ndnPacketBytes: fetch.stats.packetBytes,
-        retransmissions: fetch.stats.retransmissions, srttMs: Number(fetch.stats.srttMs.toFixed(2)),
+        retransmissions: fetch.stats.retransmissions, srttMs: Number(fetch.stats.srttMs.toFixed(2)), window: Number(fetch.stats.window.toFixed(1)),
+        congestionMarks: fetch.stats.congestionMarks, congestionNacks: fetch.stats.congestionNacks,
       }),
       ...(fetch && fetch.stats.badSegments > 0 && { badSegments: fetch.stats.badSegments, refetched: fetch.stats.refetched, repaired: fetch.stats.repaired }),
       ...(fetch?.joined && { sharedFetch: true }),

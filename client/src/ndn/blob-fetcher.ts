@@ -10,7 +10,9 @@ import { Discovery } from "./discovery.js";
 import { NdnFetchError } from "./fetch-error.js";
 import { ManifestReader } from "./manifest-reader.js";
 import { fetchOnePacket } from "./one-packet.js";
-import { describeStats, fetchSegments, newPipelineStats, PipelineError, type PipelineStats, type SegmentChannel, type SegmentPacket } from "./pipeline/segment-pipeline.js";
+import type { SegmentChannel, SegmentPacket } from "./pipeline/channel.js";
+import { describeStats, fetchSegments, newPipelineStats, PipelineError, type PipelineStats } from "./pipeline/segment-pipeline.js";
+import type { SharedWindow } from "./pipeline/shared-window.js";
 
 export { NdnFetchError } from "./fetch-error.js";
 
@@ -21,10 +23,10 @@ export interface NdnBlobFetcherOptions {
   readonly prefix: Name;
   readonly firstByteTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** The uplink's congestion window, shared by its fetches (default: one per fetch). */
+  readonly window?: SharedWindow;
   /** Verifies metadata and manifest nodes (the server's certificate); without it the caller hashes whole blobs. */
   readonly anchor?: Verifier;
-  /** Most Interests in flight per blob. */
-  readonly maxWindow?: number;
 }
 
 /** A fetch's figures beyond the pipeline's: where its packets came from and what was dropped. */
@@ -130,8 +132,8 @@ export class NdnBlobFetcher {
       if (next >= end) {
         return;
       }
-      const { channel, maxWindow } = this.opts;
-      const result = fetchSegments(found.name, end, { channel, signal: ctrl.signal, maxWindow, stats, first: next });
+      const { channel, window: congestion } = this.opts;
+      const result = fetchSegments(found.name, end, { channel, signal: ctrl.signal, window: congestion, stats, first: next });
       for await (const batch of result) {
         const payloads: Uint8Array[] = [];
         for (const data of batch) {

@@ -9,7 +9,7 @@ import {
 
 import { NdnFetchError } from "./fetch-error.js";
 import { fetchOnePacket } from "./one-packet.js";
-import type { SegmentPacket } from "./pipeline/segment-pipeline.js";
+import type { SegmentPacket } from "./pipeline/channel.js";
 
 /** How a blob is published: canonical names (with metadata), or the proof of concept's legacy names. */
 export type Discovered =

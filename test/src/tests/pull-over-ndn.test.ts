@@ -70,7 +70,7 @@ describe("pull through the client, blobs over NDN only", () => {
     assert.equal((await blobSources(client, [digest])).get(digest), "ndn");
   });
 
-  test("a client on a UDP uplink: segments travel through NDNts (NDNLPv2 fragments), not the wire hot path", async () => {
+  test("a client on a UDP uplink: Data in NDNLPv2 fragments, put back together on the hot path", async () => {
     const udpClient = await stack.startClient({ upstream: refusing.url, router: stack.forwarder.udpUri });
     const image = await pushTestImage(stack, "udp/app:v1", { format: "oci", layers: [30_000, 500_000] });
     const out = await pullImage(udpClient.host, "udp/app:v1", path.join(stack.runDir, "out-udp"));

@@ -2,14 +2,15 @@ import "@ndnreg/shared/polyfill";
 
 import assert from "node:assert/strict";
 import { randomBytes, createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 
 import { Segment } from "@ndn/naming-convention2";
 import { Component, ImplicitDigest, Name, TT } from "@ndn/packet";
 import {
-  canonicalBlobName, isValidRepository, legacyBlobName, makeBlobId, manifestName, metadataName, parseRegistryName, parseRouterAddress, parseSha256Digest,
-  segmentCount, SlabArena,
+  canonicalBlobName, isValidRepository, legacyBlobName, makeBlobId, manifestName, metadataName, openUdpSocket, parseRegistryName, parseRouterAddress,
+  parseSha256Digest, segmentCount, SlabArena,
 } from "@ndnreg/shared/ndn";
 
 import { parseRange } from "@ndnreg/client/http/range";
@@ -17,7 +18,6 @@ import { DigestMismatchError, VerifiedWriter } from "@ndnreg/client/blob/verifie
 import { NdnGate } from "@ndnreg/client/ndn/gate";
 import type { FetchBatch } from "@ndnreg/client/ndn/blob-fetcher";
 import { SharedFetches } from "@ndnreg/client/ndn/shared-fetches";
-import { fetchSegments, newPipelineStats, PipelineError, type SegmentChannel, type SegmentSink } from "@ndnreg/client/ndn/pipeline/segment-pipeline";
 import { RangeCache } from "@ndnreg/server/producer/range-cache";
 
 import { barChartSvg } from "../bench/chart.js";
@@ -110,6 +110,20 @@ describe("router addresses", () => {
     for (const bad of ["http://x:1", "unix://relative", "tcp://h:99999", "tcp://"]) {
       assert.throws(() => parseRouterAddress(bad), /router/, bad);
     }
+  });
+});
+
+describe("UDP socket buffers", () => {
+  test("sized as asked when the system allows it; when it does not, the cap and its sysctl are named", async () => {
+    const max = Number.parseInt(readFileSync("/proc/sys/net/core/rmem_max", "utf8"), 10);
+    const small = await openUdpSocket("127.0.0.1", 9, Math.min(max, 1 << 20));
+    small.sock.close();
+    assert.equal(small.recvBufferBytes, 2 * Math.min(max, 1 << 20), "Linux reports twice the size asked");
+    assert.equal(small.cappedBy, undefined);
+    const big = await openUdpSocket("127.0.0.1", 9, 2 * max);
+    big.sock.close();
+    assert.equal(big.recvBufferBytes, 2 * max);
+    assert.deepEqual(big.cappedBy, { sysctl: "net.core.rmem_max", value: max });
   });
 });
 
@@ -236,90 +250,6 @@ describe("shared fetches", () => {
     const [rest, all] = await Promise.all([read(first.payloads), read(second.payloads)]);
     assert.ok(Buffer.concat([head, rest]).equals(blob), "first reader");
     assert.ok(all.equals(blob), "late reader");
-  });
-});
-
-/**
- * A scripted channel: answers each Interest after a few milliseconds, out of order, drops the
- * first Interest for some segments, answers some twice (and long after), and records the most
- * Interests ever outstanding.
- */
-function unreliableChannel(drop: (seg: number, attempt: number) => boolean): SegmentChannel & { maxOutstanding: number; interests: number } {
-  const ch = {
-    maxOutstanding: 0,
-    interests: 0,
-    open(_blob: Name, sink: SegmentSink) {
-      const outstanding = new Set<number>();
-      const attempts = new Map<number, number>();
-      let closed = false;
-      const answer = (seg: number) => {
-        outstanding.delete(seg);
-        if (!closed) {
-          const content = Uint8Array.of(seg & 0xff, seg >> 8);
-          sink.data({ segment: seg, contentType: 0, content, wire: content });
-        }
-      };
-      return {
-        express(seg: number) {
-          ++ch.interests;
-          const attempt = (attempts.get(seg) ?? 0) + 1;
-          attempts.set(seg, attempt);
-          outstanding.add(seg);
-          ch.maxOutstanding = Math.max(ch.maxOutstanding, outstanding.size);
-          if (drop(seg, attempt)) {
-            return;
-          }
-          setTimeout(() => answer(seg), 1 + ((seg * 7) % 5)); // reordered
-          if (seg % 13 === 0) {
-            // Duplicates of earlier segments, some long delivered, whose slots may now be reused
-            for (const back of [1, 64, 100, 128, 256]) {
-              if (seg >= back && !drop(seg - back, 1)) {
-                answer(seg - back);
-              }
-            }
-          }
-        },
-        close() {
-          closed = true;
-        },
-      };
-    },
-  };
-  return ch;
-}
-
-describe("segment pipeline", () => {
-  test("every segment comes out once and in order despite loss, reordering and duplicates; the window is never exceeded", async () => {
-    const count = 1500;
-    const channel = unreliableChannel((seg, attempt) => attempt === 1 && seg % 97 === 5);
-    const stats = newPipelineStats();
-    const seen: number[] = [];
-    for await (const batch of fetchSegments(new Name("/p/blob"), count, { channel, signal: AbortSignal.timeout(20_000), maxWindow: 64, stats })) {
-      for (const d of batch) {
-        assert.equal(d.content[0]! | (d.content[1]! << 8), d.segment);
-        seen.push(d.segment);
-      }
-    }
-    assert.deepEqual(seen, Array.from({ length: count }, (_, i) => i));
-    assert.equal(stats.retransmissions, Math.ceil((count - 5) / 97));
-    assert.ok(channel.maxOutstanding <= 64, `at most 64 Interests outstanding, saw ${channel.maxOutstanding}`);
-  });
-
-  test("a segment that never answers fails the fetch after its retransmissions, and a Nack fails it at once", async () => {
-    const silent = unreliableChannel((seg) => seg === 3);
-    await assert.rejects(async () => {
-      for await (const _ of fetchSegments(new Name("/p/blob"), 10, { channel: silent, signal: AbortSignal.timeout(60_000), maxRetx: 1 })) {
-        // drain
-      }
-    }, (err: unknown) => err instanceof PipelineError && /segment 3: no Data after 1 retransmissions/.test(err.message));
-    const nacking: SegmentChannel = {
-      open: (_blob, sink) => ({ express: () => setImmediate(() => sink.nack("reason 150")), close: () => undefined }),
-    };
-    await assert.rejects(async () => {
-      for await (const _ of fetchSegments(new Name("/p/blob"), 10, { channel: nacking, signal: AbortSignal.timeout(5_000) })) {
-        // drain
-      }
-    }, /network Nack \(reason 150\)/);
   });
 });
 

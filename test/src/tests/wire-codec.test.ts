@@ -7,18 +7,20 @@ import "@ndnreg/shared/polyfill";
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
+import dgram from "node:dgram";
+import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 
-import { LpPacket } from "@ndn/lp";
+import { Fragmenter, LpPacket } from "@ndn/lp";
 import { Segment } from "@ndn/naming-convention2";
 import { Component, Data, digestSigning, Interest, Nack, NackHeader, Name, nullSigner, SigType, TT } from "@ndn/packet";
 import { Decoder, Encoder } from "@ndn/tlv";
 import { Metadata } from "@ndn/rdr";
 import {
-  BlobMetadata, canonicalBlobName, canonicalSegmentFields, decodeBlobMetadata, decodeDataContent, encodeSegmentData, encodeSegmentInterest,
-  FrameSplitter, FrameTooLargeError, hasNamePrefix, implicitDigest, lastComponentOffset, MetadataTT, parseSha256Digest, peekPacket, readNni,
-  readSegmentComponent, readTlv, TLV, withPitToken,
+  BlobMetadata, canonicalBlobName, canonicalSegmentFields, DatagramWireTransport, decodeBlobMetadata, decodeDataContent, encodeSegmentData,
+  encodeSegmentInterest, FrameSplitter, FrameTooLargeError, hasNamePrefix, implicitDigest, lastComponentOffset, LpReassembler, MetadataTT,
+  parseSha256Digest, peekNetworkPacket, peekPacket, type Reassembled, readLpFrame, readNni, readSegmentComponent, readTlv, TLV, withPitToken,
 } from "@ndnreg/shared/ndn";
 
 const blob = new Name("/ndn-registry").append("org/team/app").append(new Component(TT.GenericNameComponent, randomBytes(32)));
@@ -103,7 +105,7 @@ describe("wire codec against NDNts", () => {
     assert.ok(!hasNamePrefix(new Name("/ndn-registryX/a").value, new Name("/ndn-registry").value));
   });
 
-  test("NDNLPv2: PIT tokens round-trip both ways; Nacks and fragments are recognized", () => {
+  test("NDNLPv2: PIT tokens round-trip both ways; congestion marks are read; Nacks and fragments are recognized", () => {
     const interest = new Interest(blob.append(Segment, 3), Interest.MustBeFresh);
     const token = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
     const lp = new LpPacket();
@@ -128,12 +130,122 @@ describe("wire codec against NDNts", () => {
     assert.equal(peekedNack?.type, TLV.Interest);
     assert.equal(peekedNack?.nackReason, 150);
 
+    for (const mark of [0, 1, 7, 300]) {
+      const marked = new LpPacket();
+      marked.pitToken = token;
+      marked.congestionMark = mark;
+      marked.payload = data;
+      const peekedData = peekPacket(Encoder.encode(marked));
+      assert.equal(peekedData?.type, TLV.Data);
+      assert.equal(peekedData.congestionMark, mark, "CongestionMark as NDNts wrote it");
+      assertBytes(peekedData.packet, data);
+    }
+    assert.equal(peekPacket(data)?.congestionMark, 0, "a bare Data carries no mark");
+
     const frag = new LpPacket();
     frag.fragSeqNum = 1n;
     frag.fragIndex = 0;
     frag.fragCount = 2;
     frag.payload = data.subarray(0, 20);
-    assert.equal(peekPacket(Encoder.encode(frag)), undefined, "fragments are left to NDNts");
+    assert.equal(peekPacket(Encoder.encode(frag)), undefined, "a fragment is not a whole packet");
+  });
+
+  test("NDNLPv2 fragments written by NDNts are put back together by the hot path, in any order, with the first fragment's headers", () => {
+    const token = new Uint8Array([9, 8, 7, 6, 5, 4]);
+    const fragmentsOf = (seg: number, mark: number) => {
+      const full = new LpPacket();
+      full.payload = encodeSegmentData({ nameValue: blob.append(Segment, seg).value, contentType: 0, freshnessMs: 1000, content: new Uint8Array(randomBytes(8000)), signature: "null" });
+      full.pitToken = token;
+      full.congestionMark = mark;
+      const frames = new Fragmenter().fragment(full, 1420).map((f) => Encoder.encode(f, 1420));
+      assert.ok(frames.length >= 6 && frames.every((f) => f.length <= 1420));
+      return { data: full.payload, frames };
+    };
+    const r = new LpReassembler(4);
+    const add = (frame: Uint8Array) => {
+      const lp = readLpFrame(frame);
+      assert.ok(lp && lp.fragCount > 1, "a fragment");
+      assert.equal(peekPacket(frame), undefined, "not a whole packet");
+      return r.add(lp);
+    };
+    const check = (out: Reassembled | undefined, data: Uint8Array, mark: number) => {
+      assertBytes(out?.packet, data);
+      assertBytes(out?.pitToken, token);
+      assert.equal(out?.congestionMark, mark);
+      assert.equal(out && peekNetworkPacket(out.packet, out)?.type, TLV.Data);
+    };
+    const a = fragmentsOf(1, 0);
+    const outs = a.frames.map(add);
+    assert.ok(outs.slice(0, -1).every((o) => o === undefined));
+    check(outs.at(-1), a.data, 0);
+    // Reversed, with a duplicate, interleaved with another packet.
+    const b = fragmentsOf(2, 1);
+    const c = fragmentsOf(3, 0);
+    const mixed = [...b.frames.toReversed(), b.frames[2]!].flatMap((f, i) => [f, c.frames[i]].filter((x) => x !== undefined));
+    const done = mixed.map(add).filter((o) => o !== undefined);
+    assert.equal(done.length, 2);
+    check(done.find((o) => o.packet.length === b.data.length && Buffer.from(o.packet).equals(Buffer.from(b.data))), b.data, 1);
+    check(done.find((o) => Buffer.from(o.packet).equals(Buffer.from(c.data))), c.data, 0);
+    // A packet that lost a fragment is dropped for newer ones once four are incomplete.
+    const lost = fragmentsOf(4, 0);
+    lost.frames.slice(1).forEach(add);
+    for (let seg = 5; seg < 9; ++seg) {
+      fragmentsOf(seg, 0).frames.slice(1).forEach(add);
+    }
+    assert.equal(add(lost.frames[0]!), undefined, "its remains were dropped");
+    assert.ok(r.dropped >= 1);
+  });
+
+  test("UDP hot path: fragmented Data reach the tap whole, what the tap declines reaches NDNts, Interests leave one per datagram", async () => {
+    const router = dgram.createSocket("udp4");
+    router.bind(0, "127.0.0.1");
+    await once(router, "listening");
+    const sock = dgram.createSocket("udp4");
+    sock.bind(0, "127.0.0.1");
+    await once(sock, "listening");
+    sock.connect(router.address().port, "127.0.0.1");
+    await once(sock, "connect");
+    const tapped: Array<{ name: string; mark: number; content: Buffer }> = [];
+    const transport = new DatagramWireTransport(sock, (p) => {
+      if (p.type !== TLV.Data || !hasNamePrefix(p.nameValue, blob.value)) {
+        return false;
+      }
+      tapped.push({ name: new Name(p.nameValue).toString(), mark: p.congestionMark, content: Buffer.from(decodeDataContent(p.packet)!.content) });
+      return true;
+    }, 65_507, { describe: "test" });
+    const toNdnts: Data[] = [];
+    void (async () => {
+      for await (const tlv of transport.rx) {
+        toNdnts.push(tlv.decoder.decode(Data));
+      }
+    })();
+    const fromClient: Buffer[] = [];
+    router.on("message", (msg) => fromClient.push(msg));
+
+    const content = new Uint8Array(randomBytes(8000));
+    const full = new LpPacket();
+    full.payload = encodeSegmentData({ nameValue: blob.append(Segment, 5).value, contentType: 0, freshnessMs: 1000, content, signature: "null" });
+    full.congestionMark = 1;
+    const frames = new Fragmenter().fragment(full, 1420).map((f) => Encoder.encode(f, 1420));
+    const other = Encoder.encode(new Data(new Name("/other/thing"), Uint8Array.of(1, 2, 3)));
+    for (const f of [...frames, other]) {
+      router.send(f, sock.address().port, "127.0.0.1");
+    }
+    const interest = encodeSegmentInterest(blob.value, 7, 1000);
+    const sent = Buffer.from(interest);
+    transport.send(interest);
+    assert.throws(() => transport.send(new Uint8Array(70_000)), RangeError);
+    for (let i = 0; i < 200 && (tapped.length < 1 || toNdnts.length < 1 || fromClient.length < 1); ++i) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    transport.close();
+    router.close();
+    assert.deepEqual(tapped.map((t) => [t.name, t.mark]), [[blob.append(Segment, 5).toString(), 1]]);
+    assertBytes(tapped[0]!.content, content);
+    assert.deepEqual(toNdnts.map((d) => d.name.toString()), ["/8=other/8=thing"]);
+    assert.equal(fromClient.length, 1);
+    assertBytes(fromClient[0], sent);
+    assert.equal(transport.isOpen, false);
   });
 
   test("malformed frames are declined, never thrown", () => {
@@ -141,6 +253,10 @@ describe("wire codec against NDNts", () => {
       const junk = new Uint8Array(randomBytes(1 + (i % 64)));
       junk[0] = [0x05, 0x06, 0x64, 0x07][i % 4]!;
       peekPacket(junk);
+      const lp = readLpFrame(junk);
+      if (lp && lp.fragCount > 1) {
+        new LpReassembler().add(lp);
+      }
       decodeDataContent(junk);
       lastComponentOffset(junk);
     }

@@ -3,7 +3,7 @@ import {
   decodeDataContent, encodeSegmentInterest, hasNamePrefix, lastComponentOffset, type PeekedPacket, readSegmentComponent, TLV, type WireTap, type WireTransport,
 } from "@ndnreg/shared/ndn";
 
-import type { SegmentChannel, SegmentFlow, SegmentSink } from "../pipeline/segment-pipeline.js";
+import type { SegmentChannel, SegmentFlow, SegmentSink } from "../pipeline/channel.js";
 
 /**
  * The client's hot path: Interests are encoded straight to the uplink socket and blob Data is
@@ -61,14 +61,16 @@ export class WireChannel implements SegmentChannel {
     }
     if (pkt.type === TLV.Interest) {
       if (pkt.nackReason !== undefined) {
-        sinks.forEach((sink) => sink.nack(`reason ${pkt.nackReason}`));
+        const reason = pkt.nackReason;
+        sinks.forEach((sink) => sink.nack(segment, reason));
       }
       return true;
     }
     const decoded = decodeDataContent(pkt.packet);
     if (decoded) {
       const data = { segment, contentType: decoded.contentType, content: decoded.content, wire: pkt.packet, finalSegment: decoded.finalSegment };
-      sinks.forEach((sink) => sink.data(data));
+      const marked = pkt.congestionMark !== 0;
+      sinks.forEach((sink) => sink.data(data, marked));
     }
     return true;
   };

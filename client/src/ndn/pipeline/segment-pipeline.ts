@@ -1,43 +1,25 @@
 import type { Name } from "@ndn/packet";
 
-/** What a channel hands back for each segment: payload bytes are views, not copies. */
-export interface SegmentPacket {
-  readonly segment: number;
-  readonly contentType: number;
-  readonly content: Uint8Array;
-  /** The whole Data element (its sha256 is the packet's implicit digest). */
-  readonly wire: Uint8Array;
-  /** FinalBlockId, when it is a segment number. */
-  readonly finalSegment?: number;
-}
-
-export interface SegmentSink {
-  data(packet: SegmentPacket): void;
-  /** A network Nack (no route, congestion, duplicate): the fetch ends so the caller can fall back. */
-  nack(reason: string): void;
-}
-
-/** One blob's Interest/Data exchange over some face. */
-export interface SegmentFlow {
-  express(segment: number, lifetimeMs: number): void;
-  close(): void;
-}
-
-/** Where Interests go and Data comes from: the wire hot path, or an NDNts forwarder face. */
-export interface SegmentChannel {
-  open(blob: Name, sink: SegmentSink): SegmentFlow;
-}
+import { NackReason, type SegmentChannel, type SegmentFlow, type SegmentPacket } from "./channel.js";
+import { RetransmitTimer, segmentTimeout } from "./retransmit-timer.js";
+import { RttEstimator } from "./rtt-estimator.js";
+import { SegmentRing, SegmentState } from "./segment-ring.js";
+import { SharedWindow, type WindowUser } from "./shared-window.js";
 
 export interface PipelineOptions {
   readonly channel: SegmentChannel;
   /** First segment to fetch (default 0): a byte range fetches only the segments it covers. */
   readonly first?: number;
   readonly signal: AbortSignal;
-  /** Upper bound on Interests in flight (segments of 8000 bytes). */
-  readonly maxWindow?: number;
-  readonly initialWindow?: number;
+  /** The uplink's congestion window, shared by every fetch on it; default: one for this fetch. */
+  readonly window?: SharedWindow;
   /** Retransmissions of one segment before giving up. */
   readonly maxRetx?: number;
+  /**
+   * Most segments from the oldest not yet delivered to the newest requested: what arrived behind
+   * a lost segment waits in memory, so this bounds it (x 8000 bytes).
+   */
+  readonly maxSpan?: number;
   /** Filled in as the fetch runs (for logs and metrics). */
   readonly stats?: PipelineStats;
 }
@@ -45,201 +27,262 @@ export interface PipelineOptions {
 export interface PipelineStats {
   delivered: number;
   retransmissions: number;
+  /** This fetch's Interests in flight. */
   inFlight: number;
+  /** The congestion window this fetch sends under (shared with the uplink's other fetches). */
   window: number;
   rtoMs: number;
   srttMs: number;
+  congestionMarks: number;
+  congestionNacks: number;
   oldestPending?: number;
 }
 
 export function newPipelineStats(): PipelineStats {
-  return { delivered: 0, retransmissions: 0, inFlight: 0, window: 0, rtoMs: 0, srttMs: 0 };
+  return { delivered: 0, retransmissions: 0, inFlight: 0, window: 0, rtoMs: 0, srttMs: 0, congestionMarks: 0, congestionNacks: 0 };
 }
 
 export function describeStats(s: PipelineStats): string {
-  return `delivered ${s.delivered}, in flight ${s.inFlight}, window ${s.window.toFixed(1)}, rto ${s.rtoMs.toFixed(0)} ms, retransmissions ${s.retransmissions}, oldest pending ${s.oldestPending ?? "-"}`;
+  return `delivered ${s.delivered}, in flight ${s.inFlight}, window ${s.window.toFixed(1)}, rto ${s.rtoMs.toFixed(0)} ms, `
+    + `retransmissions ${s.retransmissions}, congestion marks ${s.congestionMarks}, congestion Nacks ${s.congestionNacks}, oldest pending ${s.oldestPending ?? "-"}`;
 }
 
 export class PipelineError extends Error {}
 
-/**
- * Floor of the retransmission timeout: above the RTT spikes of a loaded host, where a spurious
- * timeout would also halve the window; real losses are rare on the links this runs over.
- */
-const MIN_RTO_MS = 250;
-
 /** In-order segments that make a batch for the consumer (256 KB: one HTTP write). */
 const MIN_BATCH = 32;
 
-/** Per-segment state in the ring (a slot per segment in [delivered, next)). */
-const FREE = 0;
-const PENDING = 1;
-const ARRIVED = 2;
+/**
+ * Segments ready in order that may wait for the reader before the fetch stops sending, at least
+ * (the bound is the larger of this and the window): a slow HTTP reader holds back the network,
+ * and the memory it costs stays bounded.
+ */
+const MIN_READY = 256;
+
+/** Interest lifetime bounds: the PIT entries of a lost Interest expire about when it times out. */
+const MIN_LIFETIME_MS = 500;
+const MAX_RTO_MS = 4000;
 
 /**
- * Fetches segments [first, count) of `name` in order (in batches of consecutive segments), keeping a window of Interests in flight on one
- * channel. NDNts' fetch() sends at most one Interest per wake-up (Data or a 4 ms tick), which
- * left both ends idle most of the time; here every arriving Data refills the window at once.
- * Slow start, then AIMD on the window (halved on a timeout) and an RFC 6298 retransmission timer keep it polite on
- * lossy paths; a network Nack ends the fetch at once so the caller can fall back.
+ * Fetches segments [first, count) of `name` in order, in batches of consecutive segments, keeping
+ * Interests in flight on one channel under a congestion window (shared with the uplink's other
+ * fetches) and an RFC 6298 retransmission timer. Every arriving Data refills the window at once:
+ * NDNts' fetch() sends at most one Interest per wake-up, which left both ends idle most of the
+ * time. A congestion Nack or mark decreases the window; a network Nack of any other kind ends
+ * the fetch so that the caller can fall back.
  */
 export async function* fetchSegments(name: Name, count: number, opts: PipelineOptions): AsyncGenerator<SegmentPacket[]> {
-  const maxWindow = opts.maxWindow ?? 128;
-  const maxRetx = Math.min(opts.maxRetx ?? 8, 255);
-  let window = Math.min(opts.initialWindow ?? 32, maxWindow);
-  // Slow start until the first loss: a blob of a few thousand segments would otherwise end
-  // before additive increase opened the window.
-  let ssthresh = maxWindow;
-  let srtt = 0;
-  let rttvar = 0;
-  let rto = 1000;
-  let next = opts.first ?? 0;
-  let delivered = next;
-  /** Segments [first, contiguous) have all arrived (delivered or waiting in their slots). */
-  let contiguous = next;
-  // Segments in flight or waiting for the consumer live in [delivered, next), fewer than the
-  // window, so a ring of typed arrays holds their state: no object and no Map entry per segment
-  // that could live long enough to be promoted (docs/performance.md, "Per-segment state").
-  const ringSize = 2 ** Math.ceil(Math.log2(maxWindow + 1));
-  const mask = ringSize - 1;
-  const state = new Uint8Array(ringSize);
-  const retx = new Uint8Array(ringSize); // retransmissions so far; 0: RTT samples are valid
-  const sentAt = new Float64Array(ringSize);
-  const packets: Array<SegmentPacket | undefined> = new Array<SegmentPacket | undefined>(ringSize).fill(undefined);
-  let inFlight = 0;
-  let waiting = 0;
-  let failure: Error | undefined;
-  let wake: (() => void) | undefined;
+  const fetch = new SegmentFetch(name, count, opts);
+  try {
+    yield* fetch.run();
+  } finally {
+    fetch.close();
+  }
+}
 
-  const notify = () => {
-    const w = wake;
-    wake = undefined;
+class SegmentFetch implements WindowUser {
+  private readonly window: SharedWindow;
+  private readonly ring = new SegmentRing<SegmentPacket>(256, 1 << 16);
+  private readonly rtt = new RttEstimator({ maxRtoMs: MAX_RTO_MS });
+  private readonly timer = new RetransmitTimer();
+  private readonly flow: SegmentFlow;
+  private readonly maxRetx: number;
+  private readonly maxSpan: number;
+  readonly stats: PipelineStats;
+  /** Segments [first, next) have been requested. */
+  private next: number;
+  private delivered: number;
+  /** Segments [first, contiguous) have all arrived (delivered or waiting in the ring). */
+  private contiguous: number;
+  private inFlight = 0;
+  /** Segments declared lost, to be sent again before any new one (stale entries are skipped). */
+  private readonly lost: number[] = [];
+  private failure?: Error;
+  private wake?: () => void;
+  private closed = false;
+
+  constructor(private readonly name: Name, private readonly count: number, private readonly opts: PipelineOptions) {
+    this.window = opts.window ?? new SharedWindow();
+    this.next = this.delivered = this.contiguous = opts.first ?? 0;
+    this.maxRetx = Math.min(opts.maxRetx ?? 8, 255);
+    this.maxSpan = Math.max(1, opts.maxSpan ?? 4096);
+    this.stats = opts.stats ?? newPipelineStats();
+    this.flow = opts.channel.open(name, {
+      data: (packet, marked) => this.onData(packet, marked),
+      nack: (segment, reason) => this.onNack(segment, reason),
+    });
+  }
+
+  async *run(): AsyncGenerator<SegmentPacket[]> {
+    const onAbort = () => this.fail(new PipelineError(`fetch aborted: ${String(this.opts.signal.reason)}`));
+    this.opts.signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      this.timer.start(this.onTick);
+      this.window.join(this);
+      this.window.pump();
+      while (this.delivered < this.count) {
+        // Everything that is in order goes out as one batch: one resumption of each consumer
+        // instead of one per 8000-byte segment.
+        const batch: SegmentPacket[] = [];
+        while (this.delivered < this.contiguous) {
+          batch.push(this.ring.take(this.delivered++));
+        }
+        if (batch.length > 0) {
+          this.stats.delivered = this.delivered;
+          this.window.pump(); // the reader made room: a fetch held back by it may send again
+          yield batch;
+          continue;
+        }
+        if (this.failure) {
+          throw this.failure;
+        }
+        await new Promise<void>((resolve) => { this.wake = resolve; });
+      }
+    } finally {
+      this.opts.signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  close(): void {
+    if (this.closed) {
+      return;
+    }
+    this.closed = true;
+    this.timer.stop();
+    this.updateStats();
+    this.window.leave(this, this.inFlight);
+    this.inFlight = 0;
+    this.ring.clear(this.delivered, this.next);
+    this.flow.close();
+  }
+
+  sendOne(now: number): boolean {
+    if (this.closed || this.failure) {
+      return false;
+    }
+    while (this.lost.length > 0) {
+      const seg = this.lost.shift()!;
+      if (seg >= this.delivered && this.ring.state(seg) === SegmentState.Lost) {
+        this.ring.addRetx(seg);
+        ++this.stats.retransmissions;
+        this.send(seg, now, true);
+        return true;
+      }
+    }
+    const seg = this.next;
+    if (seg >= this.count || seg - this.delivered >= this.maxSpan || this.contiguous - this.delivered >= Math.max(MIN_READY, this.window.cwnd)
+      || !this.ring.reserve(this.delivered, seg + 1)) {
+      return false;
+    }
+    ++this.next;
+    this.send(seg, now, false);
+    return true;
+  }
+
+  private send(seg: number, now: number, retransmission: boolean): void {
+    this.ring.sent(seg, now, retransmission);
+    ++this.inFlight;
+    // The PIT entries on the way live about as long as this Interest is waited for: a
+    // retransmission after that is forwarded again, not taken for a duplicate.
+    const timeout = segmentTimeout(this.rtt.rto, this.ring.retx(seg), MAX_RTO_MS);
+    this.flow.express(seg, Math.max(MIN_LIFETIME_MS, Math.round(timeout)));
+  }
+
+  private readonly onData = (packet: SegmentPacket, marked: boolean): void => {
+    const seg = packet.segment;
+    if (seg < this.delivered || seg >= this.next) {
+      return; // late: delivered already, or never requested
+    }
+    const state = this.ring.state(seg);
+    const now = performance.now();
+    if (marked) {
+      ++this.stats.congestionMarks;
+    }
+    if (state === SegmentState.Pending) {
+      const sentAt = this.ring.sentAt(seg);
+      const rtt = this.ring.retx(seg) === 0 ? now - sentAt : Number.NaN; // Karn: none from retransmissions
+      if (!Number.isNaN(rtt)) {
+        this.rtt.push(rtt, sentAt, now);
+      }
+      --this.inFlight;
+      this.window.answered(sentAt, now, rtt, this.rtt, marked);
+    } else if (state !== SegmentState.Lost) {
+      return; // a duplicate
+    }
+    // Lost but answered late: taken all the same, and its retransmission skipped.
+    this.ring.arrived(seg, packet);
+    while (this.contiguous < this.next && this.ring.state(this.contiguous) === SegmentState.Arrived) {
+      ++this.contiguous;
+    }
+    this.window.pump(now);
+    // Wake the consumer for a batch, not for every socket read: each wake-up costs a generator
+    // resumption, an HTTP write call and their promises (docs/performance.md, "Wake-ups").
+    if (this.contiguous - this.delivered >= Math.max(1, Math.min(MIN_BATCH, Math.floor(this.window.cwnd / 4))) || this.contiguous === this.count) {
+      this.notify();
+    }
+  };
+
+  private readonly onNack = (seg: number, reason: number): void => {
+    if (seg < this.delivered || seg >= this.next || this.ring.state(seg) !== SegmentState.Pending) {
+      return;
+    }
+    if (reason === NackReason.Duplicate) {
+      return; // another copy of the Interest is on its way: its Data or the timer settles it
+    }
+    if (reason !== NackReason.Congestion) {
+      this.fail(new PipelineError(`network Nack (reason ${reason}) for segment ${seg} of ${this.name}`));
+      return;
+    }
+    ++this.stats.congestionNacks;
+    this.declareLost(seg, performance.now());
+    this.window.pump();
+  };
+
+  private readonly onTick = (now: number): void => {
+    RetransmitTimer.scan(this.ring, this.delivered, this.next, now, this.rtt.rto, MAX_RTO_MS, (seg) => {
+      if (this.ring.retx(seg) >= this.maxRetx) {
+        this.fail(new PipelineError(`segment ${seg}: no Data after ${this.maxRetx} retransmissions`));
+        return false;
+      }
+      this.declareLost(seg, now);
+      return true;
+    });
+    this.window.pump(now);
+    this.updateStats();
+  };
+
+  private declareLost(seg: number, now: number): void {
+    const sentAt = this.ring.sentAt(seg);
+    this.ring.setState(seg, SegmentState.Lost);
+    this.lost.push(seg);
+    --this.inFlight;
+    this.window.lost(sentAt, now, true);
+  }
+
+  private fail(err: Error): void {
+    this.failure ??= err;
+    this.notify();
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
     w?.();
-  };
-  const fail = (err: Error) => {
-    failure ??= err;
-    notify();
-  };
-  const stats = opts.stats ?? newPipelineStats();
-  const updateStats = () => {
-    stats.delivered = delivered;
-    stats.inFlight = inFlight;
-    stats.window = window;
-    stats.rtoMs = rto;
-    stats.srttMs = srtt;
-    stats.oldestPending = undefined;
-    for (let seg = delivered; seg < next; ++seg) {
-      if (state[seg & mask] === PENDING) {
-        stats.oldestPending = seg;
+  }
+
+  private updateStats(): void {
+    const s = this.stats;
+    s.delivered = this.delivered;
+    s.inFlight = this.inFlight;
+    s.window = this.window.cwnd;
+    s.rtoMs = this.rtt.rto;
+    s.srttMs = this.rtt.srtt;
+    s.oldestPending = undefined;
+    for (let seg = this.delivered; seg < this.next; ++seg) {
+      if (this.ring.state(seg) === SegmentState.Pending) {
+        s.oldestPending = seg;
         break;
       }
     }
-  };
-  const send = (seg: number) => {
-    sentAt[seg & mask] = performance.now();
-    flow.express(seg, Math.min(4000, Math.max(1000, Math.round(2 * rto))));
-  };
-  const fill = () => {
-    // Interests go out in batches of an eighth of the window: one socket write for many, and
-    // the producer answers in bursts too.
-    const free = window - inFlight - waiting;
-    if (free < Math.min(Math.max(1, Math.floor(window / 8)), count - next)) {
-      return;
-    }
-    while (next < count && inFlight + waiting < window) {
-      const slot = next & mask;
-      state[slot] = PENDING;
-      retx[slot] = 0;
-      ++inFlight;
-      send(next++);
-    }
-  };
-  const onData = (data: SegmentPacket) => {
-    const seg = data.segment;
-    const slot = seg & mask;
-    if (seg < delivered || seg >= next || state[slot] !== PENDING) {
-      return; // duplicate or late
-    }
-    state[slot] = ARRIVED;
-    packets[slot] = data;
-    --inFlight;
-    ++waiting;
-    if (retx[slot] === 0) { // Karn: no RTT samples from retransmitted segments
-      const rtt = performance.now() - sentAt[slot]!;
-      rttvar = srtt === 0 ? rtt / 2 : 0.75 * rttvar + 0.25 * Math.abs(srtt - rtt);
-      srtt = srtt === 0 ? rtt : 0.875 * srtt + 0.125 * rtt;
-      rto = Math.min(4000, Math.max(MIN_RTO_MS, srtt + 4 * rttvar));
-    }
-    window = Math.min(maxWindow, window < ssthresh ? window + 1 : window + 1 / window);
-    while (contiguous < next && state[contiguous & mask] === ARRIVED) {
-      ++contiguous;
-    }
-    fill();
-    // Wake the consumer for a batch, not for every socket read: each wake-up costs a generator
-    // resumption, an HTTP write call and their promises (docs/performance.md, "Wake-ups").
-    if (contiguous - delivered >= Math.max(1, Math.min(MIN_BATCH, Math.floor(window / 4))) || contiguous === count) {
-      notify();
-    }
-  };
-
-  const flow = opts.channel.open(name, {
-    data: onData,
-    nack: (reason) => fail(new PipelineError(`network Nack (${reason}) for ${name}`)),
-  });
-
-  const timer = setInterval(() => {
-    const now = performance.now();
-    let lost = false;
-    for (let seg = delivered; seg < next; ++seg) {
-      const slot = seg & mask;
-      if (state[slot] !== PENDING || now - sentAt[slot]! < rto) {
-        continue;
-      }
-      if (++retx[slot]! > maxRetx) {
-        fail(new PipelineError(`segment ${seg}: no Data after ${maxRetx} retransmissions`));
-        return;
-      }
-      lost = true;
-      ++stats.retransmissions;
-      send(seg);
-    }
-    if (lost) {
-      window = Math.max(2, window / 2);
-      ssthresh = window;
-      rto = Math.min(4000, rto * 2);
-    }
-    updateStats();
-  }, 20);
-  const onAbort = () => fail(new PipelineError(`fetch aborted: ${String(opts.signal.reason)}`));
-  opts.signal.addEventListener("abort", onAbort, { once: true });
-
-  try {
-    fill();
-    while (delivered < count) {
-      // Everything that is in order goes out as one batch: one resumption of each consumer
-      // instead of one per 8000-byte segment.
-      const batch: SegmentPacket[] = [];
-      while (delivered < contiguous) {
-        const slot = delivered++ & mask;
-        batch.push(packets[slot]!);
-        packets[slot] = undefined;
-        state[slot] = FREE;
-        --waiting;
-      }
-      if (batch.length > 0) {
-        stats.delivered = delivered;
-        fill(); // a slow reader may have let waiting segments fill the window: reopen it
-        yield batch;
-        continue;
-      }
-      if (failure) {
-        throw failure;
-      }
-      await new Promise<void>((resolve) => { wake = resolve; });
-    }
-  } finally {
-    clearInterval(timer);
-    opts.signal.removeEventListener("abort", onAbort);
-    flow.close();
   }
 }

@@ -1,3 +1,4 @@
+import type { Socket as UdpSocket } from "node:dgram";
 import { connect as netConnect, type Socket } from "node:net";
 
 import type { Forwarder, FwFace } from "@ndn/fw";
@@ -7,8 +8,19 @@ import { TcpTransport, UdpTransport, UnixTransport } from "@ndn/node-transport";
 import type { Name, Signer } from "@ndn/packet";
 
 import type { Logger } from "../../log.js";
-import { type WireTap, WireTransport } from "../wire/wire-transport.js";
+import { DatagramWireTransport } from "../wire/datagram-wire-transport.js";
+import { StreamWireTransport, type WireTap, type WireTransport } from "../wire/wire-transport.js";
 import { formatRouterAddress, type RouterAddress } from "./router-uri.js";
+import { openUdpSocket } from "./udp-socket.js";
+
+/**
+ * Room for hundreds of 8000-byte segments in NDNLPv2 fragments, each of which the kernel charges
+ * more than its size (docs/performance.md, "UDP faces").
+ */
+const UDP_BUFFER_BYTES = 16 * 1024 * 1024;
+
+/** Largest UDP payload (IPv4): what the hot path may send in one datagram. */
+const UDP_MAX_DATAGRAM = 65_507;
 
 export interface UplinkOptions {
   readonly fw: Forwarder;
@@ -21,18 +33,26 @@ export interface UplinkOptions {
   readonly prefixRegistration?: { readonly signer?: Signer; readonly refreshInterval?: number; readonly cost?: number };
   /** UDP packets above this are fragmented by NDNLPv2 (the forwarder reassembles). */
   readonly udpMtu?: number;
+  /** Socket buffers asked for on a UDP face (default 16 MiB; the kernel may grant less). */
+  readonly udpBufferBytes?: number;
   readonly backoff?: { readonly initialMs: number; readonly maxMs: number };
   /** Hot-path packet handler, offered each packet before NDNts where the router carriesWire(). */
   readonly tap?: WireTap;
+  /**
+   * The tap sends only packets that fit one datagram (a consumer's Interests): UDP faces carry
+   * the hot path too, its Data reassembled from NDNLPv2 fragments for it.
+   */
+  readonly tapOverUdp?: boolean;
 }
 
 /**
- * Whether a face to this router carries the wire hot path (a WireTransport with the tap in front
- * of NDNts): stream sockets only. On UDP, 8000-byte segments need NDNLPv2 fragmentation, which
- * NDNts does, so every packet goes through NDNts.
+ * Whether a face to this router carries the wire hot path (a wire transport with the tap in
+ * front of NDNts): stream sockets always; UDP only for a tap that sends nothing larger than a
+ * datagram (`tapOverUdp`): a producer's 8000-byte Data need NDNLPv2 fragmentation on the way
+ * out, which NDNts does.
  */
-export function carriesWire(router: RouterAddress): boolean {
-  return router.scheme !== "udp";
+function carriesWire(router: RouterAddress, tapOverUdp = false): boolean {
+  return router.scheme !== "udp" || tapOverUdp;
 }
 
 /**
@@ -42,7 +62,7 @@ export function carriesWire(router: RouterAddress): boolean {
  */
 export class Uplink extends EventTarget {
   private face?: FwFace;
-  private wireTransport?: WireTransport;
+  private wireTransport?: StreamWireTransport | DatagramWireTransport;
   private prefixReg?: NfdPrefixReg;
   private closed = false;
   private attempt = 0;
@@ -101,17 +121,22 @@ export class Uplink extends EventTarget {
     };
     try {
       const tap = this.opts.tap;
-      const face = tap && carriesWire(router)
+      const face = tap && carriesWire(router, this.opts.tapOverUdp)
         ? await L3Face.makeCreateFace(async () => {
-          const sock = await connectSocket(router, 3000);
-          this.wireTransport = new WireTransport(sock, tap, { describe: this.describe, local: router.scheme === "unix" });
-          return this.wireTransport;
+          if (router.scheme === "udp") {
+            const transport = new DatagramWireTransport(await this.udpSocket(router.host, router.port), tap, UDP_MAX_DATAGRAM, { describe: this.describe });
+            this.wireTransport = transport;
+            return transport;
+          }
+          const transport = new StreamWireTransport(await connectSocket(router, 3000), tap, { describe: this.describe, local: router.scheme === "unix" });
+          this.wireTransport = transport;
+          return transport;
         })(createOpts)
         : router.scheme === "unix"
           ? await UnixTransport.createFace(createOpts, router.path)
           : router.scheme === "tcp"
             ? await TcpTransport.createFace(createOpts, router.host, router.port, { connectTimeout: 3000 })
-            : await UdpTransport.createFace(createOpts, router.host, router.port);
+            : await UdpTransport.createFace(createOpts, await this.udpSocket(router.host, router.port));
       if (this.closed) {
         face.close();
         return false;
@@ -138,6 +163,19 @@ export class Uplink extends EventTarget {
       this.scheduleReconnect();
       return false;
     }
+  }
+
+  private async udpSocket(host: string, port: number): Promise<UdpSocket> {
+    const bufferBytes = this.opts.udpBufferBytes ?? UDP_BUFFER_BYTES;
+    const { sock, recvBufferBytes, sendBufferBytes, cappedBy } = await openUdpSocket(host, port, bufferBytes);
+    const sizes = { router: this.describe, asked: bufferBytes, recvBufferBytes, sendBufferBytes };
+    if (cappedBy) {
+      this.opts.log.warn({ ...sizes, [cappedBy.sysctl]: cappedBy.value },
+        `UDP socket buffers capped by ${cappedBy.sysctl}: Data beyond them is dropped at high rates; as root: sysctl -w ${cappedBy.sysctl}=${bufferBytes}`);
+    } else {
+      this.opts.log.info(sizes, "UDP socket buffers");
+    }
+    return sock;
   }
 
   private onDown(face: FwFace, err: Error): void {

@@ -20,50 +20,92 @@ export interface PeekedPacket {
   readonly pitToken?: Uint8Array;
   /** NackReason when an LpPacket carried a Nack (then `packet` is the Nacked Interest). */
   readonly nackReason?: number;
+  /** NDNLPv2 CongestionMark (0: none): a forwarder on the way found its queue too long. */
+  readonly congestionMark: number;
 }
 
-/** Unwrap one top-level frame; undefined when the hot path should not handle it. */
-export function peekPacket(frame: Uint8Array): PeekedPacket | undefined {
+/** The NDNLPv2 fields of one frame that the hot path reads (a bare packet is its own fragment). */
+export interface LpFrame {
+  /** The payload: a whole Interest or Data, or one fragment of one. */
+  readonly fragment: Uint8Array;
+  readonly pitToken?: Uint8Array;
+  readonly nackReason?: number;
+  readonly congestionMark: number;
+  /** 1 when the payload is a whole packet. */
+  readonly fragCount: number;
+  readonly fragIndex: number;
+  /** Low 32 bits of the Sequence (fragments of one packet have consecutive sequence numbers). */
+  readonly sequence?: number;
+}
+
+/** Read a frame's NDNLPv2 headers; undefined if it is malformed or carries no payload (an idle packet). */
+export function readLpFrame(frame: Uint8Array): LpFrame | undefined {
   const outer = readTlv(frame, 0);
   if (!outer) {
     return undefined;
   }
-  let packet = frame.subarray(0, outer.end);
+  if (outer.type !== TLV.LpPacket) {
+    return { fragment: frame.subarray(0, outer.end), congestionMark: 0, fragCount: 1, fragIndex: 0 };
+  }
+  let fragment: Uint8Array | undefined;
   let pitToken: Uint8Array | undefined;
   let nackReason: number | undefined;
-  if (outer.type === TLV.LpPacket) {
-    let fragment: Uint8Array | undefined;
-    for (let off = outer.valueStart; off < outer.end;) {
-      const f = readTlv(frame, off, outer.end);
-      if (!f) {
-        return undefined;
-      }
-      switch (f.type) {
-        case TLV.LpPitToken:
-          pitToken = frame.subarray(f.valueStart, f.end);
-          break;
-        case TLV.LpNack: {
-          nackReason = 0;
-          const r = readTlv(frame, f.valueStart, f.end);
-          if (r?.type === TLV.LpNackReason) {
-            nackReason = readNni(frame, r.valueStart, r.end) ?? 0;
-          }
-          break;
-        }
-        case TLV.LpFragIndex:
-        case TLV.LpFragCount:
-          return undefined; // fragmented: NDNts reassembles
-        case TLV.LpFragment:
-          fragment = frame.subarray(f.valueStart, f.end);
-          break;
-      }
-      off = f.end;
-    }
-    if (!fragment) {
+  let congestionMark = 0;
+  let fragCount = 1;
+  let fragIndex = 0;
+  let sequence: number | undefined;
+  for (let off = outer.valueStart; off < outer.end;) {
+    const f = readTlv(frame, off, outer.end);
+    if (!f) {
       return undefined;
     }
-    packet = fragment;
+    switch (f.type) {
+      case TLV.LpPitToken:
+        pitToken = frame.subarray(f.valueStart, f.end);
+        break;
+      case TLV.LpNack: {
+        nackReason = 0;
+        const r = readTlv(frame, f.valueStart, f.end);
+        if (r?.type === TLV.LpNackReason) {
+          nackReason = readNni(frame, r.valueStart, r.end) ?? 0;
+        }
+        break;
+      }
+      case TLV.LpCongestionMark:
+        congestionMark = readNni(frame, f.valueStart, f.end) ?? 0;
+        break;
+      case TLV.LpSequence:
+        if (f.end - f.valueStart !== 8) {
+          return undefined;
+        }
+        sequence = ((frame[f.end - 4]! << 24) | (frame[f.end - 3]! << 16) | (frame[f.end - 2]! << 8) | frame[f.end - 1]!) >>> 0;
+        break;
+      case TLV.LpFragIndex:
+        fragIndex = readNni(frame, f.valueStart, f.end) ?? -1;
+        break;
+      case TLV.LpFragCount:
+        fragCount = readNni(frame, f.valueStart, f.end) ?? 0;
+        break;
+      case TLV.LpFragment:
+        fragment = frame.subarray(f.valueStart, f.end);
+        break;
+    }
+    off = f.end;
   }
+  if (!fragment || fragIndex < 0 || fragIndex >= fragCount || (fragCount > 1 && sequence === undefined)) {
+    return undefined;
+  }
+  return { fragment, pitToken, nackReason, congestionMark, fragCount, fragIndex, sequence };
+}
+
+/** Unwrap one top-level frame; undefined when the hot path should not handle it (fragments among them). */
+export function peekPacket(frame: Uint8Array): PeekedPacket | undefined {
+  const lp = readLpFrame(frame);
+  return lp && lp.fragCount === 1 ? peekNetworkPacket(lp.fragment, lp) : undefined;
+}
+
+/** An Interest or Data (a whole one) with the NDNLPv2 fields its frame carried; undefined if it is neither. */
+export function peekNetworkPacket(packet: Uint8Array, lp: Pick<LpFrame, "pitToken" | "nackReason" | "congestionMark">): PeekedPacket | undefined {
   const top = readTlv(packet, 0);
   if (!top || top.end !== packet.length || (top.type !== TLV.Interest && top.type !== TLV.Data)) {
     return undefined;
@@ -72,7 +114,10 @@ export function peekPacket(frame: Uint8Array): PeekedPacket | undefined {
   if (name?.type !== TLV.Name) {
     return undefined;
   }
-  return { type: top.type, packet, nameValue: packet.subarray(name.valueStart, name.end), pitToken, nackReason };
+  return {
+    type: top.type, packet, nameValue: packet.subarray(name.valueStart, name.end), pitToken: lp.pitToken, nackReason: lp.nackReason,
+    congestionMark: lp.congestionMark,
+  };
 }
 
 /** The last name component's offset within `nameValue`, or -1 if the name is malformed or empty. */

@@ -1,7 +1,7 @@
 /**
  * Memory for outgoing packets, carved from 64 KiB slabs: no allocation per packet, and slabs small
  * enough to stay in malloc's reused memory. A full slab is retired, and reused once the socket has
- * written everything queued before it was retired (see WireTransport): freed slabs would count as
+ * written everything queued before it was retired (see the wire transports): freed slabs would count as
  * external memory and set off V8's full collections (docs/performance.md, "Packet slabs").
  */
 export class SlabArena {

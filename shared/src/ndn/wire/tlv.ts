@@ -21,11 +21,13 @@ export const TLV = {
   SegmentNameComponent: 0x32,
   LpPacket: 0x64,
   LpFragment: 0x50,
+  LpSequence: 0x51,
   LpFragIndex: 0x52,
   LpFragCount: 0x53,
   LpPitToken: 0x62,
   LpNack: 0x0320,
   LpNackReason: 0x0321,
+  LpCongestionMark: 0x0340,
 } as const;
 
 export const SIG_TYPE = { Sha256: 0, Null: 200 } as const;

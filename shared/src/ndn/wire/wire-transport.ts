@@ -10,9 +10,16 @@ import { packetArena } from "./slab-arena.js";
 
 const NOTHING = Buffer.alloc(0);
 
+/** The face a tapped packet came from, as the tap sees it: where its replies go. */
+export interface WireTransport {
+  /** Queue one encoded packet (the face's transport batches writes). */
+  send(packet: Uint8Array): void;
+  readonly isOpen: boolean;
+}
+
 /**
  * Claims packets for the hot path; returns true when it took the packet. Anything it declines
- * (management responses, other prefixes, fragments) goes to NDNts as usual.
+ * (management responses, other prefixes) goes to NDNts as usual.
  */
 export type WireTap = (packet: PeekedPacket, wire: WireTransport) => boolean;
 
@@ -23,7 +30,7 @@ export type WireTap = (packet: PeekedPacket, wire: WireTransport) => boolean;
  * "Per-packet work"). Prefix registration and everything else still use NDNts on the same face,
  * so the forwarder sees one ordinary face.
  */
-export class WireTransport extends Transport {
+export class StreamWireTransport extends Transport implements WireTransport {
   override readonly rx: Transport.RxIterable;
   private readonly toNdnts = pushable<Decoder.Tlv>();
   private readonly splitter = new FrameSplitter();

@@ -1,0 +1,129 @@
+import type { Socket } from "node:dgram";
+
+import { Transport } from "@ndn/l3face";
+import { Decoder } from "@ndn/tlv";
+import { pushable } from "@ndn/util";
+
+import { LpReassembler } from "./lp-reassembler.js";
+import { peekNetworkPacket, readLpFrame } from "./packets.js";
+import { packetArena } from "./slab-arena.js";
+import type { WireTap, WireTransport } from "./wire-transport.js";
+
+/**
+ * The hot path on a UDP face: each datagram is read straight from the socket, the NDNLPv2
+ * fragments of a Data are put back together here (LpReassembler) and the whole packet offered
+ * to the tap; what the tap declines goes to NDNts, reassembled, as a bare packet. NDNts' own
+ * path decodes, reassembles and forwards every fragment through async iterators, and could not
+ * keep up with a window of Data (docs/performance.md, "UDP faces").
+ *
+ * `send` is for packets that fit one datagram of the face's MTU (a consumer's Interests): it
+ * does not fragment, so a producer's Data goes through NDNts, which does.
+ */
+export class DatagramWireTransport extends Transport implements WireTransport {
+  override readonly rx: Transport.RxIterable;
+  private readonly toNdnts = pushable<Decoder.Tlv>();
+  private readonly reassembler = new LpReassembler();
+  private open = true;
+  private sent = 0;
+  private completed = 0;
+  private retireScheduled = false;
+  /** Slabs of the packet arena to hand back once the datagrams sent before they retired are out. */
+  private readonly retired: Array<{ readonly after: number; readonly slabs: Buffer[] }> = [];
+
+  constructor(private readonly sock: Socket, private readonly tap: WireTap, private readonly maxDatagram: number, attrs: Transport.Attributes) {
+    super(attrs);
+    this.rx = this.toNdnts;
+    sock.on("message", this.onDatagram);
+    sock.once("close", () => {
+      this.open = false;
+      this.toNdnts.stop();
+    });
+    // A connected UDP socket reports ICMP errors (nobody listening) here: the face goes down and
+    // the uplink connects again.
+    sock.on("error", () => this.close());
+  }
+
+  override get mtu(): number {
+    return this.maxDatagram;
+  }
+
+  get isOpen(): boolean {
+    return this.open;
+  }
+
+  /** Datagrams dropped incomplete (a fragment lost) or refused. */
+  get droppedFragments(): number {
+    return this.reassembler.dropped;
+  }
+
+  send(packet: Uint8Array): void {
+    if (!this.open) {
+      return;
+    }
+    if (packet.length > this.maxDatagram) {
+      throw new RangeError(`DatagramWireTransport.send: ${packet.length} bytes do not fit one datagram (${this.maxDatagram})`);
+    }
+    ++this.sent;
+    this.sock.send(packet, this.onSent);
+    if (!this.retireScheduled) {
+      this.retireScheduled = true;
+      setImmediate(this.retire);
+    }
+  }
+
+  override async tx(iterable: Transport.TxIterable): Promise<void> {
+    try {
+      for await (const packet of iterable) {
+        if (this.open) {
+          this.sock.send(packet);
+        }
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  close(): void {
+    if (this.open) {
+      this.open = false;
+      this.sock.close();
+    }
+  }
+
+  private readonly onSent = (): void => {
+    ++this.completed;
+    while (this.retired.length > 0 && this.completed >= this.retired[0]!.after) {
+      packetArena.reuse(this.retired.shift()!.slabs);
+    }
+  };
+
+  /** Datagrams complete in order: slabs retired by now are free once the last one sent is out. */
+  private readonly retire = (): void => {
+    this.retireScheduled = false;
+    const slabs = packetArena.takeRetired();
+    if (slabs.length > 0) {
+      this.retired.push({ after: this.sent, slabs });
+    }
+  };
+
+  private readonly onDatagram = (msg: Buffer): void => {
+    const lp = readLpFrame(msg);
+    if (!lp) {
+      return; // malformed, or an idle LpPacket
+    }
+    if (lp.fragCount === 1) {
+      const peeked = peekNetworkPacket(lp.fragment, lp);
+      if (!peeked || !this.tap(peeked, this)) {
+        this.toNdnts.push(new Decoder(msg).read());
+      }
+      return;
+    }
+    const whole = this.reassembler.add(lp);
+    if (whole) {
+      const peeked = peekNetworkPacket(whole.packet, whole);
+      if (!peeked || !this.tap(peeked, this)) {
+        this.toNdnts.push(new Decoder(whole.packet).read());
+      }
+    }
+  };
+}
