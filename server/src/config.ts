@@ -17,7 +17,13 @@ export interface ServerConfig {
   readonly keychainDir?: string;
   readonly dataSigner: "digest" | "null";
   readonly freshnessMs: number;
-  readonly concurrency: number;
+  /** Interests waiting for a registry lookup or read, on every face (NDN_PRODUCER_MAX_PENDING). */
+  readonly maxPending: number;
+  /** Registry range reads in flight (REGISTRY_MAX_READS). */
+  readonly maxReads: number;
+  /** Registry lookups (HEADs) of blobs not known yet, per second: overall and per repository. */
+  readonly lookupRate: number;
+  readonly lookupRepositoryRate: number;
   /** Route cost registered for the prefix: a standby server on the same prefix registers a higher one. */
   readonly routeCost: number;
   readonly rangeChunkSegments: number;
@@ -25,6 +31,8 @@ export interface ServerConfig {
   readonly logLevel: string;
   /** Where /metrics and /healthz are served; undefined: not served. */
   readonly metricsListen?: { readonly host: string; readonly port: number };
+  /** Settings that are set but no longer read, for a warning at start. */
+  readonly obsolete: readonly string[];
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -61,14 +69,23 @@ export function loadServerConfig(env: Env = process.env): ServerConfig {
     keychainDir: env["NDN_KEYCHAIN"] || undefined,
     dataSigner: signer,
     freshnessMs: int(env, "NDN_FRESHNESS_MS", 24 * 3600_000, 1000, 2 ** 31),
-    concurrency: int(env, "NDN_PRODUCER_CONCURRENCY", 128, 1, 4096),
+    // Pending Interests cost a few hundred bytes each; 4096 is 32 pulls' windows all waiting at once.
+    maxPending: int(env, "NDN_PRODUCER_MAX_PENDING", 4096, 1, 65536),
+    // The registry client's connections (16): more would only queue there.
+    maxReads: int(env, "REGISTRY_MAX_READS", 16, 1, 256),
+    // At most 50 lookups in any one second (docs: "Security and threat model").
+    lookupRate: int(env, "REGISTRY_LOOKUP_RATE", 40, 1, 100_000),
+    lookupRepositoryRate: int(env, "REGISTRY_LOOKUP_REPOSITORY_RATE", 10, 1, 100_000),
     routeCost: int(env, "NDN_ROUTE_COST", 0, 0, 65535),
     // 512 segments = 4 MB per Range request: the registry's cost is per request (docs/performance.md).
+    // The largest read; a blob earns it by being read in sequence (producer/sequential-runs.ts).
     rangeChunkSegments: int(env, "REGISTRY_RANGE_SEGMENTS", 512, 1, 4096),
-    // Room for the chunk being served and the ones read ahead of it, for several blobs at once.
+    // Fixed pools of range buffers: a quarter in 64 KB blocks, the rest in REGISTRY_RANGE_SEGMENTS
+    // ranges (the ranges being served and read ahead, for several blobs at once).
     rangeCacheBytes: int(env, "RANGE_CACHE_BYTES", 64 * 1024 * 1024, 0, 2 ** 40),
     logLevel: env["LOG_LEVEL"] ?? "info",
     metricsListen: metricsListen === "" ? undefined : parseListenAddress(metricsListen, "METRICS_LISTEN="),
+    obsolete: env["NDN_PRODUCER_CONCURRENCY"] ? ["NDN_PRODUCER_CONCURRENCY (replaced by NDN_PRODUCER_MAX_PENDING, which bounds every face)"] : [],
   };
 }
 

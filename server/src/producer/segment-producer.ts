@@ -5,13 +5,16 @@ import {
 } from "@ndnreg/shared/ndn";
 
 import type { BlobCatalog } from "../registry/blob-catalog.js";
-import type { RangeCache } from "./range-cache.js";
+import { LookupRefusedError } from "../registry/lookup-limiter.js";
+import { type RangeCache, RangeOverloadError } from "./range-cache.js";
 
 export interface SegmentProducerOptions {
   readonly prefix: Name;
   readonly catalog: BlobCatalog;
   readonly ranges: RangeCache;
   readonly freshnessMs: number;
+  /** Interests waiting for a registry lookup or read, on every face: past it, Interests are dropped. */
+  readonly maxPending: number;
   readonly log: Logger;
 }
 
@@ -20,8 +23,16 @@ export interface InterestCounters {
   dataBytes: number;
   nackMissing: number;
   nackError: number;
+  /** Malformed names. */
   dropped: number;
+  /** No room: too many Interests pending, or registry reads in flight and queued, or range buffers in use. */
+  droppedOverload: number;
+  /** The registry lookup for a blob not known yet was refused by the lookup rate limits. */
+  droppedRateLimited: number;
 }
+
+/** At most one warning per this many ms about Interests dropped for lack of room. */
+const DROP_WARNING_MS = 10_000;
 
 /** A "no such blob" answer is cached only briefly, so a later push becomes visible quickly. */
 const NACK_FRESHNESS_MS = 1000;
@@ -40,8 +51,10 @@ const utf8 = new TextEncoder();
  * adapters (the wire hot path, NDNts produce()) parse names with it and encode its replies.
  */
 export class SegmentProducer {
-  readonly counters: InterestCounters = { data: 0, dataBytes: 0, nackMissing: 0, nackError: 0, dropped: 0 };
+  readonly counters: InterestCounters = { data: 0, dataBytes: 0, nackMissing: 0, nackError: 0, dropped: 0, droppedOverload: 0, droppedRateLimited: 0 };
   readonly prefix: Name;
+  private waiting = 0;
+  private lastDropWarning = -Infinity;
 
   constructor(private readonly opts: SegmentProducerOptions) {
     this.prefix = opts.prefix;
@@ -52,9 +65,25 @@ export class SegmentProducer {
     return parseSegmentName(this.prefix, name);
   }
 
-  /** Segment `segment` of blob `id`, or a Nack (missing blob, past the end, registry error). */
-  async reply(id: BlobId, segment: number): Promise<SegmentReply> {
+  /** Interests waiting in reply() now. */
+  get pending(): number {
+    return this.waiting;
+  }
+
+  get maxPending(): number {
+    return this.opts.maxPending;
+  }
+
+  /**
+   * Segment `segment` of blob `id`, or a Nack (missing blob, past the end, registry error), or
+   * undefined: no answer (dropped for lack of room; the consumer retransmits).
+   */
+  async reply(id: BlobId, segment: number): Promise<SegmentReply | undefined> {
     const { catalog, ranges, log } = this.opts;
+    if (this.waiting >= this.opts.maxPending) {
+      return this.overloaded("droppedOverload", "too many Interests pending");
+    }
+    ++this.waiting;
     try {
       const stat = await catalog.stat(id);
       if (!stat.found) {
@@ -69,11 +98,31 @@ export class SegmentProducer {
       const [begin, end] = segmentByteRange(segment, stat.size);
       return this.data(end > begin ? await ranges.read(id, stat.size, begin, end) : new Uint8Array(), last);
     } catch (err: unknown) {
+      if (err instanceof RangeOverloadError) {
+        return this.overloaded("droppedOverload", err.message);
+      }
+      if (err instanceof LookupRefusedError) {
+        return this.overloaded("droppedRateLimited", err.message);
+      }
       // Registry down or failing: answer at once so consumers fall back instead of timing out.
       ++this.counters.nackError;
       log.warn({ repository: id.repository, digest: id.digest.text, segment, err: String(err) }, "segment unavailable");
       return nack("registry unavailable");
+    } finally {
+      --this.waiting;
     }
+  }
+
+  /** An Interest dropped by a bound: counted, and a warning now and then with the counts so far. */
+  private overloaded(outcome: "droppedOverload" | "droppedRateLimited", reason: string): undefined {
+    ++this.counters[outcome];
+    const now = performance.now();
+    if (now - this.lastDropWarning >= DROP_WARNING_MS) {
+      this.lastDropWarning = now;
+      const { droppedOverload, droppedRateLimited } = this.counters;
+      this.opts.log.warn({ reason, pending: this.waiting, droppedOverload, droppedRateLimited }, "dropping Interests: over a bound");
+    }
+    return undefined;
   }
 
   /**

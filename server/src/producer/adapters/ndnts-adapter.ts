@@ -8,13 +8,13 @@ import type { SegmentProducer } from "../segment-producer.js";
 export interface NdntsAdapterOptions {
   readonly fw: Forwarder;
   readonly signer: Signer;
-  /** Interests answered at once. */
-  readonly concurrency: number;
 }
 
 /**
  * Answers blob Interests through NDNts produce(): on UDP uplinks (NDNLPv2 fragmentation), where
- * the wire tap is not in front of NDNts. Malformed names get no answer.
+ * the wire tap is not in front of NDNts. Malformed names get no answer, nor do Interests the
+ * producer drops for lack of room. NDNts runs more handlers at once than the producer lets wait,
+ * so the producer's bound is the one that applies here too and NDNts never queues Interests.
  */
 export function serveThroughNdnts(producer: SegmentProducer, opts: NdntsAdapterOptions): Producer {
   const handler = async (interest: Interest): Promise<Data | undefined> => {
@@ -23,7 +23,10 @@ export function serveThroughNdnts(producer: SegmentProducer, opts: NdntsAdapterO
       producer.drop(interest.name, parsed.reason);
       return undefined;
     }
-    const reply = await producer.reply(parsed.id, parsed.segment);
+    const reply = producer.replyNow(parsed.id, parsed.segment) ?? await producer.reply(parsed.id, parsed.segment);
+    if (!reply) {
+      return undefined;
+    }
     // A copy: the range cache recycles its buffers, and signing here is asynchronous.
     const data = new Data(interest.name, Data.ContentType(reply.contentType), Data.FreshnessPeriod(reply.freshnessMs), reply.content.slice());
     if (reply.finalSegment !== undefined) {
@@ -32,5 +35,5 @@ export function serveThroughNdnts(producer: SegmentProducer, opts: NdntsAdapterO
     await opts.signer.sign(data);
     return data;
   };
-  return produce(producer.prefix, handler, { fw: opts.fw, concurrency: opts.concurrency, describe: "blob-producer" });
+  return produce(producer.prefix, handler, { fw: opts.fw, concurrency: producer.maxPending + 256, describe: "blob-producer" });
 }

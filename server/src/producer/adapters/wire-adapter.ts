@@ -50,7 +50,7 @@ export class WireAdapter {
     // The views point into the socket's chunk: copy what outlives this call.
     const nameValue = new Uint8Array(pkt.nameValue);
     const pitToken = pkt.pitToken && new Uint8Array(pkt.pitToken);
-    void this.producer.reply(id, segment).then((reply) => wire.send(this.encode(nameValue, pitToken, reply)));
+    void this.producer.reply(id, segment).then((reply) => reply && wire.send(this.encode(nameValue, pitToken, reply)));
     return true;
   };
 
