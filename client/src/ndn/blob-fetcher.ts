@@ -5,7 +5,7 @@ import { describeStats, fetchSegments, newPipelineStats, PipelineError, type Seg
 
 /** Why an NDN fetch stopped early; the caller turns every one of these into an HTTP fallback. */
 export class NdnFetchError extends Error {
-  constructor(readonly reason: "nack" | "first-byte-timeout" | "idle-timeout" | "bad-segment" | "fetch-error", message: string) {
+  constructor(readonly reason: "nack" | "first-byte-timeout" | "idle-timeout" | "bad-segment" | "size-mismatch" | "fetch-error", message: string) {
     super(message);
   }
 }
@@ -91,14 +91,24 @@ export class NdnBlobFetcher {
   }
 }
 
-/** A segment that breaks the protocol (producer Nack, wrong payload size) ends the NDN fetch. */
+/**
+ * A segment that breaks the protocol (producer Nack, wrong payload size) ends the NDN fetch. So
+ * does one whose producer disagrees with the upstream about the blob's size (its FinalBlockId, or
+ * the length of the last segment): `size` came from the upstream's HEAD, which may be the one wrong.
+ */
 function checkSegment(data: SegmentPacket, segment: number, size: number): NdnFetchError | undefined {
   if (data.contentType === ContentType.Nack) {
     return new NdnFetchError("nack", `producer: ${new TextDecoder().decode(data.content).slice(0, 200)}`);
   }
+  const last = segmentCount(size) - 1;
   const [begin, end] = segmentByteRange(segment, size, SEGMENT_SIZE);
+  if (data.finalSegment !== undefined && data.finalSegment !== last) {
+    return new NdnFetchError("size-mismatch", `the upstream's HEAD says ${size} bytes (${last + 1} segments), the producer's FinalBlockId ${data.finalSegment + 1} segments`);
+  }
   if (data.content.length !== end - begin) {
-    return new NdnFetchError("bad-segment", `segment ${segment} has ${data.content.length} bytes, expected ${end - begin}`);
+    return segment === last && data.content.length <= SEGMENT_SIZE
+      ? new NdnFetchError("size-mismatch", `the upstream's HEAD says ${size} bytes, the producer's last segment makes ${begin + data.content.length}`)
+      : new NdnFetchError("bad-segment", `segment ${segment} has ${data.content.length} bytes, expected ${end - begin}`);
   }
   return undefined;
 }

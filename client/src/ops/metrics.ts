@@ -4,7 +4,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
  * Why a blob left the NDN path: NdnFetchError reasons, a digest mismatch, or "ndn-skipped" (uplink
  * down, or recent fetches got no answer: see NdnGate).
  */
-export type FallbackReason = "nack" | "first-byte-timeout" | "idle-timeout" | "bad-segment" | "fetch-error" | "digest-mismatch" | "ndn-skipped";
+export type FallbackReason = "nack" | "first-byte-timeout" | "idle-timeout" | "bad-segment" | "size-mismatch" | "fetch-error" | "digest-mismatch" | "ndn-skipped";
 
 /** The client's Prometheus metrics (served at /metrics). */
 export class ClientMetrics {

@@ -10,6 +10,7 @@ export * from "./layer-rounds.js";
 export * from "./ports.js";
 export * from "./process.js";
 export * from "./proc-stats.js";
+export * from "./raw-blob.js";
 export * from "./redirector.js";
 export * from "./registry.js";
 export * from "./run-dir.js";

@@ -22,7 +22,9 @@ export class ForwarderChannel implements SegmentChannel {
           if (comp && Segment.match(comp) && pkt.l3.name.length === blob.length + 1) {
             const segment = Segment.parse(comp);
             outstanding.delete(segment);
-            sink.data({ segment, contentType: pkt.l3.contentType, content: pkt.l3.content });
+            const final = pkt.l3.finalBlockId;
+            const finalSegment = final && Segment.match(final) ? Segment.parse(final) : undefined;
+            sink.data({ segment, contentType: pkt.l3.contentType, content: pkt.l3.content, finalSegment });
           }
         } else if (pkt.l3 instanceof Nack) {
           sink.nack(String(pkt.l3.reason));

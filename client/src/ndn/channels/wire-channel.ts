@@ -51,7 +51,7 @@ export class WireChannel implements SegmentChannel {
     }
     const decoded = decodeDataContent(pkt.packet);
     if (decoded) {
-      sink.data({ segment, contentType: decoded.contentType, content: decoded.content });
+      sink.data({ segment, contentType: decoded.contentType, content: decoded.content, finalSegment: decoded.finalSegment });
     }
     return true;
   };

@@ -5,6 +5,8 @@ export interface SegmentPacket {
   readonly segment: number;
   readonly contentType: number;
   readonly content: Uint8Array;
+  /** The producer's last segment (FinalBlockId), if the Data says. */
+  readonly finalSegment?: number;
 }
 
 export interface SegmentSink {

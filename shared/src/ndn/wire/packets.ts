@@ -196,15 +196,18 @@ export function encodeSegmentData(f: SegmentDataFields): Uint8Array {
 export interface DecodedData {
   readonly contentType: number;
   readonly content: Uint8Array;
+  /** FinalBlockId, when it is a segment number: the producer's last segment. */
+  readonly finalSegment?: number;
 }
 
-/** ContentType and Content of a Data element (no copy); undefined if malformed. */
+/** ContentType, FinalBlockId and Content of a Data element (no copy); undefined if malformed. */
 export function decodeDataContent(packet: Uint8Array): DecodedData | undefined {
   const top = readTlv(packet, 0);
   if (top?.type !== TLV.Data) {
     return undefined;
   }
   let contentType = 0;
+  let finalSegment: number | undefined;
   let content: Uint8Array = new Uint8Array();
   for (let off = top.valueStart; off < top.end;) {
     const e = readTlv(packet, off, top.end);
@@ -223,6 +226,9 @@ export function decodeDataContent(packet: Uint8Array): DecodedData | undefined {
             return undefined;
           }
           contentType = v;
+        } else if (f.type === TLV.FinalBlockId) {
+          const c = readTlv(packet, f.valueStart, f.end);
+          finalSegment = c?.type === TLV.SegmentNameComponent && c.end === f.end ? readNni(packet, c.valueStart, c.end) : undefined;
         }
         m = f.end;
       }
@@ -233,7 +239,7 @@ export function decodeDataContent(packet: Uint8Array): DecodedData | undefined {
     }
     off = e.end;
   }
-  return { contentType, content };
+  return { contentType, content, finalSegment };
 }
 
 /** Wrap a packet in an LpPacket carrying the PIT token of the Interest it answers. */
