@@ -7,6 +7,8 @@ export * from "./entry.js";
 export * from "./forwarder.js";
 export * from "./images.js";
 export * from "./layer-rounds.js";
+export * from "./metrics-scrape.js";
+export * from "./ndn-consumer.js";
 export * from "./ports.js";
 export * from "./process.js";
 export * from "./proc-stats.js";
