@@ -14,7 +14,9 @@ COPY server server
 RUN pnpm exec tsc -b server && chmod +x server/dist/main.js && pnpm --filter @ndnreg/server deploy --prod --legacy /out
 
 FROM node:24-bookworm-slim
-ENV NODE_ENV=production NDNTS_UPLINK=unix:///run/nfd/nfd.sock REGISTRY_URL=http://registry:5000 NDN_PREFIX=/ndn-registry
+# Settings are flags after the image or NDNREG_* variables (-e); the forwarder's socket is expected at
+# /run/nfd/nfd.sock (--router's default).
+ENV NODE_ENV=production NDNREG_UPSTREAM=http://registry:5000
 WORKDIR /app
 COPY --from=build /out .
 USER node

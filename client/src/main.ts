@@ -9,7 +9,6 @@ import { Forwarder } from "@ndn/fw";
 import { createLogger } from "@ndnreg/shared";
 import { listenOps } from "@ndnreg/shared/http";
 import { carriesWire, formatRouterAddress, nameText, Uplink } from "@ndnreg/shared/ndn";
-import { hideBin } from "yargs/helpers";
 
 import { buildApp } from "./http/app.js";
 import { loadClientConfig } from "./config.js";
@@ -20,11 +19,12 @@ import { SharedFetches } from "./ndn/shared-fetches.js";
 import { WireChannel } from "./ndn/channels/wire-channel.js";
 import { discoverRouters } from "./ndn/router-discovery.js";
 import { ClientMetrics } from "./ops/metrics.js";
+import { loadTrustAnchor } from "./security/trust-anchor.js";
 import { BlobHandler } from "./blob/blob-handler.js";
 import { Upstream } from "./http/upstream.js";
 
 async function main(): Promise<void> {
-  const config = loadClientConfig(hideBin(process.argv));
+  const config = loadClientConfig(process.argv.slice(2), process.env, ".env");
   const log = createLogger("ndn-registry-client", config.logLevel);
   const routers = config.router ? [config.router] : await discoverRouters(config.fch);
   if (!config.router) {
@@ -36,7 +36,10 @@ async function main(): Promise<void> {
   await uplink.start();
   const channel = carriesWire(routers[0]!) ? wireChannel : new ForwarderChannel(fw);
   const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
-  const fetcher = new NdnBlobFetcher({ channel, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs });
+  const anchor = config.trustAnchor === undefined ? undefined : await loadTrustAnchor(config.trustAnchor);
+  const fetcher = new NdnBlobFetcher({
+    channel, fw, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, anchor: anchor?.verifier,
+  });
   const uplinkUp = () => uplink.isUp;
   const metrics = new ClientMetrics(uplinkUp);
   const gate = new NdnGate(uplinkUp, config.firstByteTimeoutMs);
@@ -51,7 +54,7 @@ async function main(): Promise<void> {
   const metricsServer = config.metricsListen && await listenOps({ health, metrics: metrics.registry }, config.metricsListen);
   log.info({
     listen: `${config.listen.host}:${config.listen.port}`, upstream: config.upstream.href,
-    prefix: nameText(config.prefix), router: uplink.describe,
+    prefix: nameText(config.prefix), router: uplink.describe, trustAnchor: anchor ? nameText(anchor.certificate.name) : "none (whole-blob sha256)",
   }, "client ready");
 
   const shutdown = (signal: string) => {

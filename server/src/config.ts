@@ -1,13 +1,108 @@
 import { readFileSync } from "node:fs";
 
-import { Name } from "@ndn/packet";
-import { parseListenAddress } from "@ndnreg/shared/http";
-import { parseRouterAddress, type RouterAddress } from "@ndnreg/shared/ndn";
+import type { Name } from "@ndn/packet";
+import {
+  flagOnlySetting, integer, loadSettings, logLevelSetting, metricsListenSetting, nameSetting, oneOf, optional, packageVersion, routerSetting,
+  type SettingTable, type SettingValues, text, upstreamSetting,
+} from "@ndnreg/shared/config";
+import { LEGACY_SEGMENT_SIZE, parseRouterAddress, type RouterAddress, SEGMENT_SIZE } from "@ndnreg/shared/ndn";
 
 import { parseRepositoryAllowList } from "./registry/repository-allow-list.js";
 import type { RegistryCredentials } from "./registry/token-auth.js";
 
-/** Server settings, all from the environment (see sample.env). */
+/**
+ * The server's settings: each is a flag and an NDNREG_<FLAG> variable (see loadSettings). The
+ * first five mean the same on the client.
+ */
+export const SERVER_SETTINGS = {
+  upstream: upstreamSetting("the registry the server reads blobs from (http or https); token challenges are answered, redirects to storage followed",
+    "http://127.0.0.1:5000"),
+  name: nameSetting(),
+  router: { ...routerSetting("the local NDN forwarder", "unix:///run/nfd/nfd.sock"), parse: parseRouterAddress },
+  "metrics-listen": metricsListenSetting("serve /metrics and /healthz on this host:port; empty: not at all", "127.0.0.1:9464"),
+  "log-level": logLevelSetting(),
+  "upstream-username": { describe: "user name for the upstream (optional; needs --upstream-allow-repositories)", default: "", parse: optional(text) },
+  "upstream-password": {
+    describe: "password or access token for --upstream-username (prefer the variable or --upstream-password-file: flags show in ps)",
+    default: "", secret: true, parse: optional(text),
+  },
+  "upstream-password-file": { describe: "file holding the password (e.g. a Docker secret), instead of --upstream-password", default: "", parse: optional(text) },
+  "upstream-allow-repositories": {
+    describe: "repositories (org/app) and namespaces (org/*), comma-separated, whose blobs may be read with the credentials and so become public over NDN",
+    default: "", parse: optional(parseRepositoryAllowList),
+  },
+  keychain: {
+    describe: "directory of the server's key, created on first start: it signs prefix registrations, metadata and manifest nodes, and its "
+      + "certificate is the clients' --trust-anchor; empty: registrations digest-signed, metadata and manifests signed by a temporary key "
+      + "that anchored clients refuse",
+    default: "", parse: optional(text),
+  },
+  "print-certificate": flagOnlySetting("print the certificate of the --keychain key (base64, as ndnsec cert-dump writes it) for clients' "
+    + "--trust-anchor, and exit"),
+  // The proof of concept's DOCKER_NDN_CHUNK_SIZE; canonical segments are 8000 bytes, fixed by docs/protocol.md.
+  "legacy-segment-size": {
+    describe: "payload bytes of segments under legacy names (/<name>/<repository>/<digest>/<segment>, the proof of concept's), at most 8000",
+    default: String(LEGACY_SEGMENT_SIZE), parse: integer(1, SEGMENT_SIZE),
+  },
+  // DigestSha256 authenticates nothing (anyone can recompute it) and costs a hash per packet, so
+  // legacy segments go unsigned unless asked (the proof of concept's client accepts either).
+  "data-signer": {
+    describe: "signature of segments under legacy names: null (none) or digest (SHA-256); canonical segments are unsigned, bound to the signed manifest",
+    default: "null", parse: oneOf("null", "digest"),
+  },
+  freshness: {
+    describe: "FreshnessPeriod of segments under legacy names, ms (blobs never change); canonical segments have 24 h, fixed by the protocol",
+    default: "86400000", parse: integer(1000, 2 ** 31),
+  },
+  // Pending Interests cost a few hundred bytes each; 4096 is 32 pulls' windows all waiting at once.
+  "producer-max-pending": {
+    describe: "Interests waiting for an upstream lookup or read, on every face and for every name kind; past it Interests get no answer "
+      + "(their consumers retransmit) and count as dropped_overload",
+    default: "4096", parse: integer(1, 65536),
+  },
+  // The registry client's connections (16): more would only queue there.
+  "upstream-max-reads": {
+    describe: "upstream range reads in flight; a few more wait up to 1 s for a slot, the rest are dropped", default: "16", parse: integer(1, 256),
+  },
+  // A burst of a quarter second's worth, so at most 1.25 x the rate (50 by default) in any second (docs/security.md).
+  "upstream-lookup-rate": {
+    describe: "upstream lookups (HEADs) per second of blobs the server does not know yet; known blobs never wait for them, a flood of "
+      + "unknown digests gets dropped_rate_limited",
+    default: "40", parse: integer(1, 100_000),
+  },
+  "upstream-lookup-repository-rate": {
+    describe: "the same, per repository, so a flood in one repository leaves the others their share", default: "10", parse: integer(1, 100_000),
+  },
+  "route-cost": { describe: "cost of the prefix's route: a standby server on the same prefix registers a higher one", default: "0", parse: integer(0, 65535) },
+  // 512 segments = 4 MB per Range request: the registry's cost is per request (docs/performance.md).
+  // The largest read; a blob earns it by being read in sequence (producer/sequential-runs.ts).
+  "upstream-range-segments": {
+    describe: "the largest upstream read, in segments of 8000 bytes (one Range request); a blob earns it by being read in sequence, a "
+      + "segment asked for alone reads its 64 KB block",
+    default: "512", parse: integer(1, 4096),
+  },
+  // Fixed pools: the ranges being served and read ahead, for several blobs at once.
+  "range-cache-bytes": {
+    describe: "memory for upstream ranges, in fixed pools: a quarter in 64 KB blocks, the rest in --upstream-range-segments ranges; ranges "
+      + "not served for 5 s are let go (the routers' content stores are the real cache)",
+    default: "67108864", parse: integer(0, 2 ** 40),
+  },
+} as const satisfies SettingTable;
+
+/**
+ * The server's variables before the NDNREG_* scheme, with the flag that replaced each. LOG_LEVEL is
+ * left out: it is too common a name for a stale one to stop the server (NDNREG_LOG_LEVEL is read).
+ */
+const RETIRED: Readonly<Record<string, keyof typeof SERVER_SETTINGS>> = {
+  REGISTRY_URL: "upstream", NDN_PREFIX: "name", METRICS_LISTEN: "metrics-listen",
+  REGISTRY_USERNAME: "upstream-username", REGISTRY_PASSWORD: "upstream-password", REGISTRY_PASSWORD_FILE: "upstream-password-file",
+  REGISTRY_ALLOW_REPOSITORIES: "upstream-allow-repositories", NDN_KEYCHAIN: "keychain", NDN_DATA_SIGNER: "data-signer",
+  NDN_FRESHNESS_MS: "freshness", NDN_PRODUCER_CONCURRENCY: "producer-max-pending", NDN_ROUTE_COST: "route-cost",
+  REGISTRY_RANGE_SEGMENTS: "upstream-range-segments", RANGE_CACHE_BYTES: "range-cache-bytes",
+  // Bounded only the NDNts path; producer-max-pending bounds every face.
+  NDNREG_PRODUCER_CONCURRENCY: "producer-max-pending",
+};
+
 export interface ServerConfig {
   readonly uplink: RouterAddress;
   readonly prefix: Name;
@@ -15,11 +110,16 @@ export interface ServerConfig {
   /** Absent: the registry is read anonymously, so only blobs anyone may pull are published. */
   readonly registryCredentials?: RegistryCredentials;
   readonly keychainDir?: string;
+  /** Print the keychain key's certificate and exit, instead of serving. */
+  readonly printCertificate: boolean;
+  /** Signature and FreshnessPeriod of segments under legacy names (canonical segments are fixed by the protocol). */
   readonly dataSigner: "digest" | "null";
   readonly freshnessMs: number;
-  /** Interests waiting for a registry lookup or read, on every face (NDN_PRODUCER_MAX_PENDING). */
+  /** Payload bytes per segment under legacy names (the proof of concept's DOCKER_NDN_CHUNK_SIZE). */
+  readonly legacySegmentSize: number;
+  /** Interests waiting for a registry lookup or read, every face and name kind. */
   readonly maxPending: number;
-  /** Registry range reads in flight (REGISTRY_MAX_READS). */
+  /** Registry range reads in flight. */
   readonly maxReads: number;
   /** Registry lookups (HEADs) of blobs not known yet, per second: overall and per repository. */
   readonly lookupRate: number;
@@ -31,103 +131,69 @@ export interface ServerConfig {
   readonly logLevel: string;
   /** Where /metrics and /healthz are served; undefined: not served. */
   readonly metricsListen?: { readonly host: string; readonly port: number };
-  /** Settings that are set but no longer read, for a warning at start. */
-  readonly obsolete: readonly string[];
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
-function int(env: Env, key: string, dflt: number, min: number, max: number): number {
-  const raw = env[key];
-  if (raw === undefined || raw === "") {
-    return dflt;
+/** Flags, then the environment, then ./.env (`envFile`), then defaults. */
+export function loadServerConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>> = {}, envFile?: string): ServerConfig {
+  const s = loadSettings(SERVER_SETTINGS, {
+    program: "ndn-registry-server", version: packageVersion(new URL("../package.json", import.meta.url)), argv, env, envFile, retired: RETIRED,
+    usage: "$0 --upstream http://registry.example:5000 --name /example/registry\n\n"
+      + "Publishes the blobs of --upstream under --name over NDN, through the local forwarder.\n"
+      + "Each flag can also be set by its environment variable, or in ./.env; flags win over both.",
+  });
+  if (s["print-certificate"] && s.keychain === undefined) {
+    throw new Error("--print-certificate needs --keychain (or NDNREG_KEYCHAIN): without one the server signs with a temporary key");
   }
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new Error(`${key}=${raw}: expected an integer in [${min}, ${max}]`);
-  }
-  return v;
-}
-
-export function loadServerConfig(env: Env = process.env): ServerConfig {
-  const registry = new URL(env["REGISTRY_URL"] ?? "http://127.0.0.1:5000");
-  if (registry.protocol !== "http:" && registry.protocol !== "https:") {
-    throw new Error(`REGISTRY_URL=${registry.href}: must be http(s)`);
-  }
-  // DigestSha256 authenticates nothing (anyone can recompute it) and costs a hash per packet; the
-  // client checks every blob against its sha256 digest, so packets go unsigned unless asked.
-  const signer = env["NDN_DATA_SIGNER"] || "null";
-  if (signer !== "digest" && signer !== "null") {
-    throw new Error(`NDN_DATA_SIGNER=${signer}: expected digest or null`);
-  }
-  const metricsListen = env["METRICS_LISTEN"] ?? "127.0.0.1:9464";
   return {
-    uplink: parseRouterAddress(env["NDNTS_UPLINK"] ?? "unix:///run/nfd/nfd.sock"),
-    prefix: new Name(env["NDN_PREFIX"] ?? "/ndn-registry"),
-    registryUrl: registry,
-    registryCredentials: loadRegistryCredentials(env),
-    keychainDir: env["NDN_KEYCHAIN"] || undefined,
-    dataSigner: signer,
-    freshnessMs: int(env, "NDN_FRESHNESS_MS", 24 * 3600_000, 1000, 2 ** 31),
-    // Pending Interests cost a few hundred bytes each; 4096 is 32 pulls' windows all waiting at once.
-    maxPending: int(env, "NDN_PRODUCER_MAX_PENDING", 4096, 1, 65536),
-    // The registry client's connections (16): more would only queue there.
-    maxReads: int(env, "REGISTRY_MAX_READS", 16, 1, 256),
-    // At most 50 lookups in any one second (docs: "Security and threat model").
-    lookupRate: int(env, "REGISTRY_LOOKUP_RATE", 40, 1, 100_000),
-    lookupRepositoryRate: int(env, "REGISTRY_LOOKUP_REPOSITORY_RATE", 10, 1, 100_000),
-    routeCost: int(env, "NDN_ROUTE_COST", 0, 0, 65535),
-    // 512 segments = 4 MB per Range request: the registry's cost is per request (docs/performance.md).
-    // The largest read; a blob earns it by being read in sequence (producer/sequential-runs.ts).
-    rangeChunkSegments: int(env, "REGISTRY_RANGE_SEGMENTS", 512, 1, 4096),
-    // Fixed pools of range buffers: a quarter in 64 KB blocks, the rest in REGISTRY_RANGE_SEGMENTS
-    // ranges (the ranges being served and read ahead, for several blobs at once).
-    rangeCacheBytes: int(env, "RANGE_CACHE_BYTES", 64 * 1024 * 1024, 0, 2 ** 40),
-    logLevel: env["LOG_LEVEL"] ?? "info",
-    metricsListen: metricsListen === "" ? undefined : parseListenAddress(metricsListen, "METRICS_LISTEN="),
-    obsolete: env["NDN_PRODUCER_CONCURRENCY"] ? ["NDN_PRODUCER_CONCURRENCY (replaced by NDN_PRODUCER_MAX_PENDING, which bounds every face)"] : [],
+    uplink: s.router, prefix: s.name, registryUrl: s.upstream, registryCredentials: registryCredentials(s), keychainDir: s.keychain,
+    printCertificate: s["print-certificate"], dataSigner: s["data-signer"], freshnessMs: s.freshness, legacySegmentSize: s["legacy-segment-size"],
+    maxPending: s["producer-max-pending"], maxReads: s["upstream-max-reads"], lookupRate: s["upstream-lookup-rate"],
+    lookupRepositoryRate: s["upstream-lookup-repository-rate"], routeCost: s["route-cost"],
+    rangeChunkSegments: s["upstream-range-segments"], rangeCacheBytes: s["range-cache-bytes"], logLevel: s["log-level"],
+    metricsListen: s["metrics-listen"],
   };
 }
 
 /**
- * REGISTRY_USERNAME with REGISTRY_PASSWORD (or REGISTRY_PASSWORD_FILE, e.g. a Docker secret) and
- * REGISTRY_ALLOW_REPOSITORIES. Whatever the server reads is published to the whole NDN network,
- * so credentials are refused without an explicit list of the repositories they may read.
+ * Credentials come with an allow-list or not at all: whatever the server reads is published to
+ * the whole NDN network, so they are refused without an explicit list of the repositories they
+ * may read.
  */
-function loadRegistryCredentials(env: Env): RegistryCredentials | undefined {
-  const username = env["REGISTRY_USERNAME"] || undefined;
-  const inline = env["REGISTRY_PASSWORD"] || undefined;
-  const file = env["REGISTRY_PASSWORD_FILE"] || undefined;
-  const allow = env["REGISTRY_ALLOW_REPOSITORIES"] || undefined;
+function registryCredentials(s: SettingValues<typeof SERVER_SETTINGS>): RegistryCredentials | undefined {
+  const username = s["upstream-username"];
+  const inline = s["upstream-password"];
+  const file = s["upstream-password-file"];
+  const allow = s["upstream-allow-repositories"];
   if (inline !== undefined && file !== undefined) {
-    throw new Error("REGISTRY_PASSWORD and REGISTRY_PASSWORD_FILE: set one, not both");
+    throw new Error("--upstream-password and --upstream-password-file: set one, not both");
   }
   if (username === undefined) {
     if (inline !== undefined || file !== undefined) {
-      throw new Error("REGISTRY_PASSWORD(_FILE) without REGISTRY_USERNAME");
+      throw new Error("--upstream-password(-file) without --upstream-username");
     }
     if (allow !== undefined) {
-      throw new Error("REGISTRY_ALLOW_REPOSITORIES applies to registry credentials: set REGISTRY_USERNAME and REGISTRY_PASSWORD too, or unset it (anonymous reads need no list)");
+      throw new Error("--upstream-allow-repositories applies to upstream credentials: set --upstream-username and --upstream-password too, "
+        + "or unset it (anonymous reads need no list)");
     }
     return undefined;
   }
   if (username.includes(":")) {
-    throw new Error("REGISTRY_USERNAME must not contain \":\" (HTTP Basic authentication)");
+    throw new Error("--upstream-username must not contain \":\" (HTTP Basic authentication)");
   }
   let password = inline;
   if (file !== undefined) {
     try {
       password = readFileSync(file, "utf8").replace(/\r?\n$/, "");
     } catch (err: unknown) {
-      throw new Error(`REGISTRY_PASSWORD_FILE=${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new Error(`--upstream-password-file ${file}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
   if (!password) {
-    throw new Error("REGISTRY_USERNAME without REGISTRY_PASSWORD or REGISTRY_PASSWORD_FILE");
+    throw new Error("--upstream-username without --upstream-password or --upstream-password-file");
   }
   if (allow === undefined) {
-    throw new Error("REGISTRY_USERNAME needs REGISTRY_ALLOW_REPOSITORIES: the repositories (org/app) or namespaces (org/*) "
+    throw new Error("--upstream-username needs --upstream-allow-repositories: the repositories (org/app) or namespaces (org/*) "
       + "whose blobs may be published over NDN with these credentials");
   }
-  return { login: { username, password }, allowList: parseRepositoryAllowList(allow) };
+  return { login: { username, password }, allowList: allow };
 }

@@ -9,48 +9,56 @@
 // executes this file.
 import "@ndnreg/shared/polyfill";
 
-import { existsSync } from "node:fs";
-
 import { Forwarder } from "@ndn/fw";
-import { digestSigning, nullSigner } from "@ndn/packet";
 import { createLogger } from "@ndnreg/shared";
 import { listenOps } from "@ndnreg/shared/http";
 import { nameText, SEGMENT_SIZE, Uplink } from "@ndnreg/shared/ndn";
 
 import { loadServerConfig } from "./config.js";
-import { RangeCache } from "./producer/range-cache.js";
 import { serveThroughNdnts } from "./producer/adapters/ndnts-adapter.js";
 import { WireAdapter } from "./producer/adapters/wire-adapter.js";
+import { DigestIndex } from "./producer/digest-index.js";
+import { ManifestBuilder } from "./producer/manifest-builder.js";
+import { MetadataProducer } from "./producer/metadata-producer.js";
+import { RangeCache } from "./producer/range-cache.js";
 import { SegmentProducer } from "./producer/segment-producer.js";
 import { BlobCatalog } from "./registry/blob-catalog.js";
 import { LookupLimiter } from "./registry/lookup-limiter.js";
 import { RegistryClient } from "./registry/registry-client.js";
 import { createServerMetrics } from "./ops/metrics.js";
-import { openPrefixRegSigner } from "./security/prefix-reg-signer.js";
+import { certificateBase64, certificateKeyName, openServerKey } from "./security/server-key.js";
 
 async function main(): Promise<void> {
-  if (existsSync(".env")) {
-    process.loadEnvFile(".env"); // variables already in the environment win
-  }
-  const config = loadServerConfig();
+  const config = loadServerConfig(process.argv.slice(2), process.env, ".env");
   const log = createLogger("ndn-registry-server", config.logLevel);
-  const registry = new RegistryClient(config.registryUrl, { credentials: config.registryCredentials, log });
-  for (const setting of config.obsolete) {
-    log.warn({ setting }, "setting no longer read");
+  if (config.printCertificate) {
+    // The clients' trust anchor, alone on stdout (the key is made silently if it is new).
+    process.stdout.write(certificateBase64((await openServerKey(config.keychainDir, config.prefix, createLogger("ndn-registry-server", "silent"))).certificate));
+    return;
   }
+  const key = await openServerKey(config.keychainDir, config.prefix, log);
+  const registry = new RegistryClient(config.registryUrl, { credentials: config.registryCredentials, log });
   const lookups = new LookupLimiter({ rate: config.lookupRate, repositoryRate: config.lookupRepositoryRate });
   const catalog = new BlobCatalog(registry, lookups);
   const ranges = new RangeCache((id, b, e, into, onProgress) => registry.readRange(id, b, e, AbortSignal.timeout(30_000), into, onProgress), {
-    segmentSize: SEGMENT_SIZE, maxRead: config.rangeChunkSegments * SEGMENT_SIZE, cacheBytes: config.rangeCacheBytes, maxLoads: config.maxReads,
+    // Six segments (48 KB): a random legacy segment (7777 bytes) crosses into a second block one
+    // time in six, and still costs the registry at most 8x on average (docs/security.md).
+    segmentSize: SEGMENT_SIZE, blockBytes: 6 * SEGMENT_SIZE, maxRead: config.rangeChunkSegments * SEGMENT_SIZE,
+    cacheBytes: config.rangeCacheBytes, maxLoads: config.maxReads,
   });
-  const producer = new SegmentProducer({ prefix: config.prefix, catalog, ranges, log, freshnessMs: config.freshnessMs, maxPending: config.maxPending });
+  const producer = new SegmentProducer({
+    prefix: config.prefix, catalog, ranges, index: new DigestIndex(), log, maxPending: config.maxPending,
+    legacy: { segmentSize: config.legacySegmentSize, freshnessMs: config.freshnessMs, signature: config.dataSigner },
+  });
+  const manifests = new ManifestBuilder(config.prefix, producer, key.dataSigner, log);
+  const metadata = new MetadataProducer(config.prefix, producer, key.dataSigner);
 
   const fw = Forwarder.create();
-  // The wire adapter answers where the uplink carries the wire (see carriesWire); NDNts the rest.
-  serveThroughNdnts(producer, { fw, signer: config.dataSigner === "null" ? nullSigner : digestSigning });
+  // The wire adapter answers segments where the uplink carries the wire (see carriesWire); NDNts the rest.
+  serveThroughNdnts(producer, manifests, metadata, { fw });
   const uplink = new Uplink({
-    fw, routers: [config.uplink], log, tap: new WireAdapter(producer, config.dataSigner).tap,
-    prefixRegistration: { signer: await openPrefixRegSigner(config.keychainDir, config.prefix, log), cost: config.routeCost },
+    fw, routers: [config.uplink], log, tap: new WireAdapter(producer).tap,
+    prefixRegistration: { signer: key.prefixRegSigner, cost: config.routeCost },
   });
   await uplink.start();
   const metrics = createServerMetrics({
@@ -61,7 +69,7 @@ async function main(): Promise<void> {
   const health = () => ({ ok: uplink.isUp, uplink: uplink.isUp ? "up" : "down" });
   const metricsServer = config.metricsListen && await listenOps({ metrics, health }, config.metricsListen);
   log.info({
-    prefix: nameText(config.prefix), registry: config.registryUrl.href,
+    prefix: nameText(config.prefix), registry: config.registryUrl.href, dataKey: nameText(certificateKeyName(key.certificate)),
     credentialsFor: config.registryCredentials?.allowList.entries ?? "none (anonymous reads)",
     metrics: config.metricsListen ? `http://${config.metricsListen.host}:${config.metricsListen.port}/metrics` : "off",
   }, "serving blobs");

@@ -2,7 +2,8 @@
  * `pnpm bench:abuse`: what anyone on the NDN network, with no credentials, can make the server
  * do, against the bounds of issue 16. A real registry, ndnd and server; the attacker is an NDNts
  * consumer with its own face on the forwarder. Each case starts a fresh server:
- * - random-segment Interests for an uncached blob: registry bytes per published byte;
+ * - random-segment Interests for an uncached blob, under canonical names (the digest taught by one
+ *   legacy Interest) and under legacy names (7777-byte segments): registry bytes per published byte;
  * - a burst of random Interests at once: the server's peak RSS, and its RSS 10 s later;
  * - concurrent pulls of 100 MB blobs through clients: the server's peak RSS and RSS 10 s later;
  * - Interests for unknown digests (in one repository, and in random ones): registry HEADs per
@@ -20,7 +21,7 @@ import { fileURLToPath } from "node:url";
 
 import { Segment } from "@ndn/naming-convention2";
 import { Component, Name, TT } from "@ndn/packet";
-import { blobName, makeBlobId, SEGMENT_SIZE } from "@ndnreg/shared/ndn";
+import { canonicalBlobName, LEGACY_SEGMENT_SIZE, legacyBlobName, makeBlobId, SEGMENT_SIZE } from "@ndnreg/shared/ndn";
 
 import {
   type ClientHandle, getBlob, NdnConsumer, peakRss, pushRawBlob, residentBytes, resetPeakRss, scrapeMetrics, Stack,
@@ -96,36 +97,53 @@ function tallyText(c: NdnConsumer): string {
   return `${c.tally.data} Data, ${nacks || "no"} Nacks, ${c.tally.unanswered} unanswered`;
 }
 
-function segmentName(prefix: Name, repository: string, digest: string, segment: number): Name {
-  return blobName(prefix, makeBlobId(repository, digest)!).append(Segment, segment);
+type NameKind = "canonical" | "legacy";
+
+function segmentName(prefix: Name, kind: NameKind, repository: string, digest: string, segment: number): Name {
+  const id = makeBlobId(repository, digest)!;
+  return (kind === "canonical" ? canonicalBlobName(prefix, id.digest) : legacyBlobName(prefix, id)).append(Segment, segment);
 }
 
-async function randomSegments(stack: Stack, prefix: Name, digest: string, segments: number): Promise<Row[]> {
+/** A random segment of the big blob under names of `kind`. */
+function randomSegment(prefix: Name, kind: NameKind, digest: string): Name {
+  const segments = Math.ceil(blobMb * MB / (kind === "canonical" ? SEGMENT_SIZE : LEGACY_SEGMENT_SIZE));
+  return segmentName(prefix, kind, "abuse/big", digest, Math.floor(Math.random() * segments));
+}
+
+/** Canonical names are answered once the server has learned the digest: one legacy Interest teaches it, as anyone can. */
+async function teach(attacker: NdnConsumer, prefix: Name, digest: string): Promise<void> {
+  await attacker.express(segmentName(prefix, "legacy", "abuse/big", digest, 0), 4000);
+}
+
+async function randomSegments(stack: Stack, prefix: Name, digest: string, kind: NameKind): Promise<Row[]> {
   await freshServer(stack);
   const attacker = await NdnConsumer.connect(stack.forwarder.socketPath, prefix);
   const reg0 = stack.registry.blobBytesServed;
+  if (kind === "canonical") {
+    await teach(attacker, prefix, digest);
+  }
   // A few at a time, as a patient attacker would: every Interest is answered before the next batch.
   for (let sent = 0; sent < randomCount; sent += 8) {
-    await Promise.all(Array.from({ length: Math.min(8, randomCount - sent) }, () =>
-      attacker.express(segmentName(prefix, "abuse/big", digest, Math.floor(Math.random() * segments)), 4000)));
+    await Promise.all(Array.from({ length: Math.min(8, randomCount - sent) }, () => attacker.express(randomSegment(prefix, kind, digest), 4000)));
   }
   const answered = performance.now();
   const lastRead = await readsSettled(stack);
   const ratio = (stack.registry.blobBytesServed - reg0) / Math.max(1, attacker.tally.dataBytes);
   const detail = `${tallyText(attacker)}; registry ${((stack.registry.blobBytesServed - reg0) / MB).toFixed(1)} MB for ${(attacker.tally.dataBytes / MB).toFixed(2)} MB published; registry reads went on ${Math.max(0, (lastRead - answered) / 1000).toFixed(1)} s after the last answer; server: ${await outcomes(stack)}`;
   attacker.close();
-  return [{ case: `${randomCount} random-segment Interests, uncached ${blobMb} MB blob`, figure: "registry bytes per published byte", value: ratio, goal: "<= 8", ok: ratio <= 8, detail }];
+  return [{ case: `${randomCount} random-segment Interests, ${kind} names, uncached ${blobMb} MB blob`, figure: "registry bytes per published byte", value: ratio, goal: "<= 8", ok: ratio <= 8, detail }];
 }
 
 /** The peak is the kernel's VmHWM (reset before the burst), which no sampling can miss. */
-async function burst(stack: Stack, prefix: Name, digest: string, segments: number): Promise<Row[]> {
+async function burst(stack: Stack, prefix: Name, digest: string): Promise<Row[]> {
   const pid = await freshServer(stack);
   const attacker = await NdnConsumer.connect(stack.forwarder.socketPath, prefix);
+  await teach(attacker, prefix, digest);
   const base = rssMb(pid);
   resetPeakRss(pid);
   const reg0 = stack.registry.blobBytesServed;
-  await Promise.all(Array.from({ length: burstCount }, () =>
-    attacker.express(segmentName(prefix, "abuse/big", digest, Math.floor(Math.random() * segments)), 4000)));
+  // Both name kinds at once, half each.
+  await Promise.all(Array.from({ length: burstCount }, (_, i) => attacker.express(randomSegment(prefix, i % 2 ? "legacy" : "canonical", digest), 4000)));
   const peak = peakRss(pid) / 2 ** 20;
   await sleep(SETTLE_MS);
   const after = rssMb(pid);
@@ -134,7 +152,7 @@ async function burst(stack: Stack, prefix: Name, digest: string, segments: numbe
   const ratio = (stack.registry.blobBytesServed - reg0) / Math.max(1, attacker.tally.dataBytes);
   const detail = `${tallyText(attacker)}; registry bytes per published byte ${ratio.toFixed(2)}; server: ${await outcomes(stack)}`;
   attacker.close();
-  const name = `burst of ${burstCount} random Interests`;
+  const name = `burst of ${burstCount} random Interests (canonical and legacy names)`;
   return [
     { case: name, figure: "server peak RSS MB", value: Math.max(peak, peakAll), goal: "<= 200", ok: Math.max(peak, peakAll) <= 200, detail },
     { case: name, figure: `server RSS MB ${SETTLE_MS / 1000} s later (base ${base.toFixed(0)})`, value: after, goal: `<= base + ${NEAR_BASE_MB}`, ok: after <= base + NEAR_BASE_MB },
@@ -253,18 +271,19 @@ async function main(): Promise<void> {
       single.push(await pushRandomBlob(stack, "abuse/pull", pullMb));
     }
     execFileSync("sync");
-    const segments = Math.ceil(blobMb * MB / SEGMENT_SIZE);
     const clients: ClientHandle[] = [];
     for (let i = 0; i < clientCount; ++i) {
       clients.push(await stack.startClient());
     }
 
     if (cases.has("random")) {
-      rows.push(...await randomSegments(stack, prefix, big, segments));
-      console.error(`  ${rows.at(-1)!.case}: ${rows.at(-1)!.value.toFixed(2)}`);
+      for (const kind of ["canonical", "legacy"] as const) {
+        rows.push(...await randomSegments(stack, prefix, big, kind));
+        console.error(`  ${rows.at(-1)!.case}: ${rows.at(-1)!.value.toFixed(2)}`);
+      }
     }
     if (cases.has("burst")) {
-      rows.push(...await burst(stack, prefix, big, segments));
+      rows.push(...await burst(stack, prefix, big));
       console.error(`  ${rows.at(-2)!.case}: peak ${rows.at(-2)!.value.toFixed(0)} MB`);
     }
     if (cases.has("pulls")) {

@@ -3,15 +3,19 @@
  * ~180 MB image, every case measured in the same run, plus three layers fetched at once against
  * one after another, and a single large layer (peak RSS). Environment: BENCH_MB (180),
  * BENCH_LAYERS (5), BENCH_RUNS (3), BENCH_BIG_MB (1000; 0 skips it), BENCH_PAR_MB (layer
- * sizes of the three-layer rows: 30,2), BENCH_LAYER_RUNS (9). The table is printed and saved as JSON under bench-results/.
+ * sizes of the three-layer rows: 30,2), BENCH_LAYER_RUNS (9), BENCH_SHARED_MB (100: the layer four
+ * repositories share), BENCH_CPU_MB (150: the layer the client's CPU with and without a trust anchor is
+ * measured on; 0 skips it). The tables are printed; the main table is saved under bench-results/ as JSON
+ * (with the goals) and as an SVG chart.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import {
-  BlobPuller, type ClientHandle, cpuSeconds, createImage, getBlob, getThreeLayers, type ManagedProcess, median, peakRss, pullImage,
-  pushImage, pushLayerRound, residentBytes, resetPeakRss, roundOrder, Stack, type TestImage, verifyPulled,
+  anchorCpuGoal, barChartSvg, BlobPuller, CacheHits, type ClientHandle, cpuSeconds, createImage, getBlob, getThreeLayers, type GoalRow,
+  type ManagedProcess, median, peakRss, printGoals, pullImage, pushImage, pushLayerRound, rangeGoal, residentBytes, resetPeakRss, roundOrder,
+  sharedLayerGoal, Stack, type TestImage, verifyPulled,
 } from "./bench/index.js";
 
 const MB = 1e6;
@@ -22,6 +26,8 @@ const bigMb = Number(process.env["BENCH_BIG_MB"] ?? 1000);
 /** Layer sizes (MB) of the three-layer rows: a CPU-bound size and a latency-bound one. */
 const parSizes = (process.env["BENCH_PAR_MB"] ?? "30,2").split(",").map(Number).filter((n) => n > 0);
 const layerRuns = Number(process.env["BENCH_LAYER_RUNS"] ?? 9);
+const sharedMb = Number(process.env["BENCH_SHARED_MB"] ?? 100);
+const cpuMb = Number(process.env["BENCH_CPU_MB"] ?? 150);
 
 interface Sample {
   seconds: number;
@@ -31,6 +37,8 @@ interface Sample {
   clientRss: number;
   serverRss: number;
   registryBytes: number;
+  /** Share of the segments the client received that caches answered (NaN: no NDN). */
+  cacheHit: number;
 }
 
 interface Row {
@@ -44,6 +52,7 @@ interface Row {
   clientPeakRssMb: number | null;
   serverPeakRssMb: number | null;
   registryBlobBytes: number;
+  cacheHitPercent: number | null;
 }
 
 async function measure(stack: Stack, image: TestImage, host: string, client: ClientHandle | undefined, label: string, i: number): Promise<Sample> {
@@ -52,6 +61,8 @@ async function measure(stack: Stack, image: TestImage, host: string, client: Cli
   pids.forEach((pid) => pid && resetPeakRss(pid));
   const cpu0 = pids.map((pid) => (pid ? cpuSeconds(pid) : 0));
   const reg0 = stack.registry.blobBytesServed;
+  const hits = client && new CacheHits(stack, [client]);
+  await hits?.start();
   const t0 = performance.now();
   const out = await pullImage(host, "bench/image:v1", path.join(stack.runDir, `out-${label}-${i}`), { timeoutMs: 900_000 });
   const seconds = (performance.now() - t0) / 1000;
@@ -66,6 +77,7 @@ async function measure(stack: Stack, image: TestImage, host: string, client: Cli
     clientRss: pids[0] ? peakRss(pids[0]) : 0,
     serverRss: pids[1] ? peakRss(pids[1]) : 0,
     registryBytes: stack.registry.blobBytesServed - reg0,
+    cacheHit: hits ? (await hits.result()).hit : NaN,
   };
 }
 
@@ -83,7 +95,7 @@ async function layerConcurrency(
   return {
     case: `3 layers of ${parMb} MB ${parallel ? "at once" : "one after another"}, cold`, seconds, mbps: bytes / MB / seconds, ratio: NaN,
     clientCpuPerGb: (cpu1[0]! - cpu0[0]!) / (bytes / 1e9), serverCpuPerGb: (cpu1[1]! - cpu0[1]!) / (bytes / 1e9),
-    forwarderCpuPerGb: (cpu1[2]! - cpu0[2]!) / (bytes / 1e9), clientPeakRssMb: null, serverPeakRssMb: null, registryBlobBytes: NaN,
+    forwarderCpuPerGb: (cpu1[2]! - cpu0[2]!) / (bytes / 1e9), clientPeakRssMb: null, serverPeakRssMb: null, registryBlobBytes: NaN, cacheHitPercent: null,
   };
 }
 
@@ -91,8 +103,12 @@ async function main(): Promise<void> {
   // Room for an image and a half: the warm cases find the last cold image whole in the router.
   const csCapacity = Math.ceil((imageMb * MB * 1.5) / 8000);
   const stack = await Stack.start({ label: "bench", csCapacity });
+  // The server signs metadata and manifests with a keychain key; anchored clients are given its certificate.
+  const key = await stack.serverKey();
+  await stack.startServer(key.env);
   const puller = BlobPuller.start();
   const rows: Row[] = [];
+  const goals: GoalRow[] = [];
   try {
     const layerBytes = Math.round((imageMb * MB) / layerCount);
     // Each cold run pulls an image never pulled before (fresh random layers under the same tag):
@@ -178,7 +194,14 @@ async function main(): Promise<void> {
         forwarderCpuPerGb: c.ndn ? median(samples.map((s) => s.forwarderCpu)) / gb : null,
         serverPeakRssMb: c.ndn && serverUsed ? median(samples.map((s) => s.serverRss)) / 2 ** 20 : null,
         registryBlobBytes: median(samples.map((s) => s.registryBytes)),
+        cacheHitPercent: c.client ? 100 * median(samples.map((s) => s.cacheHit)) : null,
       });
+    }
+    // Issue 17's goals, through the same forwarder and a running server.
+    await stack.startServer(key.env);
+    goals.push(...await sharedLayerGoal(stack, sharedMb));
+    if (cpuMb > 0) {
+      goals.push(...await anchorCpuGoal(stack, key.certFile, cpuMb, 5));
     }
     // The layer rows go in the table after the warm case (their ratio needs the direct pull's).
     layerRows.forEach((r) => { r.ratio = r.mbps / directMbps; });
@@ -188,7 +211,7 @@ async function main(): Promise<void> {
       const big = createImage(path.join(stack.runDir, "big"), { format: "oci", layers: [bigMb * MB] });
       await pushImage(big, stack.registry.host, "bench/big:v1", 900_000);
       await stack.stopServer();
-      await stack.startServer();
+      await stack.startServer(key.env);
       const client = await stack.startClient();
       const pids = [client.proc.child.pid, stack.server!.child.pid, stack.forwarder.pid];
       pids.forEach((pid) => pid && resetPeakRss(pid));
@@ -204,30 +227,60 @@ async function main(): Promise<void> {
       rows.push({
         case: `one ${bigMb} MB layer, cold`, seconds, mbps, ratio: mbps / directMbps,
         clientCpuPerGb: (cpu1[0]! - cpu0[0]!) / gb, serverCpuPerGb: (cpu1[1]! - cpu0[1]!) / gb, forwarderCpuPerGb: (cpu1[2]! - cpu0[2]!) / gb,
-        clientPeakRssMb: peakRss(pids[0]!) / 2 ** 20, serverPeakRssMb: peakRss(pids[1]!) / 2 ** 20, registryBlobBytes: NaN,
+        clientPeakRssMb: peakRss(pids[0]!) / 2 ** 20, serverPeakRssMb: peakRss(pids[1]!) / 2 ** 20, registryBlobBytes: NaN, cacheHitPercent: null,
       });
       console.error(`  one ${bigMb} MB layer: ${seconds.toFixed(2)} s`);
+      const anchoredClient = await stack.startClient({ args: ["--trust-anchor", key.certFile] });
+      goals.push(await rangeGoal(anchoredClient, "bench/big", big.layers[0]!.digest, big.layers[0]!.size));
     }
     printTable(rows, imageBytes);
+    printGoals(goals);
     console.log(`\nndnd resident memory: ${(forwarderRssAfterFill / MB).toFixed(0)} MB once its content store was full, ${(residentBytes(stack.forwarder.pid!) / MB).toFixed(0)} MB at the end (capacity ${csCapacity} packets, ~${(csCapacity * 8200 / MB).toFixed(0)} MB)`);
     const dir = fileURLToPath(new URL("../../bench-results/", import.meta.url));
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
-    writeFileSync(file, JSON.stringify({ imageBytes, layerCount, runs, rows }, null, 2));
-    console.log(`\nsaved ${file}`);
+    writeFileSync(file, JSON.stringify({ imageBytes, layerCount, runs, rows, goals }, null, 2));
+    const chart = file.replace(/\.json$/, ".svg");
+    writeFileSync(chart, benchChart(rows, imageBytes, path.basename(file, ".json")));
+    console.log(`\nsaved ${file} and ${chart}`);
   } finally {
     puller.stop();
     await stack.stop();
   }
 }
 
+/** The table as bars: throughput, CPU per GB of each process, peak memory. */
+function benchChart(rows: readonly Row[], imageBytes: number, name: string): string {
+  const col = (pick: (r: Row) => number | null) => rows.map((r) => {
+    const v = pick(r);
+    return v === null || Number.isNaN(v) ? null : v;
+  });
+  return barChartSvg(`${name}: image ${(imageBytes / MB).toFixed(0)} MB in ${layerCount} layers, median of ${runs} runs (3-layer rows: of ${layerRuns})`,
+    rows.map((r) => r.case), [
+      { title: "MB/s", series: [{ name: "MB/s", color: "#3b7dd8", values: col((r) => r.mbps) }] },
+      {
+        title: "CPU-s per GB", stacked: true, series: [
+          { name: "client", color: "#e07b39", values: col((r) => r.clientCpuPerGb) },
+          { name: "server", color: "#5aa55a", values: col((r) => r.serverCpuPerGb) },
+          { name: "ndnd", color: "#9467bd", values: col((r) => r.forwarderCpuPerGb) },
+        ],
+      },
+      {
+        title: "peak RSS, MB", decimals: 0, series: [
+          { name: "client", color: "#e07b39", values: col((r) => r.clientPeakRssMb) },
+          { name: "server", color: "#5aa55a", values: col((r) => r.serverPeakRssMb) },
+        ],
+      },
+    ]);
+}
+
 function printTable(rows: Row[], imageBytes: number): void {
   const f = (v: number | null, d = 1) => (v === null ? "-" : v.toFixed(d));
   console.log(`\nimage ${(imageBytes / MB).toFixed(1)} MB, ${layerCount} layers, median of ${runs} runs (the 3-layer rows: of ${layerRuns}; the last row: one run)\n`);
-  console.log("| case | seconds | MB/s | ratio to direct | client CPU-s/GB | server CPU-s/GB | ndnd CPU-s/GB | client peak RSS MB | server peak RSS MB | registry blob bytes |");
-  console.log("|---|---|---|---|---|---|---|---|---|---|");
+  console.log("| case | seconds | MB/s | ratio to direct | client CPU-s/GB | server CPU-s/GB | ndnd CPU-s/GB | client peak RSS MB | server peak RSS MB | registry blob bytes | cache hit % |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
   for (const r of rows) {
-    console.log(`| ${r.case} | ${f(r.seconds, 2)} | ${f(r.mbps)} | ${f(r.ratio, 2)} | ${f(r.clientCpuPerGb)} | ${f(r.serverCpuPerGb)} | ${f(r.forwarderCpuPerGb)} | ${f(r.clientPeakRssMb, 0)} | ${f(r.serverPeakRssMb, 0)} | ${Number.isNaN(r.registryBlobBytes) ? "-" : r.registryBlobBytes} |`);
+    console.log(`| ${r.case} | ${f(r.seconds, 2)} | ${f(r.mbps)} | ${f(r.ratio, 2)} | ${f(r.clientCpuPerGb)} | ${f(r.serverCpuPerGb)} | ${f(r.forwarderCpuPerGb)} | ${f(r.clientPeakRssMb, 0)} | ${f(r.serverPeakRssMb, 0)} | ${Number.isNaN(r.registryBlobBytes) ? "-" : r.registryBlobBytes} | ${r.cacheHitPercent === null || Number.isNaN(r.cacheHitPercent) ? "-" : r.cacheHitPercent.toFixed(1)} |`);
   }
 }
 

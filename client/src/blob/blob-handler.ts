@@ -9,7 +9,7 @@ import { NdnFetchError } from "../ndn/blob-fetcher.js";
 import type { NdnGate } from "../ndn/gate.js";
 import type { SharedFetches } from "../ndn/shared-fetches.js";
 import type { ClientMetrics, FallbackReason } from "../ops/metrics.js";
-import { proxyWholeBlob, resumeOverHttp } from "./http-fallback.js";
+import { proxyWholeBlob, readRangeOverHttp, resumeOverHttp } from "./http-fallback.js";
 import { deliverOverNdn } from "./ndn-delivery.js";
 import { BlobOutcome, BlobRecorder } from "./outcome.js";
 import { type BlobPlan, planBlob } from "./plan.js";
@@ -76,7 +76,8 @@ export class BlobHandler {
 
   private async overNdn(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, plan: BlobPlan & { kind: "ndn" }, o: BlobOutcome): Promise<void> {
     const writer = new VerifiedWriter(res, o.id.digest, plan.size, plan.window, signal, plan.holdAll);
-    const fetch = this.fetches.open(o.id, plan.size, signal);
+    const repair = (begin: number, end: number, s: AbortSignal) => readRangeOverHttp(this.upstream, req, path, begin, end, s);
+    const fetch = this.fetches.open(o.id, plan.size, plan.window, repair, signal);
     this.recorder.opened(o, fetch);
     const stopProgress = this.recorder.progress(o, plan.size, () => writer.position);
     try {

@@ -18,19 +18,42 @@ export async function proxyWholeBlob(
 }
 
 /**
- * The rest of the blob over HTTP from where NDN stopped (`Range: bytes=<position>-`), through the
+ * Bytes [begin, end) of the blob over HTTP with the caller's headers: one segment no NDN copy of
+ * which matched the signed manifest (the fetcher checks these bytes against it too).
+ */
+export async function readRangeOverHttp(
+  upstream: Upstream, req: IncomingMessage, path: string, begin: number, end: number, signal: AbortSignal,
+): Promise<Uint8Array> {
+  const res = await upstream.request({
+    method: "GET", path, signal, followRedirects: true,
+    headers: { ...req.headers, range: `bytes=${begin}-${end - 1}` }, dropHeaders: ["if-range"],
+  });
+  if (res.statusCode !== 206) {
+    await res.body.dump();
+    throw new Error(`upstream answered ${res.statusCode} to a read of bytes ${begin}-${end - 1}`);
+  }
+  const body = Buffer.from(await res.body.arrayBuffer());
+  if (body.length !== end - begin) {
+    throw new Error(`upstream sent ${body.length} bytes for bytes ${begin}-${end - 1}`);
+  }
+  return body;
+}
+
+/**
+ * The rest of the blob (or of the window) over HTTP from where NDN stopped (`Range: bytes=<position>-`), through the
  * same verified writer. Returns the bytes it read.
  */
 export async function resumeOverHttp(
   upstream: Upstream, req: IncomingMessage, path: string, id: BlobId, writer: VerifiedWriter, size: number, signal: AbortSignal,
 ): Promise<number> {
   const from = writer.position;
-  if (from >= size) {
+  const last = Math.min(size - 1, writer.lastNeeded);
+  if (from > last) {
     return 0;
   }
   const res = await upstream.request({
     method: "GET", path, signal, followRedirects: true,
-    headers: { ...req.headers, range: `bytes=${from}-${size - 1}` }, dropHeaders: ["if-range"],
+    headers: { ...req.headers, range: `bytes=${from}-${last}` }, dropHeaders: ["if-range"],
   });
   if (res.statusCode !== 206) {
     await res.body.dump();

@@ -68,8 +68,12 @@ export class BlobRecorder {
       if (o.fetch.joined) { // a shared fetch's packets are counted once, by the request that started it
         m.sharedFetches.inc();
       } else {
-        m.segments.inc(o.fetch.stats.delivered);
-        m.retransmissions.inc(o.fetch.stats.retransmissions);
+        const st = o.fetch.stats;
+        m.segments.labels({ names: st.names ?? "canonical" }).inc(st.segments);
+        m.packetBytes.inc(st.packetBytes);
+        m.badSegments.labels({ replaced_by: "exact-name" }).inc(st.refetched);
+        m.badSegments.labels({ replaced_by: "http" }).inc(st.repaired);
+        m.retransmissions.inc(st.retransmissions);
       }
     }
     if (o.http?.bytes !== undefined) {
@@ -89,7 +93,11 @@ export class BlobRecorder {
     const fetch = source === "http" ? undefined : o.fetch;
     this.log.info({
       repository: o.id.repository, digest: o.id.digest.text, bytes: o.bytes, ndnBytes: source === "http" ? 0 : o.ndnBytes, source,
-      ...(fetch && { retransmissions: fetch.stats.retransmissions, srttMs: Number(fetch.stats.srttMs.toFixed(2)) }),
+      ...(fetch && {
+        names: fetch.stats.names, segments: fetch.stats.segments, ndnPacketBytes: fetch.stats.packetBytes,
+        retransmissions: fetch.stats.retransmissions, srttMs: Number(fetch.stats.srttMs.toFixed(2)),
+      }),
+      ...(fetch && fetch.stats.badSegments > 0 && { badSegments: fetch.stats.badSegments, refetched: fetch.stats.refetched, repaired: fetch.stats.repaired }),
       ...(fetch?.joined && { sharedFetch: true }),
       seconds: Number(seconds.toFixed(3)), mbps: Number((o.bytes / 1e6 / Math.max(seconds, 1e-6)).toFixed(1)),
     }, "blob done");

@@ -13,14 +13,17 @@ export class DigestMismatchError extends Error {}
  * Hashes a blob from byte 0 while writing only the requested window to the response. The batch
  * holding the window's last byte is written only once the whole blob has been hashed, so a body
  * whose bytes do not match the digest is never completed: on a mismatch the caller destroys the
- * response. Pieces are copied into batches of BATCH_BYTES as they come (the caller may reuse its
- * buffers as soon as a push returns) and written one batch per call: each write costs a syscall and
+ * response. Bytes that were each checked against a signed manifest (see begin()) are not hashed:
+ * they may start anywhere before the window, and the body completes once the window is in. Pieces
+ * are copied into batches of BATCH_BYTES as they come (the caller may reuse its buffers as soon as
+ * a push returns) and written one batch per call: each write costs a syscall and
  * a wake-up of the reader. `out` must be done with a chunk when it calls back (sockets and HTTP
  * responses are), as the batch buffer is reused after that.
  */
 export class VerifiedWriter {
-  private readonly hash: Hash = createHash("sha256");
+  private hash?: Hash = createHash("sha256");
   private offset = 0;
+  private begun = false;
   private readonly windowBytes: number;
   /** Batches filled but not yet written (more than one only while holding all). */
   private readonly filled: Buffer[] = [];
@@ -52,9 +55,31 @@ export class VerifiedWriter {
     this.windowBytes = window.end + 1 - window.start;
   }
 
-  /** Bytes of the blob hashed so far: where a fallback must resume. */
+  /**
+   * Where the first bytes pushed sit in the blob, and whether they were checked segment by segment
+   * (then nothing is hashed). Without a call, bytes start at 0 and are hashed.
+   */
+  begin(offset: number, verified: boolean): void {
+    if (this.begun) {
+      return;
+    }
+    this.begun = true;
+    if (verified) {
+      this.hash = undefined;
+      this.offset = offset;
+    } else if (offset !== 0) {
+      throw new Error(`unverified bytes must start at 0, not ${offset}`);
+    }
+  }
+
+  /** Bytes of the blob received so far: where a fallback must resume. */
   get position(): number {
     return this.offset;
+  }
+
+  /** The last byte a resume must read: the window's end when bytes are checked per segment, else the blob's. */
+  get lastNeeded(): number {
+    return this.hash ? this.size - 1 : this.window.end;
   }
 
   /** Bytes of the window handed to the response so far. */
@@ -78,12 +103,13 @@ export class VerifiedWriter {
   }
 
   private take(chunk: Uint8Array): void {
+    this.begun = true;
     const begin = this.offset;
     this.offset += chunk.length;
     if (this.offset > this.size) {
       throw new DigestMismatchError(`blob longer than its ${this.size} bytes`);
     }
-    this.hash.update(chunk);
+    this.hash?.update(chunk);
     const from = Math.max(begin, this.window.start);
     const to = Math.min(this.offset, this.window.end + 1);
     if (to <= from) {
@@ -92,9 +118,19 @@ export class VerifiedWriter {
     this.batches.append(chunk.subarray(from - begin, to - begin));
   }
 
-  /** Throws DigestMismatchError unless the whole blob arrived and hashes to its digest. */
+  /**
+   * Throws DigestMismatchError unless the whole blob arrived and hashes to its digest (or, with
+   * bytes checked per segment, unless the window arrived).
+   */
   verify(): void {
     if (this.verified) {
+      return;
+    }
+    if (!this.hash) {
+      if (this.offset <= this.window.end) {
+        throw new DigestMismatchError(`bytes ended at ${this.offset}, before the window's end ${this.window.end}`);
+      }
+      this.verified = true;
       return;
     }
     if (this.offset !== this.size) {

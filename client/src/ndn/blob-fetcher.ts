@@ -1,34 +1,92 @@
-import type { Name } from "@ndn/packet";
-import { type BlobId, blobName, ContentType, SEGMENT_SIZE, segmentByteRange, segmentCount } from "@ndnreg/shared/ndn";
+import type { Forwarder } from "@ndn/fw";
+import { Segment } from "@ndn/naming-convention2";
+import { ImplicitDigest, Interest, type Name, type Verifier } from "@ndn/packet";
+import { Encoder } from "@ndn/tlv";
+import {
+  type BlobId, canonicalSegmentFields, ContentType, encodeSegmentData, implicitDigest, MANIFEST_FANOUT, ManifestKeyword, SEGMENT_SIZE, segmentByteRange,
+} from "@ndnreg/shared/ndn";
 
-import { describeStats, fetchSegments, newPipelineStats, PipelineError, type SegmentChannel, type SegmentPacket } from "./pipeline/segment-pipeline.js";
+import { Discovery } from "./discovery.js";
+import { NdnFetchError } from "./fetch-error.js";
+import { ManifestReader } from "./manifest-reader.js";
+import { fetchOnePacket } from "./one-packet.js";
+import { describeStats, fetchSegments, newPipelineStats, PipelineError, type PipelineStats, type SegmentChannel, type SegmentPacket } from "./pipeline/segment-pipeline.js";
 
-/** Why an NDN fetch stopped early; the caller turns every one of these into an HTTP fallback. */
-export class NdnFetchError extends Error {
-  constructor(readonly reason: "nack" | "first-byte-timeout" | "idle-timeout" | "bad-segment" | "size-mismatch" | "fetch-error", message: string) {
-    super(message);
-  }
-}
+export { NdnFetchError } from "./fetch-error.js";
 
 export interface NdnBlobFetcherOptions {
   readonly channel: SegmentChannel;
+  /** Metadata, manifest nodes and exact re-fetches go through NDNts on this forwarder. */
+  readonly fw: Forwarder;
   readonly prefix: Name;
   readonly firstByteTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Verifies metadata and manifest nodes (the server's certificate); without it the caller hashes whole blobs. */
+  readonly anchor?: Verifier;
   /** Most Interests in flight per blob. */
   readonly maxWindow?: number;
 }
 
+/** A fetch's figures beyond the pipeline's: where its packets came from and what was dropped. */
+export interface FetchStats extends PipelineStats {
+  names?: "canonical" | "legacy";
+  /** Segments received and passed on. */
+  segments: number;
+  /** Wire bytes of every Data received: segments, metadata, manifest nodes. */
+  packetBytes: number;
+  /** Segments whose implicit digest did not match the signed manifest. */
+  badSegments: number;
+  /** Of those, segments fetched again by their exact name, and segments whose bytes came over HTTP. */
+  refetched: number;
+  repaired: number;
+}
+
+export function newFetchStats(): FetchStats {
+  return { ...newPipelineStats(), segments: 0, packetBytes: 0, badSegments: 0, refetched: 0, repaired: 0 };
+}
+
+/** Bytes [begin, end) of the blob over HTTP, for a segment no NDN copy of which was right. */
+export type SegmentRepair = (begin: number, end: number, signal: AbortSignal) => Promise<Uint8Array>;
+
 /**
- * Fetches a blob's segments in order and checks each against the protocol (payload sizes, Nack
- * content type). Every fetch has a watchdog (first-byte and idle deadlines) and is always aborted
- * when iteration ends, which also releases its face.
+ * Payload batches of a fetch, in order from byte `offset`. `verified`: every segment was checked
+ * against the signed manifest, so the bytes need no whole-blob hash (the server signs the last
+ * node only after hashing the whole blob); otherwise the batches start at byte 0 and the caller
+ * hashes them.
+ */
+export interface FetchBatch {
+  readonly offset: number;
+  readonly verified: boolean;
+  readonly payloads: Uint8Array[];
+}
+
+/** The bytes a request wants: inclusive byte positions. */
+export interface ByteWindow {
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Fetches a blob over NDN (docs/protocol.md, "Consumer procedure"): metadata first (or legacy
+ * names when it gets no answer), then the segments; with a trust anchor only those covering the
+ * window, each checked against the signed manifest as it arrives, a bad one fetched again by its
+ * exact name and then over HTTP before it reaches the caller. Every fetch has a watchdog
+ * (first-byte and idle deadlines) and is aborted when iteration ends, which releases its face.
  */
 export class NdnBlobFetcher {
-  constructor(private readonly opts: NdnBlobFetcherOptions) {}
+  private readonly discovery: Discovery;
 
-  /** The blob's bytes in order, as batches of segment payloads (views, not copies). */
-  async *payloads(id: BlobId, size: number, signal: AbortSignal, stats = newPipelineStats()): AsyncGenerator<Uint8Array[]> {
+  constructor(private readonly opts: NdnBlobFetcherOptions) {
+    this.discovery = new Discovery(opts.fw, opts.prefix, opts.anchor);
+  }
+
+  get anchored(): boolean {
+    return this.opts.anchor !== undefined;
+  }
+
+  async *payloads(
+    id: BlobId, size: number, window: ByteWindow, signal: AbortSignal, repair: SegmentRepair, stats = newFetchStats(),
+  ): AsyncGenerator<FetchBatch> {
     const ctrl = new AbortController();
     let timeout: NdnFetchError | undefined;
     let timer: NodeJS.Timeout | undefined;
@@ -42,38 +100,72 @@ export class NdnBlobFetcher {
     const onCallerAbort = () => ctrl.abort(signal.reason);
     signal.addEventListener("abort", onCallerAbort, { once: true });
     arm("first-byte-timeout", this.opts.firstByteTimeoutMs);
-
-    const count = segmentCount(size);
-    // Interests carry MustBeFresh: segments have a long FreshnessPeriod, so caches still answer,
-    // but a short-lived Nack cached in a router cannot hide a blob pushed later.
-    const { channel, maxWindow } = this.opts;
-    const result = fetchSegments(blobName(this.opts.prefix, id), count, { channel, signal: ctrl.signal, maxWindow, stats });
-    let segment = 0;
+    const bytes = { n: 0 };
     try {
+      const found = await this.discovery.discover(id, size, ctrl.signal, this.opts.firstByteTimeoutMs, bytes);
+      stats.names = found.kind;
+      stats.packetBytes = bytes.n;
+      const anchor = found.kind === "canonical" ? this.opts.anchor : undefined;
+      const segmentSize = found.kind === "legacy" ? found.segmentSize : SEGMENT_SIZE;
+      // Only segments covering the window when each can be checked on its own; else all of them.
+      const first = anchor ? Math.floor(window.start / segmentSize) : 0;
+      const end = anchor ? Math.min(found.count, Math.floor(window.end / segmentSize) + 1) : found.count;
+      const manifest = anchor && new ManifestReader(
+        this.opts.fw, found.name.append(ManifestKeyword), found.count, anchor, ctrl.signal, Math.min(4000, this.opts.firstByteTimeoutMs), end - 1,
+      );
+      manifest?.prefetch(first);
+      const check = (data: SegmentPacket) => this.check(data, size, segmentSize, found.count);
+      let next = first;
+      if (found.kind === "legacy") {
+        const bad = check(found.first);
+        if (bad) {
+          throw bad;
+        }
+        clearTimeout(timer);
+        ++stats.segments;
+        yield { offset: 0, verified: false, payloads: [found.first.content] };
+        arm("idle-timeout", this.opts.idleTimeoutMs);
+        next = 1;
+      }
+      if (next >= end) {
+        return;
+      }
+      const { channel, maxWindow } = this.opts;
+      const result = fetchSegments(found.name, end, { channel, signal: ctrl.signal, maxWindow, stats, first: next });
       for await (const batch of result) {
         const payloads: Uint8Array[] = [];
-        let bad: NdnFetchError | undefined;
         for (const data of batch) {
-          bad = checkSegment(data, segment, size);
+          stats.packetBytes += data.wire.length;
+          const bad = check(data);
           if (bad) {
-            break;
+            throw bad;
           }
-          payloads.push(data.content);
-          ++segment;
+          if (!manifest) {
+            payloads.push(data.content);
+          } else {
+            if (data.segment % MANIFEST_FANOUT === 0) {
+              manifest.prefetch(data.segment); // keep nodes ahead of the segments they list
+            }
+            // The fast path (node here, digest right) stays synchronous: no promise per segment.
+            const expected = manifest.digestNow(data.segment);
+            const ok = expected !== undefined && implicitDigest(data.wire).equals(expected);
+            payloads.push(ok ? data.content : await this.checked(data, found.name, manifest, size, found.count, ctrl.signal, repair, stats));
+          }
+          ++next;
+          ++stats.segments;
         }
         // The idle deadline measures the network only: it is off while the caller holds the
         // payloads (a slow HTTP reader is back-pressure, not an NDN failure).
         clearTimeout(timer);
-        if (payloads.length > 0) {
-          yield payloads;
+        stats.packetBytes += manifest ? manifest.bytes : 0;
+        if (manifest) {
+          manifest.bytes = 0;
         }
-        if (bad) {
-          throw bad;
-        }
+        yield { offset: first * segmentSize, verified: manifest !== undefined, payloads };
         arm("idle-timeout", this.opts.idleTimeoutMs);
       }
-      if (segment !== count) {
-        throw new NdnFetchError("fetch-error", `fetch ended after ${segment} of ${count} segments`);
+      if (next !== end) {
+        throw new NdnFetchError("fetch-error", `fetch ended after segment ${next} of ${end}`);
       }
     } catch (err: unknown) {
       if (timeout) {
@@ -89,26 +181,56 @@ export class NdnBlobFetcher {
       ctrl.abort();
     }
   }
-}
 
-/**
- * A segment that breaks the protocol (producer Nack, wrong payload size) ends the NDN fetch. So
- * does one whose producer disagrees with the upstream about the blob's size (its FinalBlockId, or
- * the length of the last segment): `size` came from the upstream's HEAD, which may be the one wrong.
- */
-function checkSegment(data: SegmentPacket, segment: number, size: number): NdnFetchError | undefined {
-  if (data.contentType === ContentType.Nack) {
-    return new NdnFetchError("nack", `producer: ${new TextDecoder().decode(data.content).slice(0, 200)}`);
+  /**
+   * A segment that breaks the protocol (producer Nack, wrong payload size) ends the NDN fetch. So
+   * does one whose producer disagrees with the upstream about the blob's size (its FinalBlockId,
+   * or the length of the last segment): `size` came from the upstream's HEAD, which may be the one
+   * wrong, so that is a size-mismatch, not a bad segment.
+   */
+  private check(data: SegmentPacket, size: number, segmentSize: number, count: number): NdnFetchError | undefined {
+    if (data.contentType === ContentType.Nack) {
+      return new NdnFetchError("nack", `producer: ${new TextDecoder().decode(data.content).slice(0, 200)}`);
+    }
+    if (data.finalSegment !== undefined && data.finalSegment !== count - 1) {
+      return new NdnFetchError("size-mismatch", `the upstream's HEAD says ${size} bytes (${count} segments), the producer's FinalBlockId ${data.finalSegment + 1} segments`);
+    }
+    const [begin, end] = segmentByteRange(data.segment, size, segmentSize);
+    if (data.content.length !== end - begin) {
+      return data.segment === count - 1 && data.content.length <= segmentSize
+        ? new NdnFetchError("size-mismatch", `the upstream's HEAD says ${size} bytes, the producer's last segment makes ${begin + data.content.length}`)
+        : new NdnFetchError("bad-segment", `segment ${data.segment} has ${data.content.length} bytes, expected ${end - begin}`);
+    }
+    return undefined;
   }
-  const last = segmentCount(size) - 1;
-  const [begin, end] = segmentByteRange(segment, size, SEGMENT_SIZE);
-  if (data.finalSegment !== undefined && data.finalSegment !== last) {
-    return new NdnFetchError("size-mismatch", `the upstream's HEAD says ${size} bytes (${last + 1} segments), the producer's FinalBlockId ${data.finalSegment + 1} segments`);
+
+  /**
+   * The payload of a segment whose implicit digest is in the signed manifest: this copy if it
+   * matches, else a copy fetched by its exact name (no cache can answer that with another packet),
+   * else the bytes over HTTP, which must rebuild the listed packet.
+   */
+  private async checked(
+    data: SegmentPacket, name: Name, manifest: ManifestReader, size: number, count: number, signal: AbortSignal, repair: SegmentRepair, stats: FetchStats,
+  ): Promise<Uint8Array> {
+    const seg = data.segment;
+    const expected = manifest.digestNow(seg) ?? await manifest.digest(seg);
+    if (implicitDigest(data.wire).equals(expected)) {
+      return data.content;
+    }
+    ++stats.badSegments;
+    const exactName = name.append(Segment, seg).append(ImplicitDigest.create(expected));
+    const exact = await fetchOnePacket(this.opts.fw, new Interest(exactName, Interest.Lifetime(1000)), signal);
+    if ("data" in exact && implicitDigest(Encoder.encode(exact.data)).equals(expected)) {
+      ++stats.refetched;
+      return exact.data.content;
+    }
+    const [begin, end] = segmentByteRange(seg, size);
+    const content = await repair(begin, end, signal);
+    const rebuilt = encodeSegmentData({ ...canonicalSegmentFields(count - 1, content), nameValue: name.append(Segment, seg).value });
+    if (!implicitDigest(rebuilt).equals(expected)) {
+      throw new NdnFetchError("bad-segment", `segment ${seg}: neither NDN nor the upstream's bytes match the signed manifest`);
+    }
+    ++stats.repaired;
+    return content;
   }
-  if (data.content.length !== end - begin) {
-    return segment === last && data.content.length <= SEGMENT_SIZE
-      ? new NdnFetchError("size-mismatch", `the upstream's HEAD says ${size} bytes, the producer's last segment makes ${begin + data.content.length}`)
-      : new NdnFetchError("bad-segment", `segment ${segment} has ${data.content.length} bytes, expected ${end - begin}`);
-  }
-  return undefined;
 }

@@ -1,13 +1,12 @@
 import { type BlobId, blobKey } from "@ndnreg/shared/ndn";
 
 import { BATCH_BYTES, BatchFiller, giveBackBatchBuffer } from "../blob/batch-buffers.js";
-import type { NdnBlobFetcher } from "./blob-fetcher.js";
-import { newPipelineStats, type PipelineStats } from "./pipeline/segment-pipeline.js";
+import { type ByteWindow, type FetchBatch, type FetchStats, type NdnBlobFetcher, newFetchStats, type SegmentRepair } from "./blob-fetcher.js";
 
 /** A reader's view of a (possibly shared) NDN blob fetch. */
 export interface BlobFetch {
-  readonly payloads: AsyncGenerator<Uint8Array[]>;
-  readonly stats: PipelineStats;
+  readonly payloads: AsyncGenerator<FetchBatch>;
+  readonly stats: FetchStats;
   /** True when this request joined a fetch another request started. */
   readonly joined: boolean;
 }
@@ -30,14 +29,16 @@ const JOIN_WINDOW_BYTES = 4 * 1024 * 1024;
 export class SharedFetches {
   private readonly live = new Map<string, SharedFetch>();
 
-  constructor(private readonly fetcher: Pick<NdnBlobFetcher, "payloads">) {}
+  constructor(private readonly fetcher: Pick<NdnBlobFetcher, "payloads"> & Partial<Pick<NdnBlobFetcher, "anchored">>) {}
 
-  open(id: BlobId, size: number, signal: AbortSignal): BlobFetch {
-    const key = blobKey(id);
+  /** `repair`: HTTP bytes of a segment no NDN copy of which was right (the first request's, for a shared fetch). */
+  open(id: BlobId, size: number, window: ByteWindow, repair: SegmentRepair, signal: AbortSignal): BlobFetch {
+    // With an anchor a fetch covers only its window's segments; without one it fetches the whole blob.
+    const key = this.fetcher.anchored === true ? `${blobKey(id)}:${window.start}-${window.end}` : blobKey(id);
     let fetch = this.live.get(key);
     const joined = fetch?.joinable === true;
     if (!fetch || !joined) {
-      const created = new SharedFetch(this.fetcher, id, size, () => {
+      const created = new SharedFetch(this.fetcher, id, size, window, repair, () => {
         if (this.live.get(key) === created) {
           this.live.delete(key);
         }
@@ -58,9 +59,9 @@ interface Reader {
   next: number;
 }
 
-/** Payloads, and the pooled buffers they were copied into (none when they are the fetch's own views). */
+/** A batch, and the pooled buffers its payloads were copied into (none when they are the fetch's own views). */
 interface Batch {
-  readonly payloads: Uint8Array[];
+  readonly batch: FetchBatch;
   readonly buffers: Buffer[];
 }
 
@@ -69,7 +70,8 @@ interface Batch {
  * uplink's socket chunks (each shared with other blobs' segments) for as long as the join window
  * lasts, long enough for V8 to promote them (docs/performance.md, "The join window").
  */
-function copyBatch(payloads: readonly Uint8Array[]): Batch {
+function copyBatch(original: FetchBatch): Batch {
+  const { payloads } = original;
   const buffers: Buffer[] = [];
   const filler = new BatchFiller((full) => buffers.push(full));
   for (const p of payloads) {
@@ -82,13 +84,13 @@ function copyBatch(payloads: readonly Uint8Array[]): Batch {
     buffers.push(last.buf);
     copies.push(last.buf.subarray(0, last.length));
   }
-  return { payloads: copies, buffers };
+  return { batch: { ...original, payloads: copies }, buffers };
 }
 
 class SharedFetch {
-  readonly stats = newPipelineStats();
+  readonly stats = newFetchStats();
   private readonly ctrl = new AbortController();
-  private readonly source: AsyncGenerator<Uint8Array[]>;
+  private readonly source: AsyncGenerator<FetchBatch>;
   private readonly readers = new Set<Reader>();
   /** Batches not yet read by every reader; batches[0] has index `dropped`. */
   private batches: Batch[] = [];
@@ -99,15 +101,17 @@ class SharedFetch {
   private error: unknown;
   private wake = new Set<() => void>();
 
-  constructor(fetcher: Pick<NdnBlobFetcher, "payloads">, id: BlobId, size: number, private readonly onEnd: () => void) {
-    this.source = fetcher.payloads(id, size, this.ctrl.signal, this.stats);
+  constructor(
+    fetcher: Pick<NdnBlobFetcher, "payloads">, id: BlobId, size: number, window: ByteWindow, repair: SegmentRepair, private readonly onEnd: () => void,
+  ) {
+    this.source = fetcher.payloads(id, size, window, this.ctrl.signal, repair, this.stats);
   }
 
   get joinable(): boolean {
     return this.dropped === 0 && this.produced <= JOIN_WINDOW_BYTES && !this.done && this.error === undefined && !this.ctrl.signal.aborted;
   }
 
-  async *subscribe(signal: AbortSignal): AsyncGenerator<Uint8Array[]> {
+  async *subscribe(signal: AbortSignal): AsyncGenerator<FetchBatch> {
     const reader: Reader = { next: 0 };
     this.readers.add(reader);
     const onAbort = () => this.notify();
@@ -118,7 +122,7 @@ class SharedFetch {
         if (reader.next < this.dropped + this.batches.length) {
           const batch = this.batches[reader.next - this.dropped]!;
           this.pull();
-          yield batch.payloads;
+          yield batch.batch;
           ++reader.next; // only now: its buffers may be recycled once every reader is past it
           this.trim();
           continue;
@@ -159,8 +163,8 @@ class SharedFetch {
       if (r.done) {
         this.done = true;
       } else {
-        this.batches.push(this.joinable ? copyBatch(r.value) : { payloads: r.value, buffers: [] });
-        for (const p of r.value) {
+        this.batches.push(this.joinable ? copyBatch(r.value) : { batch: r.value, buffers: [] });
+        for (const p of r.value.payloads) {
           this.produced += p.length;
         }
       }

@@ -1,10 +1,12 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
+import type { NdnFailure } from "../ndn/fetch-error.js";
+
 /**
  * Why a blob left the NDN path: NdnFetchError reasons, a digest mismatch, or "ndn-skipped" (uplink
  * down, or recent fetches got no answer: see NdnGate).
  */
-export type FallbackReason = "nack" | "first-byte-timeout" | "idle-timeout" | "bad-segment" | "size-mismatch" | "fetch-error" | "digest-mismatch" | "ndn-skipped";
+export type FallbackReason = NdnFailure | "digest-mismatch" | "ndn-skipped";
 
 /** The client's Prometheus metrics (served at /metrics). */
 export class ClientMetrics {
@@ -32,7 +34,15 @@ export class ClientMetrics {
     name: "ndnreg_client_ndn_fetches_in_flight", help: "NDN blob fetches running now", registers: [this.registry],
   });
   readonly segments = new Counter({
-    name: "ndnreg_client_segments_total", help: "Blob segments received over NDN", registers: [this.registry],
+    name: "ndnreg_client_segments_total", help: "Blob segments received over NDN, by name kind (canonical, legacy): against the server's segments produced, the share caches answered",
+    labelNames: ["names"] as const, registers: [this.registry],
+  });
+  readonly packetBytes = new Counter({
+    name: "ndnreg_client_ndn_packet_bytes_total", help: "Bytes of Data packets received over NDN (segments, metadata, manifest nodes)", registers: [this.registry],
+  });
+  readonly badSegments = new Counter({
+    name: "ndnreg_client_bad_segments_total", help: "Segments dropped because they did not match the signed manifest, by what replaced them (exact-name: fetched again by implicit digest; http)",
+    labelNames: ["replaced_by"] as const, registers: [this.registry],
   });
   readonly retransmissions = new Counter({
     name: "ndnreg_client_interest_retransmissions_total", help: "Interests sent again after a retransmission timeout", registers: [this.registry],

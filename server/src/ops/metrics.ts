@@ -16,20 +16,24 @@ export interface ServerMetricSources {
 }
 
 /**
- * The server's Prometheus metrics (served on METRICS_LISTEN at /metrics). Per-packet code only
+ * The server's Prometheus metrics (served on --metrics-listen at /metrics). Per-packet code only
  * bumps plain numbers; the Prometheus counters catch up with them at scrape time.
  */
 export function createServerMetrics(src: ServerMetricSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "ndnreg_server_" });
   mirror(registry, "ndnreg_server_interests_total",
-    "Blob segment Interests, by outcome: data, nack_missing (no such blob or segment), nack_error (registry failing), dropped (malformed name), "
+    "Interests under the prefix, by outcome: data (segments), metadata, manifest_node, nack_missing (no such blob), nack_error (registry failing), "
+    + "nack_unpublished (canonical name of a digest not learned), past_end and digest_mismatch (not answered), dropped (malformed name), "
     + "dropped_overload (too many pending, or no room for a registry read), dropped_rate_limited (lookup of an unknown blob refused by the rate limits)",
     "outcome", {
-      data: () => src.interests.data, nack_missing: () => src.interests.nackMissing,
-      nack_error: () => src.interests.nackError, dropped: () => src.interests.dropped,
+      data: () => src.interests.data, metadata: () => src.interests.metadata, manifest_node: () => src.interests.manifestNodes,
+      nack_missing: () => src.interests.nackMissing, nack_error: () => src.interests.nackError, nack_unpublished: () => src.interests.unpublished,
+      past_end: () => src.interests.pastEnd, digest_mismatch: () => src.interests.digestMismatch, dropped: () => src.interests.dropped,
       dropped_overload: () => src.interests.droppedOverload, dropped_rate_limited: () => src.interests.droppedRateLimited,
     });
+  mirror(registry, "ndnreg_server_segments_total", "Segments produced, by name kind (canonical, legacy): against the clients' segments received, the share caches answered",
+    "names", { canonical: () => src.interests.canonical, legacy: () => src.interests.legacy });
   mirror(registry, "ndnreg_server_data_payload_bytes_total", "Blob bytes published in Data packets", undefined, { "": () => src.interests.dataBytes });
   mirror(registry, "ndnreg_server_registry_range_requests_total", "Range GETs sent to the registry, by result", "result", {
     ok: () => src.rangeCache.loads, error: () => src.rangeCache.loadErrors,
@@ -43,7 +47,7 @@ export function createServerMetrics(src: ServerMetricSources): Registry {
   mirror(registry, "ndnreg_server_range_cache_lookups_total", "Range cache lookups by segment Interests, by result", "result", {
     hit: () => src.rangeCache.hits, miss: () => src.rangeCache.misses,
   });
-  gauge(registry, "ndnreg_server_range_cache_bytes", "Bytes of range buffers in memory (fixed pools, sized from RANGE_CACHE_BYTES)", () => src.rangeCache.bytes);
+  gauge(registry, "ndnreg_server_range_cache_bytes", "Bytes of range buffers in memory (fixed pools, sized from --range-cache-bytes)", () => src.rangeCache.bytes);
   gauge(registry, "ndnreg_server_interests_pending", "Interests waiting for a registry lookup or read", src.pendingInterests);
   gauge(registry, "ndnreg_server_registry_reads_in_flight", "Registry range reads in flight", () => src.rangeCache.loadsInFlight);
   gauge(registry, "ndnreg_server_registry_reads_queued", "Registry range reads waiting for a slot", () => src.rangeCache.loadsQueued);

@@ -19,6 +19,8 @@ export class RangeOverloadError extends Error {}
 
 export interface RangeCacheOptions {
   readonly segmentSize: number;
+  /** A read with no evidence behind it: the block around a miss; ranges are made of whole blocks. */
+  readonly blockBytes: number;
   /** Largest registry read, bytes (a multiple of segmentSize). */
   readonly maxRead: number;
   /** Memory for ranges: the fixed pools of small and large buffers are sized from it. */
@@ -93,8 +95,8 @@ interface BlobState {
   read: number;
   touched: number;
   alive: boolean;
-  /** Segments that missed in this event-loop turn, and a name to read each with. */
-  wanted: Array<{ readonly segment: number; readonly id: BlobId }>;
+  /** Offsets of the reads that missed in this event-loop turn, and a name to read each with. */
+  wanted: Array<{ readonly at: number; readonly id: BlobId }>;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -189,7 +191,7 @@ export class RangeCache {
   constructor(private readonly load: RangeLoader, opts: RangeCacheOptions) {
     this.seg = opts.segmentSize;
     // Ranges begin and end on small-block boundaries (or the blob's end), so they never overlap.
-    const small = Math.min(opts.maxRead, 8 * opts.segmentSize);
+    const small = Math.min(opts.maxRead, opts.blockBytes);
     const max = small * Math.max(1, Math.floor(opts.maxRead / small));
     this.sizes = { small, max, maxAhead: 3 * max };
     // A quarter of the memory for small blocks (random reads, a blob's first blocks), the rest for
@@ -235,8 +237,16 @@ export class RangeCache {
   }
 
   /**
-   * Bytes [begin, end) (one segment) of a blob of `size` bytes, read from the registry if they are
-   * not in memory. Resolves as soon as those bytes have arrived, not when the whole range has.
+   * Where the block holding byte `offset` ends: read() and peek() ranges may not cross it (ranges
+   * are made of whole blocks, so a read within one block lies within one range).
+   */
+  chunkEnd(offset: number): number {
+    return (Math.floor(offset / this.sizes.small) + 1) * this.sizes.small;
+  }
+
+  /**
+   * Bytes [begin, end) (one segment, within one block: see chunkEnd) of a blob of `size` bytes,
+   * read from the registry if they are not in memory. Resolves as soon as those bytes have arrived, not when the whole range has.
    * Rejects with RangeOverloadError when the bounds leave no room, or with the registry's error.
    */
   async read(id: BlobId, size: number, begin: number, end: number): Promise<Uint8Array> {
@@ -244,7 +254,7 @@ export class RangeCache {
     ++this.stats.misses;
     let ext = findExtent(blob.extents, begin);
     if (!ext) {
-      blob.wanted.push({ segment: begin / this.seg, id });
+      blob.wanted.push({ at: begin, id });
       this.dirty.add(blob);
       await this.nextFlush();
       ext = findExtent(blob.extents, begin);
@@ -297,7 +307,15 @@ export class RangeCache {
   private served(blob: BlobState, id: BlobId, ext: Extent, begin: number, end: number): void {
     ext.lastHit = this.tick;
     blob.published += end - begin;
-    const run = blob.runs.served(begin / this.seg, end - begin);
+    // Runs count in segments of segmentSize: a read of another size (legacy names) is evidence for
+    // each segment it overlaps.
+    const first = Math.floor(begin / this.seg);
+    const last = Math.max(first, Math.ceil(end / this.seg) - 1);
+    const share = Math.ceil((end - begin) / (last - first + 1));
+    let run: Run | undefined;
+    for (let s = first; s <= last; ++s) {
+      run = blob.runs.served(s, share) ?? run;
+    }
     if (run === undefined) {
       return;
     }
@@ -367,11 +385,11 @@ export class RangeCache {
     this.flushed = undefined;
     const { small } = this.sizes;
     for (const blob of this.dirty) {
-      const wanted = blob.wanted.sort((a, b) => a.segment - b.segment);
+      const wanted = blob.wanted.sort((a, b) => a.at - b.at);
       blob.wanted = [];
       for (let i = 0; i < wanted.length && blob.alive; ++i) {
-        const { segment, id } = wanted[i]!;
-        const at = segment * this.seg;
+        const { at, id } = wanted[i]!;
+        const segment = Math.floor(at / this.seg);
         if (findExtent(blob.extents, at)) {
           continue;
         }
@@ -379,7 +397,7 @@ export class RangeCache {
         const begin = at - at % small;
         let end = begin + missReadBytes(run, readBudget(blob.published, blob.read), this.sizes);
         for (let j = i + 1; !run && j < wanted.length && end - begin < this.sizes.max; ++j) {
-          const next = wanted[j]!.segment * this.seg;
+          const next = wanted[j]!.at;
           if (next >= end + small) {
             break;
           }

@@ -11,17 +11,17 @@ export interface RepositoryAllowList {
 }
 
 /** Parse a comma- or space-separated list; every bad entry is reported, none is skipped. */
-export function parseRepositoryAllowList(text: string, source = "REGISTRY_ALLOW_REPOSITORIES"): RepositoryAllowList {
+export function parseRepositoryAllowList(text: string): RepositoryAllowList {
   const entries = text.split(/[\s,]+/).filter(Boolean);
   if (entries.length === 0) {
-    throw new Error(`${source} is empty: name the repositories (org/app) or namespaces (org/*) to publish`);
+    throw new Error("no repository named: name the repositories (org/app) or namespaces (org/*) to publish");
   }
   const exact = new Set<string>();
   const prefixes: string[] = [];
   for (const entry of entries) {
     const namespace = entry.endsWith("/*") ? entry.slice(0, -2) : undefined;
     if (!isValidRepository(namespace ?? entry)) {
-      throw new Error(`${source}: "${entry}" is neither a repository name (org/app) nor a namespace (org/*)`);
+      throw new Error(`"${entry}" is neither a repository name (org/app) nor a namespace (org/*)`);
     }
     if (namespace === undefined) {
       exact.add(entry);

@@ -18,7 +18,7 @@ export interface RegistryCredentials {
 }
 
 export interface TokenAuthOptions {
-  /** The registry (REGISTRY_URL): credentials go to a token realm on its host or over HTTPS only. */
+  /** The registry (--upstream): credentials go to a token realm on its host or over HTTPS only. */
   readonly registry: URL;
   readonly http: Dispatcher;
   /** Without credentials every repository is read anonymously. */

@@ -1,6 +1,7 @@
 export * from "./naming/blob-name.js";
 export * from "./naming/content-type.js";
 export * from "./naming/digest.js";
+export * from "./naming/metadata.js";
 export * from "./naming/name-text.js";
 export * from "./naming/repository.js";
 export * from "./naming/segments.js";

@@ -1,7 +1,8 @@
-import { type ChildProcess, fork } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 import type { BlobResult } from "./blob-get.js";
+import { inNetns } from "./process.js";
 
 const MAIN = fileURLToPath(new URL("./blob-puller-main.js", import.meta.url));
 
@@ -42,10 +43,14 @@ export class BlobPuller {
     });
   }
 
-  static start(): BlobPuller {
+  /** `netns`: run it in that network namespace (the clients it asks must be reachable from there). */
+  static start(opts: { netns?: string } = {}): BlobPuller {
     // glibc keeps the puller's freed heap: faulting it in again is noise that belongs to neither case.
     const env = { ...process.env, GLIBC_TUNABLES: "glibc.malloc.trim_threshold=67108864" };
-    return new BlobPuller(fork(MAIN, [], { stdio: ["ignore", "inherit", "inherit", "ipc"], env }));
+    // spawn, not fork: `ip netns exec` must come first; node still finds the IPC channel that
+    // spawn() passes on.
+    const [file, argv] = inNetns(opts.netns, process.execPath, [MAIN]);
+    return new BlobPuller(spawn(file, argv, { stdio: ["ignore", "inherit", "inherit", "ipc"], env, serialization: "json" }));
   }
 
   get pid(): number {

@@ -1,7 +1,7 @@
-import { accessSync, constants, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 
-import { ManagedProcess } from "./process.js";
+import { findProgram, INSTALL_HINT, ManagedProcess } from "./process.js";
 
 /** Built by .ci/install-conformance (OCI distribution-spec conformance suite, pinned version). */
 const CONFORMANCE_BIN = "oci-conformance";
@@ -22,16 +22,11 @@ export interface ConformanceRun {
 
 /** Absolute path of the suite's binary on PATH; throws (never skips) when it is not installed. */
 export function findConformanceBinary(): string {
-  for (const dir of (process.env["PATH"] ?? "").split(path.delimiter).filter(Boolean)) {
-    const file = path.join(dir, CONFORMANCE_BIN);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
+  const file = findProgram(CONFORMANCE_BIN);
+  if (file === undefined) {
+    throw new Error(`${CONFORMANCE_BIN} is not installed (not on PATH): ${INSTALL_HINT}`);
   }
-  throw new Error(`${CONFORMANCE_BIN} is not on PATH: run .ci/install-conformance (CI's .ci/install-deps does)`);
+  return path.resolve(file);
 }
 
 /**

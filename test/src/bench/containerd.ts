@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { promisify } from "node:util";
 
-import { ManagedProcess } from "./process.js";
+import { ManagedProcess, requireProgram } from "./process.js";
 
 const run = promisify(execFile);
 
@@ -69,6 +69,7 @@ export class Containerd {
    * environment says); rejects with ctr's stderr on failure.
    */
   async ctr(args: readonly string[], timeoutMs = 60_000): Promise<{ stdout: string; stderr: string }> {
+    requireProgram("ctr");
     try {
       return await run("ctr", ["--address", this.address, "--namespace", "ndnreg-test", ...args], {
         timeout: timeoutMs, maxBuffer: 16 << 20, env: { ...process.env, CONTAINERD_SNAPSHOTTER: "native" },

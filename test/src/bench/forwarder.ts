@@ -5,7 +5,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 
 import { freeTcpUdpPort } from "./ports.js";
-import { ManagedProcess, waitUntil } from "./process.js";
+import { ManagedProcess } from "./process.js";
 
 /**
  * How the bench and tests run ndnd, as the README advises operators to: freed heap pages stay
@@ -21,6 +21,10 @@ export interface ForwarderOptions {
   readonly name?: string;
   /** Content store capacity in Data packets (whole forwarder). */
   readonly csCapacity?: number;
+  /** Run inside this network namespace (ndnd listens on all its addresses). */
+  readonly netns?: string;
+  /** The address tcpUri and udpUri name (with `netns`: one of the namespace's addresses). */
+  readonly host?: string;
 }
 
 /** A real ndnd forwarder with its own Unix socket and UDP/TCP port. */
@@ -28,7 +32,7 @@ export class Forwarder {
   private proc?: ManagedProcess;
   readonly socketPath: string;
 
-  private constructor(private readonly dir: string, readonly name: string, readonly port: number) {
+  private constructor(private readonly dir: string, readonly name: string, readonly port: number, readonly host: string, private readonly netns?: string) {
     this.socketPath = path.join(dir, "nfd.sock");
   }
 
@@ -36,21 +40,25 @@ export class Forwarder {
     return this.proc?.child.pid;
   }
 
+  get running(): boolean {
+    return this.proc?.running ?? false;
+  }
+
   get uri(): string {
     return `unix://${this.socketPath}`;
   }
 
   get tcpUri(): string {
-    return `tcp://127.0.0.1:${this.port}`;
+    return `tcp://${this.host}:${this.port}`;
   }
 
   get udpUri(): string {
-    return `udp://127.0.0.1:${this.port}`;
+    return `udp://${this.host}:${this.port}`;
   }
 
   static async start(runDir: string, opts: ForwarderOptions = {}): Promise<Forwarder> {
     const name = opts.name ?? "ndnd";
-    const f = new Forwarder(path.join(runDir, name), name, await freeTcpUdpPort());
+    const f = new Forwarder(path.join(runDir, name), name, await freeTcpUdpPort(), opts.host ?? "127.0.0.1", opts.netns);
     mkdirSync(f.dir, { recursive: true });
     const threads = Number(process.env["NDND_THREADS"] ?? 2);
     // ndnd's capacity is per forwarding thread.
@@ -76,8 +84,8 @@ tables:
     const profile = process.env["NDND_CPU_PROFILE"];
     const profileArgs = profile ? ["--cpu-profile", path.join(profile, `${this.name}-${Date.now()}.pprof`)] : [];
     this.proc = new ManagedProcess(this.name, "ndnd", ["fw", "run", ...profileArgs, path.join(this.dir, "fw.yml")],
-      { logFile: path.join(this.dir, "ndnd.log"), env: { ...process.env, ...FORWARDER_ENV } });
-    await waitUntil(`${this.name} socket`, () => new Promise<boolean>((resolve) => {
+      { logFile: path.join(this.dir, "ndnd.log"), env: { ...process.env, ...FORWARDER_ENV }, netns: this.netns });
+    await this.proc.waitUntil(`${this.name}'s socket accepted a connection`, () => new Promise<boolean>((resolve) => {
       if (!existsSync(this.socketPath)) {
         resolve(false);
         return;
@@ -103,9 +111,9 @@ tables:
     return stdout;
   }
 
-  /** Route a prefix towards another forwarder (creates the face). */
-  async addRoute(prefix: string, faceUri: string): Promise<void> {
-    await this.control("route-add", `prefix=${prefix}`, `face=${faceUri}`);
+  /** Route a prefix towards another forwarder or a face URI (creates the face). */
+  async addRoute(prefix: string, faceUri: string, cost = 0): Promise<void> {
+    await this.control("route-add", `prefix=${prefix}`, `face=${faceUri}`, `cost=${cost}`);
   }
 
   async routes(): Promise<string> {

@@ -4,6 +4,8 @@ import { mkdirSync, openSync, closeSync, readdirSync, renameSync, writeFileSync,
 import path from "node:path";
 import { promisify } from "node:util";
 
+import { inNetns, requireProgram } from "./process.js";
+
 const run = promisify(execFile);
 
 interface BlobFile {
@@ -119,10 +121,12 @@ export function createImage(dir: string, spec: ImageSpec): TestImage {
   return { dir, isIndex: true, blobs, layers: layersAll, manifestDigest: index.digest };
 }
 
-/** skopeo copy with a time limit; errors carry skopeo's stderr. */
-async function skopeo(args: string[], timeoutMs: number): Promise<void> {
+/** skopeo copy with a time limit (inside `netns` if given); errors carry skopeo's stderr. */
+async function skopeo(args: string[], timeoutMs: number, netns?: string): Promise<void> {
+  requireProgram("skopeo");
   try {
-    await run("skopeo", args, { timeout: timeoutMs, maxBuffer: 16 << 20 });
+    const [file, argv] = inNetns(netns, "skopeo", args);
+    await run(file, argv, { timeout: timeoutMs, maxBuffer: 16 << 20 });
   } catch (err: unknown) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`skopeo ${args.join(" ")} failed: ${e.stderr?.trim() || e.message}`, { cause: err });
@@ -136,9 +140,11 @@ export async function pushImage(image: TestImage, host: string, ref: string, tim
 }
 
 /** Anonymous unless `creds`; skopeo answers token challenges itself, straight to the realm. */
-export async function pullImage(host: string, ref: string, outDir: string, opts: { all?: boolean; timeoutMs?: number; creds?: string } = {}): Promise<string> {
+export async function pullImage(
+  host: string, ref: string, outDir: string, opts: { all?: boolean; timeoutMs?: number; creds?: string; netns?: string } = {},
+): Promise<string> {
   await skopeo(["copy", ...(opts.all ? ["--all"] : []), "--src-tls-verify=false", ...(opts.creds ? ["--src-creds", opts.creds] : []),
-    `docker://${host}/${ref}`, `dir:${outDir}`], opts.timeoutMs ?? 300_000);
+    `docker://${host}/${ref}`, `dir:${outDir}`], opts.timeoutMs ?? 300_000, opts.netns);
   return outDir;
 }
 

@@ -1,11 +1,23 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
+import { httpStatusIn } from "./netns.js";
 import { freePort } from "./ports.js";
-import { ManagedProcess, waitUntil } from "./process.js";
+import { ManagedProcess } from "./process.js";
 import { TokenIssuer } from "./token-issuer.js";
 
 export type RegistryAuth = "silly" | "token";
+
+export interface RegistryOptions {
+  readonly auth?: RegistryAuth;
+  readonly name?: string;
+  /** Run inside this network namespace, listening on all its addresses (default: loopback here). */
+  readonly netns?: string;
+  /** The address `url` and `host` name (with `netns`: one of the namespace's addresses). */
+  readonly host?: string;
+  /** A pull-through cache of this registry (distribution's proxy mode) instead of a store of its own. */
+  readonly proxyRemoteUrl?: string;
+}
 
 /** The account the tests push with when the registry wants token auth. */
 const TEST_ACCOUNT = { username: "tester", password: "secret" } as const;
@@ -30,8 +42,8 @@ export class Registry {
   /** With `auth: "token"`: the realm that issues the registry's tokens. */
   tokenIssuer?: TokenIssuer;
 
-  private constructor(private readonly dir: string, readonly port: number) {
-    this.url = `http://127.0.0.1:${port}`;
+  private constructor(private readonly dir: string, readonly port: number, private readonly address: string, private readonly netns?: string) {
+    this.url = `http://${address}:${port}`;
   }
 
   /** skopeo's --creds for pushes, when the registry wants them. */
@@ -41,7 +53,7 @@ export class Registry {
 
   /** host:port, as skopeo and image references want it. */
   get host(): string {
-    return `127.0.0.1:${this.port}`;
+    return `${this.address}:${this.port}`;
   }
 
   /**
@@ -50,8 +62,8 @@ export class Registry {
    * `auth: "token"` is the Docker token flow as Docker Hub and GHCR run it: every request, even an
    * anonymous pull, needs a JWT from the realm (`tokenIssuer`), verified with its certificate.
    */
-  static async start(runDir: string, opts: { auth?: RegistryAuth; name?: string } = {}): Promise<Registry> {
-    const r = new Registry(path.join(runDir, opts.name ?? "registry"), await freePort());
+  static async start(runDir: string, opts: RegistryOptions = {}): Promise<Registry> {
+    const r = new Registry(path.join(runDir, opts.name ?? "registry"), await freePort(), opts.host ?? "127.0.0.1", opts.netns);
     mkdirSync(r.dir, { recursive: true });
     if (opts.auth === "token") {
       r.tokenIssuer = await TokenIssuer.start(path.join(r.dir, "token-issuer"), {
@@ -63,7 +75,8 @@ export class Registry {
       "version: 0.1",
       "log: { level: warn }",
       `storage: { filesystem: { rootdirectory: ${path.join(r.dir, "data")} }, delete: { enabled: true } }`,
-      `http: { addr: 127.0.0.1:${r.port} }`,
+      `http: { addr: ${opts.netns ? "0.0.0.0" : "127.0.0.1"}:${r.port} }`,
+      ...(opts.proxyRemoteUrl ? [`proxy: { remoteurl: "${opts.proxyRemoteUrl}" }`] : []),
       ...(opts.auth === "silly" ? ['auth: { silly: { realm: "http://127.0.0.1:1/token", service: "ndnreg-test" } }'] : []),
       ...(issuer ? [`auth: { token: { realm: "${issuer.realm}", service: "${issuer.service}", issuer: "${issuer.issuer}", rootcertbundle: "${issuer.certFile}" } }`] : []),
     ].join("\n"));
@@ -73,7 +86,7 @@ export class Registry {
 
   async startProcess(): Promise<void> {
     this.proc = new ManagedProcess("registry", "docker-registry", ["serve", path.join(this.dir, "config.yml")],
-      { logFile: path.join(this.dir, "registry.log") });
+      { logFile: path.join(this.dir, "registry.log"), netns: this.netns });
     this.proc.subscribe((line) => {
       const m = BLOB_GET_LOG.exec(line);
       if (m) {
@@ -82,7 +95,9 @@ export class Registry {
         ++this.blobHeads;
       }
     });
-    await waitUntil("registry /v2/", async () => [200, 401].includes((await fetch(`${this.url}/v2/`)).status));
+    const netns = this.netns;
+    const status = netns ? () => httpStatusIn(netns, `${this.url}/v2/`) : async () => (await fetch(`${this.url}/v2/`)).status;
+    await this.proc.waitUntil("registry /v2/ answered", async () => [200, 401].includes(await status()));
   }
 
   /** Stop and start the registry process only (it reads its config and certificates again). */

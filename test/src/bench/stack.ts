@@ -1,5 +1,8 @@
+import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 
 import { CountingProxy } from "./counting-proxy.js";
 import { entryCommand } from "./entry.js";
@@ -10,6 +13,7 @@ import { Redirector } from "./redirector.js";
 import { Registry, type RegistryAuth } from "./registry.js";
 import { makeRunDir } from "./run-dir.js";
 
+const run = promisify(execFile);
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 export const SERVER_MAIN = path.join(root, "server/dist/main.js");
 export const CLIENT_MAIN = path.join(root, "client/dist/main.js");
@@ -29,6 +33,15 @@ export interface BlobLog {
   digest: string;
   bytes: number;
   source: "ndn" | "http" | "ndn+http";
+  /** With NDN: bytes that came over it, and Interests sent again. */
+  ndnBytes?: number;
+  retransmissions?: number;
+  /** Name kind the segments came under, and bytes of every Data packet received (segments, metadata, manifest nodes). */
+  names?: "canonical" | "legacy";
+  ndnPacketBytes?: number;
+  badSegments?: number;
+  refetched?: number;
+  repaired?: number;
 }
 
 export interface StackOptions {
@@ -42,9 +55,15 @@ export interface StackOptions {
    * signed storage URLs valid this long. The server and clients then use it as their registry.
    */
   readonly redirectExpiresMs?: number;
+  /**
+   * Run registry, forwarder and server inside this network namespace; `host` is the namespace's
+   * address that this process reaches them by (their listeners take every address there).
+   */
+  readonly netns?: string;
+  readonly host?: string;
 }
 
-/** registry + ndnd + server, with clients started on demand; everything on loopback. */
+/** registry + ndnd + server, with clients started on demand; on loopback, or in network namespaces. */
 export class Stack {
   server?: ManagedProcess;
   private readonly clients: ClientHandle[] = [];
@@ -62,6 +81,9 @@ export class Stack {
     readonly prefix: string,
     private readonly serverEnv: Record<string, string>,
     readonly redirector?: Redirector,
+    readonly netns?: string,
+    /** The address this process reaches the stack's listeners by. */
+    private readonly address = "127.0.0.1",
   ) {}
 
   /** What the server and clients talk to: the redirector if there is one, else the registry. */
@@ -71,37 +93,39 @@ export class Stack {
 
   static async start(opts: StackOptions): Promise<Stack> {
     const { dir, cleanup } = makeRunDir(opts.label);
-    const registry = await Registry.start(dir, { auth: opts.registryAuth });
+    const registry = await Registry.start(dir, { auth: opts.registryAuth, netns: opts.netns, host: opts.host });
     const issuer = registry.tokenIssuer;
     const redirector = opts.redirectExpiresMs === undefined ? undefined : await Redirector.start(registry.url, {
       expiresMs: opts.redirectExpiresMs,
       storageAuthorization: issuer && ((name) => `Bearer ${issuer.mint("storage", [{ type: "repository", name, actions: ["pull"] }])}`),
     });
-    const forwarder = await Forwarder.start(dir, { csCapacity: opts.csCapacity });
-    const stack = new Stack(dir, cleanup, registry, forwarder, opts.prefix ?? "/ndnreg/test", opts.serverEnv ?? {}, redirector);
+    const forwarder = await Forwarder.start(dir, { csCapacity: opts.csCapacity, netns: opts.netns, host: opts.host });
+    const stack = new Stack(dir, cleanup, registry, forwarder, opts.prefix ?? "/ndnreg/test", opts.serverEnv ?? {}, redirector, opts.netns, opts.host);
     await stack.startServer();
     return stack;
   }
 
   /**
    * Start the server and wait until its prefix is registered in the forwarder. ndnd takes prefix
-   * registrations only from Unix faces: with a TCP or UDP uplink (NDNTS_UPLINK) the route to the
+   * registrations only from Unix faces: with a TCP or UDP uplink (NDNREG_ROUTER) the route to the
    * server's face is added here, as an operator would.
    */
   async startServer(extraEnv: Record<string, string> = {}, fw: Forwarder = this.forwarder): Promise<ManagedProcess> {
     await this.stopServer(); // never leak the previous one (its pipes would keep the test alive)
-    const uplink = extraEnv["NDNTS_UPLINK"] ?? this.serverEnv["NDNTS_UPLINK"] ?? fw.uri;
+    const uplink = extraEnv["NDNREG_ROUTER"] ?? this.serverEnv["NDNREG_ROUTER"] ?? fw.uri;
     const facesBefore = uplink.startsWith("unix:") ? undefined : await fw.faceIds();
     const n = ++this.serverStarts;
     const metricsPort = await freePort();
-    this.serverMetricsUrl = `http://127.0.0.1:${metricsPort}`;
+    const metricsHost = `${this.address}:${metricsPort}`;
+    this.serverMetricsUrl = `http://${metricsHost}`;
     const entry = entryCommand(SERVER_MAIN, []);
     this.server = new ManagedProcess(`server${n}`, entry.cmd, entry.args, {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
+      netns: this.netns,
       env: {
-        ...process.env, NDNTS_UPLINK: fw.uri, REGISTRY_URL: this.registryFrontUrl, NDN_PREFIX: this.prefix,
-        LOG_LEVEL: "info", METRICS_LISTEN: `127.0.0.1:${metricsPort}`, ...this.serverEnv, ...extraEnv, ...entry.env,
+        ...process.env, NDNREG_ROUTER: fw.uri, NDNREG_UPSTREAM: this.registryFrontUrl, NDNREG_NAME: this.prefix,
+        NDNREG_LOG_LEVEL: "info", NDNREG_METRICS_LISTEN: metricsHost, ...this.serverEnv, ...extraEnv, ...entry.env,
       },
     });
     await this.server.waitForLine(/"uplink up"/);
@@ -128,8 +152,8 @@ export class Stack {
       logFile: path.join(this.runDir, `server${n}.log`),
       cwd: this.runDir,
       env: {
-        ...process.env, NDNTS_UPLINK: this.forwarder.uri, REGISTRY_URL: this.registry.url, NDN_PREFIX: this.prefix,
-        LOG_LEVEL: "info", METRICS_LISTEN: "", ...env, ...entry.env,
+        ...process.env, NDNREG_ROUTER: this.forwarder.uri, NDNREG_UPSTREAM: this.registry.url, NDNREG_NAME: this.prefix,
+        NDNREG_LOG_LEVEL: "info", NDNREG_METRICS_LISTEN: "", ...env, ...entry.env,
       },
     });
     this.extraServers.push(proc);
@@ -137,8 +161,28 @@ export class Stack {
     return proc;
   }
 
-  async waitForRoute(fw: Forwarder = this.forwarder, timeoutMs = 10_000): Promise<void> {
-    await waitUntil(`route ${this.prefix} on ${fw.name}`, async () => (await fw.routes()).includes(`prefix=${this.prefix} `), timeoutMs, 100);
+  /**
+   * A keychain for a server (give it `env`) and its certificate, exported by the server's own
+   * --print-certificate, in a file for clients' --trust-anchor.
+   */
+  async serverKey(name = "keychain"): Promise<{ env: Record<string, string>; certFile: string }> {
+    const dir = path.join(this.runDir, name);
+    const env = { NDNREG_KEYCHAIN: dir };
+    const entry = entryCommand(SERVER_MAIN, ["--print-certificate", "--name", this.prefix]);
+    const { stdout } = await run(entry.cmd, entry.args, { cwd: this.runDir, env: { ...process.env, ...env, ...entry.env } });
+    const certFile = path.join(this.runDir, `${name}.cert`);
+    writeFileSync(certFile, stdout);
+    return { env, certFile };
+  }
+
+  async waitForRoute(fw: Forwarder = this.forwarder, timeoutMs = 10_000, prefix = this.prefix): Promise<void> {
+    await waitUntil(`route ${prefix} on ${fw.name}`, async () => (await fw.routes()).includes(`prefix=${prefix} `), timeoutMs, 100);
+  }
+
+  /** Segment Data the running server has produced (its Interests answered with Data), from its /metrics. */
+  async serverSegments(): Promise<number> {
+    const text = await (await fetch(`${this.serverMetricsUrl}/metrics`)).text();
+    return Number(/^ndnreg_server_interests_total\{outcome="data"\} (\d+)$/m.exec(text)?.[1] ?? NaN);
   }
 
   async stopServer(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
@@ -153,7 +197,8 @@ export class Stack {
   }
 
   /** `fch`: no --router; the client asks this NDN-FCH service instead. */
-  async startClient(opts: { upstream?: string; router?: string; fch?: string; name?: string; args?: string[] } = {}): Promise<ClientHandle> {
+  /** `netns`: run it in that network namespace (then `upstream` and `router` must be reachable from there, and its url only is). */
+  async startClient(opts: { upstream?: string; router?: string; fch?: string; name?: string; args?: string[]; netns?: string } = {}): Promise<ClientHandle> {
     const port = await freePort();
     const n = this.clients.length + 1;
     const entry = entryCommand(CLIENT_MAIN, [
@@ -163,8 +208,9 @@ export class Stack {
       ...(opts.fch === undefined ? ["--router", opts.router ?? this.forwarder.uri] : ["--fch", opts.fch]),
       ...(opts.args ?? []),
     ]);
+    // In the run directory, as the servers: a .env in the checkout is not the test's.
     const proc = new ManagedProcess(`client${n}`, entry.cmd, entry.args, {
-      logFile: path.join(this.runDir, `client${n}.log`), env: { ...process.env, ...entry.env },
+      logFile: path.join(this.runDir, `client${n}.log`), cwd: this.runDir, env: { ...process.env, ...entry.env }, netns: opts.netns,
     });
     await proc.waitForLine(/"client ready"/);
     const host = `127.0.0.1:${port}`;

@@ -20,7 +20,7 @@ const cache = new RangeCache(async (_id, begin, end, into, onProgress) => {
   await new Promise((r) => setImmediate(r)); // as a registry read, never within the call
   into.fill(1);
   onProgress(end - begin);
-}, { segmentSize: SEGMENT_SIZE, maxRead: CHUNK, cacheBytes: 256 * 1024 * 1024, maxLoads: 16 });
+}, { segmentSize: SEGMENT_SIZE, blockBytes: 6 * SEGMENT_SIZE, maxRead: CHUNK, cacheBytes: 256 * 1024 * 1024, maxLoads: 16 });
 
 // Warm: the first four chunks of each blob read in order, as a pull reads them (the ranges grow
 // to 4 MB; a pool large enough that none of them is given up for the next blob's).

@@ -94,3 +94,9 @@ export function assertLaunchedByShebang(root: number, main: string, runs: { file
     assert.ok(environ.includes(`${k}=${v}`), `${k}=${v} missing from the environment of ${argv.join(" ")}`);
   }
 }
+
+/** The client's last "blob done" line for a digest (waited for). */
+export async function blobLog(client: ClientHandle, digest: string): Promise<BlobLog> {
+  await client.proc.waitForLine(new RegExp(`"digest":"${digest}".*"blob done"`), 5000);
+  return client.blobLogs().findLast((l) => l.digest === digest)!;
+}

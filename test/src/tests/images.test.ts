@@ -15,7 +15,7 @@ const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 /** The README's names: `docker build -f server.Dockerfile -t ndn-registry-server .` and the client's. */
 const IMAGES = { server: "ndn-registry-server", client: "ndn-registry-client" } as const;
 /**
- * Where the images' HEALTHCHECKs ask: the server's default METRICS_LISTEN and the client's registry
+ * Where the images' HEALTHCHECKs ask: the server's default --metrics-listen and the client's registry
  * port. The containers share the host's network (the registry and ndnd run there, on loopback).
  */
 const SERVER_HEALTH = { host: "127.0.0.1", port: 9464 };
@@ -75,9 +75,9 @@ describe("images: the Dockerfiles built with buildah, run with podman, a pull th
 
   test("the server image registers the prefix through the mounted forwarder socket, as `node`, through its entry file's shebang", async () => {
     server = Container.run(`ndnreg-images-${process.pid}-server`, IMAGES.server, {
-      // The image's default NDNTS_UPLINK is unix:///run/nfd/nfd.sock, as the README mounts it.
+      // The image's default --router is unix:///run/nfd/nfd.sock, as the README mounts it.
       mounts: { [path.dirname(stack.forwarder.socketPath)]: "/run/nfd" },
-      env: { REGISTRY_URL: stack.registry.url, NDN_PREFIX: stack.prefix },
+      env: { NDNREG_UPSTREAM: stack.registry.url, NDNREG_NAME: stack.prefix },
       logFile: path.join(stack.runDir, "server-container.log"),
     });
     await server.proc.waitForLine(/"uplink up"/, 30_000);

@@ -1,10 +1,20 @@
+import "@ndnreg/shared/polyfill";
+
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
+import { consume } from "@ndn/endpoint";
+import { Forwarder as NdnForwarder } from "@ndn/fw";
+import { Segment } from "@ndn/naming-convention2";
+import { UnixTransport } from "@ndn/node-transport";
+import { Interest, Name } from "@ndn/packet";
+import { canonicalBlobName, legacyBlobName, makeBlobId, SEGMENT_SIZE, segmentCount } from "@ndnreg/shared/ndn";
+
 import { type ClientHandle, type CountingProxy, pullImage, Stack, verifyPulled } from "../bench/index.js";
-import { blobSources, pushRawBlob, pushTestImage, sha256Text } from "./helpers.js";
+import { blobLog, blobSources, pushRawBlob, pushTestImage, sha256Text } from "./helpers.js";
 
 /**
  * A producer that publishes wrong bytes under the right names: the real server reading the
@@ -20,7 +30,7 @@ describe("wrong bytes over NDN are never served", () => {
     corrupting = await stack.proxy(false);
     corrupting.corruptBlobs = true;
     await stack.stopServer();
-    await stack.startServer({ REGISTRY_URL: corrupting.url });
+    await stack.startServer({ NDNREG_UPSTREAM: corrupting.url });
     client = await stack.startClient();
   });
   after(async () => {
@@ -90,9 +100,9 @@ describe("a rogue producer competing with the honest server on the same prefix",
     // Both register the prefix; the rogue's route is cheaper, so ndnd's best-route strategy sends
     // Interests to it first (asserted below: this cannot pass without meeting it).
     await stack.stopServer();
-    await stack.startExtraServer({ REGISTRY_URL: corrupting.url, NDN_ROUTE_COST: "0" });
+    await stack.startExtraServer({ NDNREG_UPSTREAM: corrupting.url, NDNREG_ROUTE_COST: "0" });
     await stack.waitForRoute();
-    await stack.startServer({ NDN_ROUTE_COST: "100" });
+    await stack.startServer({ NDNREG_ROUTE_COST: "100" });
     client = await stack.startClient();
   });
   after(async () => {
@@ -113,6 +123,91 @@ describe("a rogue producer competing with the honest server on the same prefix",
     }
     assert.equal(completed, 2, "two pulls should complete within four attempts");
     assert.ok(client.proc.grep(/"digest mismatch/).length > 0, "the rogue producer was never met");
+  });
+});
+
+describe("with a trust anchor: a rogue producer registered before the honest one", () => {
+  let stack: Stack;
+  let client: ClientHandle;
+
+  before(async () => {
+    stack = await Stack.start({ label: "rogue-anchor" });
+    const key = await stack.serverKey();
+    const corrupting = await stack.proxy(false);
+    corrupting.corruptBlobs = true;
+    await stack.stopServer();
+    // The rogue has no keychain: it signs with a key of its own, which the anchor does not name.
+    await stack.startExtraServer({ NDNREG_UPSTREAM: corrupting.url, NDNREG_ROUTE_COST: "0" });
+    await stack.waitForRoute();
+    await stack.startServer({ ...key.env, NDNREG_ROUTE_COST: "100" });
+    client = await stack.startClient({ args: ["--trust-anchor", key.certFile] });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("no pull fails and no wrong byte reaches the writer: the rogue's packets are refused, the bytes come over HTTP", async () => {
+    const image = await pushTestImage(stack, "rogue/anchored:v1", { format: "oci", layers: [6_000_000, 1_000_000, 50_000] });
+    for (let attempt = 0; attempt < 2; ++attempt) {
+      await verifyPulled(image, await pullImage(client.host, "rogue/anchored:v1", path.join(stack.runDir, `out-anchored-${attempt}`)));
+    }
+    assert.equal(client.proc.grep(/"digest mismatch/).length, 0, "a wrong copy reached the writer");
+    assert.ok(client.proc.grep(/"reason":"bad-metadata"/).length > 0, "the rogue producer was never met");
+  });
+});
+
+describe("with a trust anchor: a router cache poisoned with wrong segments", () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await Stack.start({ label: "poisoned" });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  test("each wrong segment is dropped and fetched again by its exact name: every blob over NDN, right bytes, no failed pull", async () => {
+    const key = await stack.serverKey();
+    const image = await pushTestImage(stack, "poison/image:v1", { format: "oci", layers: [6_000_000, 1_000_000, 50_000] });
+    const corrupting = await stack.proxy(false);
+    corrupting.corruptBlobs = true;
+    await stack.stopServer();
+    const rogue = await stack.startExtraServer({ NDNREG_UPSTREAM: corrupting.url });
+    await stack.waitForRoute();
+    // Fill the forwarder's content store with the rogue's canonical segments of every blob.
+    const prefix = new Name(stack.prefix);
+    const fw = NdnForwarder.create();
+    const face = await UnixTransport.createFace({ fw, addRoutes: [prefix] }, stack.forwarder.socketPath);
+    let poisoned = 0;
+    try {
+      for (const blob of image.blobs) {
+        const id = makeBlobId("poison/image", blob.digest)!;
+        const bytes = readFileSync(path.join(image.dir, blob.digest.slice(7)));
+        await consume(new Interest(legacyBlobName(prefix, id).append(Segment, 0), Interest.MustBeFresh), { fw }); // teaches the rogue the digest
+        const name = canonicalBlobName(prefix, id.digest);
+        const segs = Array.from({ length: segmentCount(blob.size) }, (_, i) => i);
+        for (let i = 0; i < segs.length; i += 64) {
+          const interests = segs.slice(i, i + 64).map((s) => new Interest(name.append(Segment, s), Interest.MustBeFresh));
+          const datas = await Promise.all(interests.map((interest) => consume(interest, { fw, retx: 2 })));
+          poisoned += datas.filter((d, j) => !Buffer.from(d.content).equals(bytes.subarray((i + j) * SEGMENT_SIZE, (i + j + 1) * SEGMENT_SIZE))).length;
+        }
+      }
+    } finally {
+      face.close();
+    }
+    assert.ok(poisoned >= 3, `only ${poisoned} wrong segments cached: the test cannot show anything`);
+    await rogue.stop();
+    await stack.startServer(key.env);
+    const client = await stack.startClient({ args: ["--trust-anchor", key.certFile] });
+    await verifyPulled(image, await pullImage(client.host, "poison/image:v1", path.join(stack.runDir, "out-poisoned")));
+    let refetched = 0;
+    for (const blob of image.blobs) {
+      const log = await blobLog(client, blob.digest);
+      assert.equal(log.source, "ndn", blob.digest);
+      refetched += log.refetched ?? 0;
+    }
+    assert.equal(refetched, poisoned, "every wrong segment was replaced by its exact copy");
+    assert.equal(client.proc.grep(/"digest mismatch/).length, 0);
   });
 });
 

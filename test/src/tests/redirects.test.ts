@@ -24,7 +24,7 @@ describe("a registry that redirects blobs to expiring signed storage URLs", () =
   before(async () => {
     stack = await Stack.start({
       label: "redirect", registryAuth: "token", redirectExpiresMs: EXPIRES_MS, csCapacity: 64,
-      serverEnv: { RANGE_CACHE_BYTES: String(1 << 20), REGISTRY_RANGE_SEGMENTS: "32" },
+      serverEnv: { NDNREG_RANGE_CACHE_BYTES: String(1 << 20), NDNREG_UPSTREAM_RANGE_SEGMENTS: "32" },
     });
     redirector = stack.redirector!;
     ndnOnly = await stack.startClient({ upstream: (await stack.proxy(true)).url });

@@ -72,24 +72,27 @@ describe("client routes", () => {
 });
 
 describe("server configuration for registry credentials", () => {
-  const base = { REGISTRY_URL: "https://registry.example" };
+  const base = { NDNREG_UPSTREAM: "https://registry.example" };
+  const load = (env: Record<string, string>) => loadServerConfig([], { ...base, ...env });
   test("credentials need an explicit allow-list, and the list needs credentials", () => {
-    assert.equal(loadServerConfig(base).registryCredentials, undefined);
-    const ok = loadServerConfig({ ...base, REGISTRY_USERNAME: "u", REGISTRY_PASSWORD: "p", REGISTRY_ALLOW_REPOSITORIES: "org/app, team/*" });
+    assert.equal(load({}).registryCredentials, undefined);
+    const ok = load({ NDNREG_UPSTREAM_USERNAME: "u", NDNREG_UPSTREAM_PASSWORD: "p", NDNREG_UPSTREAM_ALLOW_REPOSITORIES: "org/app, team/*" });
     assert.deepEqual(ok.registryCredentials?.login, { username: "u", password: "p" });
     assert.ok(ok.registryCredentials?.allowList.allows("org/app"));
     const cases: Array<[Record<string, string>, RegExp]> = [
-      [{ REGISTRY_USERNAME: "u", REGISTRY_PASSWORD: "p" }, /needs REGISTRY_ALLOW_REPOSITORIES/],
-      [{ REGISTRY_ALLOW_REPOSITORIES: "org/app" }, /applies to registry credentials/],
-      [{ REGISTRY_USERNAME: "u", REGISTRY_ALLOW_REPOSITORIES: "org/app" }, /without REGISTRY_PASSWORD/],
-      [{ REGISTRY_PASSWORD: "p" }, /without REGISTRY_USERNAME/],
-      [{ REGISTRY_USERNAME: "u:x", REGISTRY_PASSWORD: "p", REGISTRY_ALLOW_REPOSITORIES: "a" }, /must not contain/],
-      [{ REGISTRY_USERNAME: "u", REGISTRY_PASSWORD: "p", REGISTRY_PASSWORD_FILE: "/x", REGISTRY_ALLOW_REPOSITORIES: "a" }, /not both/],
-      [{ REGISTRY_USERNAME: "u", REGISTRY_PASSWORD_FILE: "/nonexistent/secret", REGISTRY_ALLOW_REPOSITORIES: "a" }, /REGISTRY_PASSWORD_FILE=\/nonexistent\/secret/],
-      [{ REGISTRY_USERNAME: "u", REGISTRY_PASSWORD: "p", REGISTRY_ALLOW_REPOSITORIES: "*" }, /neither a repository/],
+      [{ NDNREG_UPSTREAM_USERNAME: "u", NDNREG_UPSTREAM_PASSWORD: "p" }, /needs --upstream-allow-repositories/],
+      [{ NDNREG_UPSTREAM_ALLOW_REPOSITORIES: "org/app" }, /applies to upstream credentials/],
+      [{ NDNREG_UPSTREAM_USERNAME: "u", NDNREG_UPSTREAM_ALLOW_REPOSITORIES: "org/app" }, /without --upstream-password/],
+      [{ NDNREG_UPSTREAM_PASSWORD: "p" }, /without --upstream-username/],
+      [{ NDNREG_UPSTREAM_USERNAME: "u:x", NDNREG_UPSTREAM_PASSWORD: "p", NDNREG_UPSTREAM_ALLOW_REPOSITORIES: "a" }, /must not contain/],
+      [{ NDNREG_UPSTREAM_USERNAME: "u", NDNREG_UPSTREAM_PASSWORD: "p", NDNREG_UPSTREAM_PASSWORD_FILE: "/x", NDNREG_UPSTREAM_ALLOW_REPOSITORIES: "a" }, /not both/],
+      [{ NDNREG_UPSTREAM_USERNAME: "u", NDNREG_UPSTREAM_PASSWORD_FILE: "/nonexistent/secret", NDNREG_UPSTREAM_ALLOW_REPOSITORIES: "a" },
+        /--upstream-password-file \/nonexistent\/secret/],
+      [{ NDNREG_UPSTREAM_USERNAME: "u", NDNREG_UPSTREAM_PASSWORD: "p", NDNREG_UPSTREAM_ALLOW_REPOSITORIES: "*" },
+        /^NDNREG_UPSTREAM_ALLOW_REPOSITORIES=\*: "\*" is neither a repository/],
     ];
     for (const [env, message] of cases) {
-      assert.throws(() => loadServerConfig({ ...base, ...env }), message, JSON.stringify(env));
+      assert.throws(() => load(env), { message }, JSON.stringify(env));
     }
   });
 

@@ -169,7 +169,7 @@ describe("a registry with token auth (as Docker Hub and GHCR run it)", () => {
     const other = await pushRawBlob(stack.registry.url, "private/other", randomBytes(150_000), headers("private/other"));
     await stack.stopServer();
     await stack.startServer({
-      REGISTRY_USERNAME: "tester", REGISTRY_PASSWORD: "secret", REGISTRY_ALLOW_REPOSITORIES: "private/allowed,team/*",
+      NDNREG_UPSTREAM_USERNAME: "tester", NDNREG_UPSTREAM_PASSWORD: "secret", NDNREG_UPSTREAM_ALLOW_REPOSITORIES: "private/allowed,team/*",
     });
     const creds = "tester:secret";
     // An anonymous caller is refused by the upstream (the client's HEAD); nothing is served.

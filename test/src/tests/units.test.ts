@@ -5,29 +5,21 @@ import { randomBytes, createHash } from "node:crypto";
 import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 
-import { consume } from "@ndn/endpoint";
-import { Forwarder as NdnForwarder } from "@ndn/fw";
 import { Segment } from "@ndn/naming-convention2";
-import { Component, Data, Interest, Name, nullSigner, TT } from "@ndn/packet";
-import { Decoder, Encoder } from "@ndn/tlv";
-import { createLogger } from "@ndnreg/shared";
+import { Component, ImplicitDigest, Name, TT } from "@ndn/packet";
 import {
-  type BlobId, blobName, isValidRepository, makeBlobId, parseRouterAddress, parseSegmentName, parseSha256Digest, peekPacket, SEGMENT_SIZE,
-  segmentCount, SlabArena, type WireTransport,
+  canonicalBlobName, isValidRepository, legacyBlobName, makeBlobId, manifestName, metadataName, parseRegistryName, parseRouterAddress, parseSha256Digest,
+  segmentCount, SlabArena,
 } from "@ndnreg/shared/ndn";
 
 import { parseRange } from "@ndnreg/client/http/range";
 import { DigestMismatchError, VerifiedWriter } from "@ndnreg/client/blob/verified-writer";
 import { NdnGate } from "@ndnreg/client/ndn/gate";
+import type { FetchBatch } from "@ndnreg/client/ndn/blob-fetcher";
 import { SharedFetches } from "@ndnreg/client/ndn/shared-fetches";
 import { fetchSegments, newPipelineStats, PipelineError, type SegmentChannel, type SegmentSink } from "@ndnreg/client/ndn/pipeline/segment-pipeline";
-import { serveThroughNdnts } from "@ndnreg/server/producer/adapters/ndnts-adapter";
-import { WireAdapter } from "@ndnreg/server/producer/adapters/wire-adapter";
-import { RangeCache } from "@ndnreg/server/producer/range-cache";
-import { SegmentProducer } from "@ndnreg/server/producer/segment-producer";
-import { BlobCatalog } from "@ndnreg/server/registry/blob-catalog";
-import { LookupLimiter } from "@ndnreg/server/registry/lookup-limiter";
-import type { RegistryClient } from "@ndnreg/server/registry/registry-client";
+
+import { barChartSvg } from "../bench/chart.js";
 
 describe("names", () => {
   test("repository grammar", () => {
@@ -39,20 +31,59 @@ describe("names", () => {
     }
   });
 
-  test("blob names round-trip; a single-word repository is one plain component as in the original", () => {
+  test("legacy names round-trip; a single-word repository is one plain component as in the original", () => {
     const prefix = new Name("/ndn-registry");
     const hex = "0123456789abcdef".repeat(4);
-    const name = blobName(prefix, makeBlobId("alpine", `sha256:${hex}`)!).append(Segment, 7);
+    const name = legacyBlobName(prefix, makeBlobId("alpine", `sha256:${hex}`)!).append(Segment, 7);
     const expected = new Name("/ndn-registry/alpine").append(new Component(TT.GenericNameComponent, Buffer.from(hex, "hex")), Segment.create(7));
     assert.ok(name.equals(expected), name.toString());
-    const parsed = parseSegmentName(prefix, name);
-    assert.ok(parsed.ok);
+    const parsed = parseRegistryName(prefix, name);
+    assert.ok(parsed.ok && parsed.kind === "legacy");
     assert.equal(parsed.id.repository, "alpine");
     assert.equal(parsed.id.digest.hex, hex);
     assert.equal(parsed.segment, 7);
-    const multi = parseSegmentName(prefix, blobName(prefix, makeBlobId("org/team/app", `sha256:${hex}`)!).append(Segment, 0));
-    assert.ok(multi.ok && multi.id.repository === "org/team/app");
-    assert.equal(parseSegmentName(new Name("/other"), name).ok, false);
+    const multi = parseRegistryName(prefix, legacyBlobName(prefix, makeBlobId("org/team/app", `sha256:${hex}`)!).append(Segment, 0));
+    assert.ok(multi.ok && multi.kind === "legacy" && multi.id.repository === "org/team/app");
+    assert.equal(parseRegistryName(new Name("/other"), name).ok, false);
+  });
+
+  test("the four name kinds are told apart by the number and types of their components", () => {
+    const prefix = new Name("/p");
+    const digest = parseSha256Digest(`sha256:${"ab".repeat(32)}`)!;
+    const id = makeBlobId("org/app", digest.text)!;
+    const exact = ImplicitDigest.create(randomBytes(32));
+    const kinds: Array<[Name, string, number?]> = [
+      [canonicalBlobName(prefix, digest).append(Segment, 5), "segment", 5],
+      [canonicalBlobName(prefix, digest).append(Segment, 5).append(exact), "segment", 5],
+      [manifestName(prefix, digest).append(Segment, 2), "manifest", 2],
+      [metadataName(prefix, id), "metadata"],
+      [legacyBlobName(prefix, id).append(Segment, 9), "legacy", 9],
+      [legacyBlobName(prefix, id).append(Segment, 9).append(exact), "legacy", 9],
+    ];
+    for (const [name, kind, n] of kinds) {
+      const parsed = parseRegistryName(prefix, name);
+      assert.ok(parsed.ok, `${name.toString()}: ${parsed.ok ? "" : parsed.reason}`);
+      assert.equal(parsed.kind, kind);
+      if (parsed.kind === "segment" || parsed.kind === "legacy") {
+        assert.equal(parsed.segment, n);
+        assert.equal(parsed.implicitDigest !== undefined, name.get(-1)!.type === TT.ImplicitSha256DigestComponent);
+      } else if (parsed.kind === "manifest") {
+        assert.equal(parsed.node, n);
+      }
+      if (parsed.kind !== "metadata") {
+        assert.equal((parsed.kind === "legacy" ? parsed.id.digest : parsed.digest).hex, digest.hex);
+      }
+    }
+    const bad: Name[] = [
+      canonicalBlobName(prefix, digest), // no segment
+      prefix.append(new Component(TT.GenericNameComponent, randomBytes(31)), Segment.create(0)), // digest length
+      metadataName(prefix, id).append(exact), // metadata for one exact packet
+      manifestName(prefix, digest), // no node number
+      legacyBlobName(prefix, id).append(Segment.create(1), Segment.create(2)),
+    ];
+    for (const name of bad) {
+      assert.equal(parseRegistryName(prefix, name).ok, false, name.toString());
+    }
   });
 
   test("digests: only sha256 with 64 lower-case hex digits", () => {
@@ -173,35 +204,37 @@ describe("shared fetches", () => {
     // One buffer for every batch, overwritten once the next batch is asked for.
     const scratch = Buffer.alloc(100_000);
     const fetcher = {
-      async *payloads(): AsyncGenerator<Uint8Array[]> {
+      async *payloads(): AsyncGenerator<FetchBatch> {
         for (let at = 0; at < blob.length; at += scratch.length) {
           const n = blob.copy(scratch, 0, at, at + scratch.length);
-          yield [scratch.subarray(0, n / 2), scratch.subarray(n / 2, n)];
+          yield { offset: 0, verified: false, payloads: [scratch.subarray(0, n / 2), scratch.subarray(n / 2, n)] };
           scratch.fill(0xee);
         }
       },
     };
     const shared = new SharedFetches(fetcher);
     // Reads by next(), not for-await: leaving a for-await loop early would end the subscription.
-    const read = async (it: AsyncGenerator<Uint8Array[]>, batches = Infinity) => {
+    const read = async (it: AsyncGenerator<FetchBatch>, batches = Infinity) => {
       const parts: Buffer[] = [];
       for (let i = 0; i < batches; ++i) {
         const r = await it.next();
         if (r.done) {
           break;
         }
-        parts.push(...r.value.map((p) => Buffer.from(p)));
+        parts.push(...r.value.payloads.map((p) => Buffer.from(p)));
         await new Promise((resolve) => setImmediate(resolve));
       }
       return Buffer.concat(parts);
     };
-    const first = shared.open(id, blob.length, new AbortController().signal);
+    const whole = { start: 0, end: blob.length - 1 };
+    const noRepair = () => Promise.reject(new Error("no repair in this test"));
+    const first = shared.open(id, blob.length, whole, noRepair, new AbortController().signal);
     const head = await read(first.payloads, 3); // three batches in, then the second request comes
-    const second = shared.open(id, blob.length, new AbortController().signal);
+    const second = shared.open(id, blob.length, whole, noRepair, new AbortController().signal);
     assert.equal(second.joined, true);
-    const [rest, whole] = await Promise.all([read(first.payloads), read(second.payloads)]);
+    const [rest, all] = await Promise.all([read(first.payloads), read(second.payloads)]);
     assert.ok(Buffer.concat([head, rest]).equals(blob), "first reader");
-    assert.ok(whole.equals(blob), "late reader");
+    assert.ok(all.equals(blob), "late reader");
   });
 });
 
@@ -221,7 +254,8 @@ function unreliableChannel(drop: (seg: number, attempt: number) => boolean): Seg
       const answer = (seg: number) => {
         outstanding.delete(seg);
         if (!closed) {
-          sink.data({ segment: seg, contentType: 0, content: Uint8Array.of(seg & 0xff, seg >> 8) });
+          const content = Uint8Array.of(seg & 0xff, seg >> 8);
+          sink.data({ segment: seg, contentType: 0, content, wire: content });
         }
       };
       return {
@@ -345,59 +379,20 @@ describe("slab arena", () => {
   });
 });
 
-describe("segment producer adapters", () => {
-  test("NDNts produce() and the wire hot path answer with the same Data: segments, the last one, Nacks", async () => {
-    const size = 2 * SEGMENT_SIZE + 123;
-    const bytes = randomBytes(size);
-    const present = makeBlobId("org/app", `sha256:${"a".repeat(64)}`)!;
-    const missing = makeBlobId("org/app", `sha256:${"b".repeat(64)}`)!;
-    const registry = {
-      stat: (id: BlobId) => Promise.resolve(id.digest.hex === present.digest.hex ? { found: true, size } : { found: false, status: 404 }),
-    } as unknown as RegistryClient;
-    const ranges = new RangeCache(async (_id, begin, end, into, progress) => {
-      await new Promise((r) => setImmediate(r));
-      into.set(bytes.subarray(begin, end));
-      progress(end - begin);
-    }, { segmentSize: SEGMENT_SIZE, maxRead: 128 * SEGMENT_SIZE, cacheBytes: 8 << 20, maxLoads: 4 });
-    const prefix = new Name("/adapters");
-    const catalog = new BlobCatalog(registry, new LookupLimiter({ rate: 100, repositoryRate: 100 }));
-    const producer = new SegmentProducer({ prefix, catalog, ranges, freshnessMs: 3_600_000, maxPending: 64, log: createLogger("test", "silent") });
-    const fw = NdnForwarder.create();
-    serveThroughNdnts(producer, { fw, signer: nullSigner });
-    const wire = new WireAdapter(producer, "null");
-
-    const viaNdnts = (name: Name) => consume(new Interest(name, Interest.Lifetime(1000)), { fw, retx: 0 });
-    const viaWire = async (name: Name): Promise<Data> => {
-      const interest = Encoder.encode(new Interest(name, Interest.Lifetime(1000)));
-      const sent = new Promise<Uint8Array>((resolve) => {
-        assert.ok(wire.tap(peekPacket(interest)!, { send: resolve } as unknown as WireTransport), "the tap declined a blob Interest");
-      });
-      return new Decoder(await sent).decode(Data);
-    };
-    const cases: Array<[BlobId, number]> = [[present, 0], [present, 2], [present, 3], [missing, 0]];
-    for (const [id, segment] of cases) {
-      const name = blobName(prefix, id).append(Segment, segment);
-      const [a, b] = [await viaNdnts(name), await viaWire(name)];
-      for (const d of [a, b]) {
-        assert.ok(d.name.equals(name));
-      }
-      assert.equal(a.contentType, b.contentType);
-      assert.equal(a.freshnessPeriod, b.freshnessPeriod);
-      assert.ok(a.finalBlockId === b.finalBlockId || a.finalBlockId!.equals(b.finalBlockId!), `${segment}: FinalBlockId`);
-      assert.ok(Buffer.from(a.content).equals(Buffer.from(b.content)), `${segment}: content`);
-    }
-    const data = await viaNdnts(blobName(prefix, present).append(Segment, 2));
-    assert.ok(Buffer.from(data.content).equals(bytes.subarray(2 * SEGMENT_SIZE)));
-    assert.ok(data.finalBlockId?.equals(Segment.create(2)));
-    assert.equal(data.freshnessPeriod, 3_600_000);
-    for (const [id, segment] of [[present, 3], [missing, 0]] as const) {
-      const nack = await viaWire(blobName(prefix, id).append(Segment, segment));
-      assert.equal(nack.contentType, 3);
-      assert.equal(nack.freshnessPeriod, 1000);
-      assert.equal(nack.finalBlockId, undefined);
-    }
-    assert.equal(producer.counters.data, 5);
-    assert.equal(producer.counters.nackMissing, 6);
-    ranges.close();
+describe("bench chart", () => {
+  test("one bar per present value, scaled to the panel's largest, labels escaped", () => {
+    const svg = barChartSvg("a <b> & c", ["x & y", "z"], [
+      { title: "MB/s", series: [{ name: "MB/s", color: "#000", values: [100, 50] }] },
+      { title: "CPU", stacked: true, series: [{ name: "p", color: "#111", values: [null, 1] }, { name: "q", color: "#222", values: [null, 3] }] },
+    ]);
+    assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>\n[\s\S]*<\/svg>\n$/);
+    assert.ok(svg.includes("a &#60;b&#62; &#38; c") && svg.includes("x &#38; y") && !svg.includes("<b>"));
+    const bars = [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="([\d.]+)" height="[\d.]+" fill="#(\d+)"><title>([^<]*)<\/title>/g)];
+    assert.deepEqual(bars.map((b) => b[3]), ["MB/s: 100.0", "MB/s: 50.0", "p: 1.0", "q: 3.0"]);
+    const width = (i: number) => Number(bars[i]![1]);
+    assert.equal(width(1) * 2, width(0));
+    assert.equal(width(2) * 3, width(3));
+    assert.equal(width(2) + width(3), width(0), "the stacked total is as long as the other panel's largest");
+    assert.match(svg, />4\.0<\/text>/, "the stacked bar's total");
   });
 });

@@ -6,16 +6,19 @@
 import "@ndnreg/shared/polyfill";
 
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 
 import { LpPacket } from "@ndn/lp";
 import { Segment } from "@ndn/naming-convention2";
 import { Component, Data, digestSigning, Interest, Nack, NackHeader, Name, nullSigner, SigType, TT } from "@ndn/packet";
 import { Decoder, Encoder } from "@ndn/tlv";
+import { Metadata } from "@ndn/rdr";
 import {
-  decodeDataContent, encodeSegmentData, encodeSegmentInterest, FrameSplitter, FrameTooLargeError, hasNamePrefix, lastComponentOffset, peekPacket,
-  readSegmentComponent, TLV, withPitToken,
+  BlobMetadata, canonicalBlobName, canonicalSegmentFields, decodeBlobMetadata, decodeDataContent, encodeSegmentData, encodeSegmentInterest,
+  FrameSplitter, FrameTooLargeError, hasNamePrefix, implicitDigest, lastComponentOffset, MetadataTT, parseSha256Digest, peekPacket, readNni,
+  readSegmentComponent, readTlv, TLV, withPitToken,
 } from "@ndnreg/shared/ndn";
 
 const blob = new Name("/ndn-registry").append("org/team/app").append(new Component(TT.GenericNameComponent, randomBytes(32)));
@@ -162,4 +165,37 @@ describe("wire codec against NDNts", () => {
     }
     assert.throws(() => new FrameSplitter().push(new Uint8Array([0x06, 0xfe, 0x10, 0, 0, 0]), () => undefined), FrameTooLargeError);
   });
+});
+
+describe("blob metadata (RDR)", () => {
+  test("the fields use the protocol's TLV-TYPEs, and a plain RDR decoder still reads the Name", () => {
+    const name = new Name("/ndn-registry").append(new Component(TT.GenericNameComponent, randomBytes(32)));
+    const m = BlobMetadata.create(name, { blobSize: 123_456_789, segmentSize: 8000, finalSegment: 15_432, manifestFanout: 250 });
+    const wire = Encoder.encode(m);
+    const fields = new Map<number, Uint8Array>();
+    for (let off = 0; off < wire.length;) {
+      const e = readTlv(wire, off)!;
+      fields.set(e.type, wire.subarray(e.valueStart, e.end));
+      off = e.end;
+    }
+    assert.deepEqual([...fields.keys()], [TLV.Name, MetadataTT.BlobSize, MetadataTT.SegmentSize, MetadataTT.FinalSegment, MetadataTT.ManifestFanout]);
+    assert.equal(readNni(fields.get(MetadataTT.BlobSize)!, 0, 4), 123_456_789);
+    const plain = new Decoder(wire).decode(Metadata);
+    assert.ok(plain.name.equals(name));
+    const back = decodeBlobMetadata(wire);
+    assert.deepEqual([back.blobSize, back.segmentSize, back.finalSegment, back.manifestFanout], [123_456_789, 8000, 15_432, 250]);
+  });
+});
+
+test("the worked example in docs/protocol.md is what the encoder makes", () => {
+  const doc = readFileSync(new URL("../../../docs/protocol.md", import.meta.url), "utf8");
+  const hex = /As one string:\s+```\s+([0-9a-f]+)\s+```/.exec(doc)?.[1];
+  const implicit = /Its implicit digest, the single entry of manifest node 0, is\s+`([0-9a-f]{64})`/.exec(doc)?.[1];
+  assert.ok(hex && implicit, "the example is missing from docs/protocol.md");
+  const content = Buffer.from("hello, world\n");
+  const digest = parseSha256Digest(`sha256:${createHash("sha256").update(content).digest("hex")}`)!;
+  const name = canonicalBlobName(new Name("/example/registry"), digest).append(Segment, 0);
+  const wire = encodeSegmentData({ ...canonicalSegmentFields(0, content), nameValue: name.value });
+  assert.equal(Buffer.from(wire).toString("hex"), hex);
+  assert.equal(implicitDigest(wire).toString("hex"), implicit);
 });

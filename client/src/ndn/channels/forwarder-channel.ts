@@ -1,6 +1,7 @@
 import { CancelInterest, type Forwarder, FwPacket } from "@ndn/fw";
 import { Segment } from "@ndn/naming-convention2";
 import { Data, Interest, Nack, type Name } from "@ndn/packet";
+import { Encoder } from "@ndn/tlv";
 import { pushable } from "@ndn/util";
 
 import type { SegmentChannel, SegmentFlow, SegmentSink } from "../pipeline/segment-pipeline.js";
@@ -23,8 +24,10 @@ export class ForwarderChannel implements SegmentChannel {
             const segment = Segment.parse(comp);
             outstanding.delete(segment);
             const final = pkt.l3.finalBlockId;
-            const finalSegment = final && Segment.match(final) ? Segment.parse(final) : undefined;
-            sink.data({ segment, contentType: pkt.l3.contentType, content: pkt.l3.content, finalSegment });
+            sink.data({
+              segment, contentType: pkt.l3.contentType, content: pkt.l3.content, wire: Encoder.encode(pkt.l3),
+              finalSegment: final && Segment.match(final) ? Segment.parse(final) : undefined,
+            });
           }
         } else if (pkt.l3 instanceof Nack) {
           sink.nack(String(pkt.l3.reason));

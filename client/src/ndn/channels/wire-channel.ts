@@ -11,7 +11,12 @@ import type { SegmentChannel, SegmentFlow, SegmentSink } from "../pipeline/segme
  * reconnects; Interests sent while the uplink is down are lost and retransmitted by the pipeline.
  */
 export class WireChannel implements SegmentChannel {
-  private readonly sessions = new Map<string, SegmentSink>();
+  /**
+   * Fetches by blob name. Several may run under one name (ranges of one blob, or one layer pulled
+   * through two repositories: canonical names have no repository); each gets every Data under it
+   * and ignores segments it did not ask for.
+   */
+  private readonly sessions = new Map<string, Set<SegmentSink>>();
   private readonly prefixValue: Uint8Array;
 
   constructor(prefix: Name, private readonly wire: () => WireTransport | undefined) {
@@ -21,37 +26,49 @@ export class WireChannel implements SegmentChannel {
   open(blob: Name, sink: SegmentSink): SegmentFlow {
     const blobValue = blob.value;
     const key = keyOf(blobValue);
-    this.sessions.set(key, sink);
+    let sinks = this.sessions.get(key);
+    if (!sinks) {
+      sinks = new Set();
+      this.sessions.set(key, sinks);
+    }
+    sinks.add(sink);
     return {
       express: (segment, lifetimeMs) => this.wire()?.send(encodeSegmentInterest(blobValue, segment, lifetimeMs)),
       close: () => {
-        if (this.sessions.get(key) === sink) {
+        const current = this.sessions.get(key);
+        current?.delete(sink);
+        if (current?.size === 0) {
           this.sessions.delete(key);
         }
       },
     };
   }
 
-  /** Give this to the Uplink: takes blob Data and Nacks under the prefix, leaves the rest to NDNts. */
+  /**
+   * Give this to the Uplink: takes segment Data and Nacks under the prefix, leaves the rest to
+   * NDNts, including every reply to an Interest NDNts sent (metadata, manifest nodes, exact
+   * re-fetches): those carry the PIT token NDNts gave them, wire Interests carry none.
+   */
   readonly tap: WireTap = (pkt: PeekedPacket) => {
-    if (!hasNamePrefix(pkt.nameValue, this.prefixValue)) {
+    if (pkt.pitToken !== undefined || !hasNamePrefix(pkt.nameValue, this.prefixValue)) {
       return false;
     }
     const last = lastComponentOffset(pkt.nameValue);
     const segment = last < 0 ? undefined : readSegmentComponent(pkt.nameValue, last);
-    const sink = segment === undefined ? undefined : this.sessions.get(keyOf(pkt.nameValue.subarray(0, last)));
-    if (!sink || segment === undefined) {
+    const sinks = segment === undefined ? undefined : this.sessions.get(keyOf(pkt.nameValue.subarray(0, last)));
+    if (!sinks || segment === undefined) {
       return true; // late or unsolicited: nobody is waiting for it
     }
     if (pkt.type === TLV.Interest) {
       if (pkt.nackReason !== undefined) {
-        sink.nack(`reason ${pkt.nackReason}`);
+        sinks.forEach((sink) => sink.nack(`reason ${pkt.nackReason}`));
       }
       return true;
     }
     const decoded = decodeDataContent(pkt.packet);
     if (decoded) {
-      sink.data({ segment, contentType: decoded.contentType, content: decoded.content, finalSegment: decoded.finalSegment });
+      const data = { segment, contentType: decoded.contentType, content: decoded.content, wire: pkt.packet, finalSegment: decoded.finalSegment };
+      sinks.forEach((sink) => sink.data(data));
     }
     return true;
   };

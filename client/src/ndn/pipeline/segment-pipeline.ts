@@ -5,7 +5,9 @@ export interface SegmentPacket {
   readonly segment: number;
   readonly contentType: number;
   readonly content: Uint8Array;
-  /** The producer's last segment (FinalBlockId), if the Data says. */
+  /** The whole Data element (its sha256 is the packet's implicit digest). */
+  readonly wire: Uint8Array;
+  /** FinalBlockId, when it is a segment number. */
   readonly finalSegment?: number;
 }
 
@@ -28,6 +30,8 @@ export interface SegmentChannel {
 
 export interface PipelineOptions {
   readonly channel: SegmentChannel;
+  /** First segment to fetch (default 0): a byte range fetches only the segments it covers. */
+  readonly first?: number;
   readonly signal: AbortSignal;
   /** Upper bound on Interests in flight (segments of 8000 bytes). */
   readonly maxWindow?: number;
@@ -73,7 +77,7 @@ const PENDING = 1;
 const ARRIVED = 2;
 
 /**
- * Fetches segments [0, count) of `name` in order (in batches of consecutive segments), keeping a window of Interests in flight on one
+ * Fetches segments [first, count) of `name` in order (in batches of consecutive segments), keeping a window of Interests in flight on one
  * channel. NDNts' fetch() sends at most one Interest per wake-up (Data or a 4 ms tick), which
  * left both ends idle most of the time; here every arriving Data refills the window at once.
  * Slow start, then AIMD on the window (halved on a timeout) and an RFC 6298 retransmission timer keep it polite on
@@ -89,10 +93,10 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
   let srtt = 0;
   let rttvar = 0;
   let rto = 1000;
-  let next = 0;
-  let delivered = 0;
-  /** Segments [0, contiguous) have all arrived (delivered or waiting in their slots). */
-  let contiguous = 0;
+  let next = opts.first ?? 0;
+  let delivered = next;
+  /** Segments [first, contiguous) have all arrived (delivered or waiting in their slots). */
+  let contiguous = next;
   // Segments in flight or waiting for the consumer live in [delivered, next), fewer than the
   // window, so a ring of typed arrays holds their state: no object and no Map entry per segment
   // that could live long enough to be promoted (docs/performance.md, "Per-segment state").

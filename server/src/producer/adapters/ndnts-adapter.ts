@@ -1,38 +1,56 @@
 import { produce, type Producer } from "@ndn/endpoint";
 import type { Forwarder } from "@ndn/fw";
-import { Segment } from "@ndn/naming-convention2";
-import { Data, type Interest, type Signer } from "@ndn/packet";
+import { Data, ImplicitDigest, type Interest } from "@ndn/packet";
+import { Decoder } from "@ndn/tlv";
+import { encodeSegmentData } from "@ndnreg/shared/ndn";
 
+import type { ManifestBuilder } from "../manifest-builder.js";
+import { type MetadataProducer, nackData } from "../metadata-producer.js";
 import type { SegmentProducer } from "../segment-producer.js";
 
 export interface NdntsAdapterOptions {
   readonly fw: Forwarder;
-  readonly signer: Signer;
 }
 
 /**
- * Answers blob Interests through NDNts produce(): on UDP uplinks (NDNLPv2 fragmentation), where
- * the wire tap is not in front of NDNts. Malformed names get no answer, nor do Interests the
- * producer drops for lack of room. NDNts runs more handlers at once than the producer lets wait,
- * so the producer's bound is the one that applies here too and NDNts never queues Interests.
+ * Answers through NDNts produce() every Interest the wire tap leaves to NDNts: metadata, manifest
+ * nodes and Interests for one exact packet (implicit digest) on every uplink, and all of them on
+ * UDP uplinks (NDNLPv2 fragmentation), where the tap is not in front of NDNts. Segments are
+ * encoded by the same encoder as on the wire path, so their bytes do not depend on the uplink.
+ * Malformed names, segments past the end and packets that do not match an Interest's implicit
+ * digest get no answer, nor do Interests the producer drops for lack of room. NDNts runs more
+ * handlers at once than the producer lets wait, so the producer's bound (every name kind goes
+ * through SegmentProducer.admit) is the one that applies here too and NDNts never queues Interests.
  */
-export function serveThroughNdnts(producer: SegmentProducer, opts: NdntsAdapterOptions): Producer {
+export function serveThroughNdnts(producer: SegmentProducer, manifests: ManifestBuilder, metadata: MetadataProducer, opts: NdntsAdapterOptions): Producer {
   const handler = async (interest: Interest): Promise<Data | undefined> => {
     const parsed = producer.parse(interest.name);
     if (!parsed.ok) {
       producer.drop(interest.name, parsed.reason);
       return undefined;
     }
-    const reply = producer.replyNow(parsed.id, parsed.segment) ?? await producer.reply(parsed.id, parsed.segment);
-    if (!reply) {
-      return undefined;
+    const name = ImplicitDigest.strip(interest.name);
+    let data: Data | undefined;
+    switch (parsed.kind) {
+      case "metadata":
+        return await producer.admit(() => metadata.reply(interest, parsed.id)) ?? undefined;
+      case "manifest": {
+        const reply = await producer.admit(() => manifests.node(parsed.digest, parsed.node));
+        data = reply === null ? undefined : "nack" in reply ? await nackData(name, reply.nack) : reply.data;
+        break;
+      }
+      case "segment":
+      case "legacy": {
+        const reply = producer.replyNow(parsed, parsed.segment) ?? await producer.reply(parsed, parsed.segment);
+        // Encoded at once: the range cache's views are valid until the next await.
+        data = reply === null ? undefined : new Decoder(encodeSegmentData({ ...reply, nameValue: name.value })).decode(Data);
+        break;
+      }
     }
-    // A copy: the range cache recycles its buffers, and signing here is asynchronous.
-    const data = new Data(interest.name, Data.ContentType(reply.contentType), Data.FreshnessPeriod(reply.freshnessMs), reply.content.slice());
-    if (reply.finalSegment !== undefined) {
-      data.finalBlockId = Segment.create(reply.finalSegment);
+    if (data && parsed.implicitDigest && !Buffer.from(await data.computeImplicitDigest()).equals(parsed.implicitDigest)) {
+      ++producer.counters.digestMismatch;
+      return undefined; // only the exact packet may answer: never a different one under that name
     }
-    await opts.signer.sign(data);
     return data;
   };
   return produce(producer.prefix, handler, { fw: opts.fw, concurrency: producer.maxPending + 256, describe: "blob-producer" });

@@ -1,88 +1,98 @@
 import { Segment } from "@ndn/naming-convention2";
 import { Name } from "@ndn/packet";
 import {
-  type BlobId, encodeSegmentData, hasNamePrefix, lastComponentOffset, type PeekedPacket, readSegmentComponent, TLV, type WireTap,
-  type WireTransport,
+  encodeSegmentData, hasNamePrefix, lastComponentOffset, type PeekedPacket, readSegmentComponent, TLV, type WireTap, type WireTransport,
 } from "@ndnreg/shared/ndn";
 import { LRUCache } from "lru-cache";
 
-import type { SegmentProducer, SegmentReply } from "../segment-producer.js";
+import type { SegmentProducer, SegmentReply, SegmentTarget } from "../segment-producer.js";
 
 /** Most distinct blob names whose parse result is remembered. */
 const PARSE_CACHE_SIZE = 4096;
 
-/** The parse result of a name that is not a valid blob name. */
-const MALFORMED = false;
+/** Parse results of names the hot path does not answer: malformed, or left to NDNts (manifest nodes). */
+const MALFORMED = 0;
+const TO_NDNTS = 1;
+type Parsed = SegmentTarget | typeof MALFORMED | typeof TO_NDNTS;
 
 /**
- * The server's hot path (Unix and TCP uplinks): blob Interests are read from the uplink socket's
- * bytes and answered with Data encoded in one allocation. A blob name is validated once by the
- * producer's parser and remembered, so the per-Interest cost is a map lookup plus the segment number.
+ * The server's hot path (Unix and TCP uplinks): segment Interests (canonical and legacy names) are
+ * read from the uplink socket's bytes and answered with Data encoded in one allocation. A blob
+ * name is validated once by the producer's parser and remembered, so the per-Interest cost is a
+ * map lookup plus the segment number. Everything else under the prefix (metadata, manifest nodes,
+ * Interests ending in an implicit digest) is left to NDNts, which the producer also answers.
  */
 export class WireAdapter {
   private readonly prefixValue: Uint8Array;
   /** Reads peek: a name's place in line is set when it is parsed. */
-  private readonly parsed = new LRUCache<string, BlobId | typeof MALFORMED>({ max: PARSE_CACHE_SIZE });
+  private readonly parsed = new LRUCache<string, Parsed>({ max: PARSE_CACHE_SIZE });
   /** The previous Interest's blob: consecutive Interests are nearly always for the same one. */
-  private last?: { readonly blobValue: Buffer; readonly id: BlobId | null };
+  private last?: { readonly blobValue: Buffer; readonly target: Parsed };
 
-  constructor(private readonly producer: SegmentProducer, private readonly signature: "digest" | "null") {
+  constructor(private readonly producer: SegmentProducer) {
     this.prefixValue = producer.prefix.value;
   }
 
-  /** Give this to the Uplink: takes Interests under the prefix, leaves the rest to NDNts. */
+  /** Give this to the Uplink: takes segment Interests under the prefix, leaves the rest to NDNts. */
   readonly tap: WireTap = (pkt: PeekedPacket, wire: WireTransport) => {
     if (pkt.type !== TLV.Interest || pkt.nackReason !== undefined || !hasNamePrefix(pkt.nameValue, this.prefixValue)) {
       return false;
     }
     const last = lastComponentOffset(pkt.nameValue);
     const segment = last < 0 ? undefined : readSegmentComponent(pkt.nameValue, last);
-    const id = segment === undefined ? null : this.blobId(pkt.nameValue, last);
-    if (id === null || segment === undefined) {
+    if (segment === undefined) {
+      return false; // metadata, an implicit digest, or malformed: NDNts parses it
+    }
+    const target = this.target(pkt.nameValue, last);
+    if (target === TO_NDNTS) {
+      return false;
+    }
+    if (target === MALFORMED) {
       this.producer.drop(new Name(pkt.nameValue), "malformed blob segment name");
       return true;
     }
-    const now = this.producer.replyNow(id, segment);
+    const now = this.producer.replyNow(target, segment);
     if (now) {
-      wire.send(this.encode(pkt.nameValue, pkt.pitToken, now));
+      wire.send(encode(pkt.nameValue, pkt.pitToken, now));
       return true;
     }
     // The views point into the socket's chunk: copy what outlives this call.
     const nameValue = new Uint8Array(pkt.nameValue);
     const pitToken = pkt.pitToken && new Uint8Array(pkt.pitToken);
-    void this.producer.reply(id, segment).then((reply) => reply && wire.send(this.encode(nameValue, pitToken, reply)));
+    void this.producer.reply(target, segment).then((reply) => reply && wire.send(encode(nameValue, pitToken, reply)));
     return true;
   };
 
-  private encode(nameValue: Uint8Array, pitToken: Uint8Array | undefined, reply: SegmentReply): Uint8Array {
-    return encodeSegmentData({
-      nameValue, pitToken, contentType: reply.contentType, freshnessMs: reply.freshnessMs, finalSegment: reply.finalSegment, content: reply.content,
-      signature: this.signature,
-    });
-  }
-
-  private blobId(nameValue: Uint8Array, lastOffset: number): BlobId | null {
+  private target(nameValue: Uint8Array, lastOffset: number): Parsed {
     const blobValue = Buffer.from(nameValue.buffer, nameValue.byteOffset, lastOffset);
     if (this.last?.blobValue.equals(blobValue)) {
-      return this.last.id;
+      return this.last.target;
     }
-    const id = this.lookup(blobValue);
-    this.last = { blobValue: Buffer.from(blobValue), id };
-    return id;
+    const target = this.lookup(blobValue);
+    this.last = { blobValue: Buffer.from(blobValue), target };
+    return target;
   }
 
-  private lookup(blobValue: Buffer): BlobId | null {
+  private lookup(blobValue: Buffer): Parsed {
     const key = blobValue.toString("latin1");
-    let id = this.parsed.peek(key);
-    if (id === undefined) {
+    let target = this.parsed.peek(key);
+    if (target === undefined) {
+      target = MALFORMED;
       try {
         const parsed = this.producer.parse(new Name(blobValue).append(Segment, 0));
-        id = parsed.ok ? parsed.id : MALFORMED;
+        if (parsed.ok) {
+          target = parsed.kind === "segment" ? { kind: "segment", digest: parsed.digest } : TO_NDNTS;
+          target = parsed.kind === "legacy" ? { kind: "legacy", id: parsed.id } : target;
+        }
       } catch {
-        id = MALFORMED; // a component NDNts refuses to decode
+        // a component NDNts refuses to decode
       }
-      this.parsed.set(key, id);
+      this.parsed.set(key, target);
     }
-    return id === MALFORMED ? null : id;
+    return target;
   }
+}
+
+function encode(nameValue: Uint8Array, pitToken: Uint8Array | undefined, reply: SegmentReply): Uint8Array {
+  return encodeSegmentData({ ...reply, nameValue, pitToken });
 }

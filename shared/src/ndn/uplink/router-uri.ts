@@ -19,20 +19,20 @@ export function parseRouterAddress(text: string): RouterAddress {
   const rest = m ? m[2]! : input;
   if (scheme === "unix") {
     if (!rest.startsWith("/")) {
-      throw new Error(`router ${text}: a unix:// address needs an absolute path (unix:///run/nfd/nfd.sock)`);
+      throw new Error("a unix:// router address needs an absolute path (unix:///run/nfd/nfd.sock)");
     }
     return { scheme, path: rest };
   }
   if (scheme !== "tcp" && scheme !== "udp") {
-    throw new Error(`router ${text}: scheme must be unix, tcp or udp`);
+    throw new Error("a router address is unix:///path, tcp://host:port or udp://host:port");
   }
   const hp = /^(?:\[([0-9a-f:.]+)\]|([^:/[\]]+))(?::(\d{1,5}))?\/?$/i.exec(rest);
   if (!hp) {
-    throw new Error(`router ${text}: expected ${scheme}://host:port`);
+    throw new Error(`expected a router address ${scheme}://host:port`);
   }
   const port = hp[3] === undefined ? DEFAULT_NDN_PORT : Number.parseInt(hp[3], 10);
   if (port < 1 || port > 65535) {
-    throw new Error(`router ${text}: port out of range`);
+    throw new Error("router port out of range");
   }
   return { scheme, host: hp[1] ?? hp[2]!, port };
 }

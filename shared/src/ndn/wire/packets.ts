@@ -1,5 +1,6 @@
-import { createHash } from "node:crypto";
+import { createHash, hash } from "node:crypto";
 
+import { SEGMENT_FRESHNESS_MS } from "../naming/segments.js";
 import { packetArena } from "./slab-arena.js";
 import {
   headerSize, nniSize, readNni, readTlv, SIG_TYPE, TLV, writeHeader, writeNni,
@@ -196,7 +197,7 @@ export function encodeSegmentData(f: SegmentDataFields): Uint8Array {
 export interface DecodedData {
   readonly contentType: number;
   readonly content: Uint8Array;
-  /** FinalBlockId, when it is a segment number: the producer's last segment. */
+  /** FinalBlockId, when it is a Segment component. */
   readonly finalSegment?: number;
 }
 
@@ -240,6 +241,28 @@ export function decodeDataContent(packet: Uint8Array): DecodedData | undefined {
     off = e.end;
   }
   return { contentType, content, finalSegment };
+}
+
+/** The fields of a Data packet but its name and PIT token. */
+export type DataFields = Omit<SegmentDataFields, "nameValue" | "pitToken">;
+
+/**
+ * The fields of a canonical segment (docs/protocol.md, "Canonical segments"): fully determined by
+ * the blob, so every producer makes byte-identical packets and each has a known implicit digest.
+ * Its name is `/<prefix>/<digest>/seg=N` with the segment number in its shortest encoding.
+ */
+export function canonicalSegmentFields(finalSegment: number, content: Uint8Array): DataFields {
+  return { contentType: 0, freshnessMs: SEGMENT_FRESHNESS_MS, finalSegment, content, signature: "null" };
+}
+
+/** The Data element of an encoded packet: the packet itself, or the fragment of its LpPacket. */
+export function dataElement(encoded: Uint8Array): Uint8Array {
+  return peekPacket(encoded)?.packet ?? encoded;
+}
+
+/** ImplicitSha256DigestComponent value of a Data element: sha256 of its whole TLV. */
+export function implicitDigest(dataWire: Uint8Array): Buffer {
+  return hash("sha256", dataWire, "buffer");
 }
 
 /** Wrap a packet in an LpPacket carrying the PIT token of the Interest it answers. */

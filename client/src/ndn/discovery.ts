@@ -1,0 +1,138 @@
+import type { Forwarder } from "@ndn/fw";
+import { Segment } from "@ndn/naming-convention2";
+import { Interest, type Name, type Verifier } from "@ndn/packet";
+import { makeDiscoveryInterest } from "@ndn/rdr";
+import { Encoder } from "@ndn/tlv";
+import {
+  type BlobId, type BlobMetadata, canonicalBlobName, decodeBlobMetadata, ContentType, legacyBlobName, MANIFEST_FANOUT, metadataName, SEGMENT_SIZE, segmentCount,
+} from "@ndnreg/shared/ndn";
+
+import { NdnFetchError } from "./fetch-error.js";
+import { fetchOnePacket } from "./one-packet.js";
+import type { SegmentPacket } from "./pipeline/segment-pipeline.js";
+
+/** How a blob is published: canonical names (with metadata), or the proof of concept's legacy names. */
+export type Discovered =
+  | { readonly kind: "canonical"; readonly name: Name; readonly count: number }
+  | { readonly kind: "legacy"; readonly name: Name; readonly segmentSize: number; readonly count: number; readonly first: SegmentPacket };
+
+/** How long a prefix whose metadata got no answer, but whose legacy names did, is asked by legacy names only. */
+const LEGACY_MEMORY_MS = 10 * 60_000;
+
+/** Attempts at the metadata when its signature does not verify (a second copy may come from elsewhere). */
+const METADATA_ATTEMPTS = 2;
+
+/**
+ * Step 2 of the consumer procedure (docs/protocol.md): the metadata first; with no answer, the
+ * legacy names, whose segment size segment 0 announces. A prefix that answered only legacy names
+ * is remembered for a while, so its next blobs do not wait for metadata again.
+ */
+export class Discovery {
+  private legacyUntil = 0;
+
+  constructor(
+    private readonly fw: Forwarder,
+    private readonly prefix: Name,
+    /** Metadata must verify against the trust anchor when there is one. */
+    private readonly verifier: Verifier | undefined,
+  ) {}
+
+  /** True while the prefix is taken to speak only legacy names. */
+  get legacyOnly(): boolean {
+    return Date.now() < this.legacyUntil;
+  }
+
+  /** `budgetMs`: the first-byte deadline; the metadata may use half of it. `bytes` counts packets received. */
+  async discover(id: BlobId, size: number, signal: AbortSignal, budgetMs: number, bytes: { n: number }): Promise<Discovered> {
+    const metadataLifetime = Math.max(200, Math.floor(budgetMs / 2));
+    if (!this.legacyOnly) {
+      const canonical = await this.metadata(id, size, signal, metadataLifetime, bytes);
+      if (canonical) {
+        return canonical;
+      }
+    } else {
+      // A metadata answer that was merely slow (a registry slow to answer the server's HEAD) must
+      // not keep the prefix on legacy names: ask on the side, and any answer ends legacy-only.
+      void fetchOnePacket(this.fw, this.discoveryInterest(id, metadataLifetime), AbortSignal.timeout(metadataLifetime + 1000)).then((r) => {
+        if ("data" in r) {
+          this.legacyUntil = 0;
+        }
+      }, () => undefined);
+    }
+    const legacy = await this.legacy(id, size, signal, budgetMs, bytes);
+    this.legacyUntil = Date.now() + LEGACY_MEMORY_MS;
+    return legacy;
+  }
+
+  /** Undefined: no answer in time (then legacy names are tried). */
+  private async metadata(id: BlobId, size: number, signal: AbortSignal, lifetimeMs: number, bytes: { n: number }): Promise<Discovered | undefined> {
+    let last = "";
+    for (let attempt = 0; attempt < METADATA_ATTEMPTS; ++attempt) {
+      const got = await fetchOnePacket(this.fw, this.discoveryInterest(id, lifetimeMs), signal, this.verifier);
+      if ("timeout" in got) {
+        return attempt === 0 ? undefined : failMetadata(`no answer after a refused copy (${last})`);
+      }
+      if ("error" in got) {
+        last = got.error;
+        continue;
+      }
+      const { data } = got;
+      bytes.n += Encoder.encode(data).length;
+      if (data.contentType === ContentType.Nack) {
+        throw new NdnFetchError("nack", `metadata: producer: ${new TextDecoder().decode(data.content).slice(0, 200)}`);
+      }
+      let m: BlobMetadata;
+      try {
+        m = decodeBlobMetadata(data.content);
+      } catch (err: unknown) {
+        last = `undecodable content (${String(err)})`;
+        continue;
+      }
+      const name = canonicalBlobName(this.prefix, id.digest);
+      if (m.blobSize !== size) {
+        throw new NdnFetchError("size-mismatch", `metadata says ${m.blobSize} bytes, the upstream ${size}`);
+      }
+      const count = segmentCount(size);
+      if (!m.name.equals(name) || m.segmentSize !== SEGMENT_SIZE || m.finalSegment !== count - 1 || m.manifestFanout !== MANIFEST_FANOUT) {
+        last = `unexpected fields (name ${m.name.toString()}, segment size ${m.segmentSize}, final segment ${m.finalSegment}, fanout ${m.manifestFanout})`;
+        continue;
+      }
+      return { kind: "canonical", name, count };
+    }
+    return failMetadata(last);
+  }
+
+  private discoveryInterest(id: BlobId, lifetimeMs: number): Interest {
+    const interest = makeDiscoveryInterest(metadataName(this.prefix, id));
+    interest.lifetime = lifetimeMs;
+    return interest;
+  }
+
+  private async legacy(id: BlobId, size: number, signal: AbortSignal, lifetimeMs: number, bytes: { n: number }): Promise<Discovered> {
+    const name = legacyBlobName(this.prefix, id);
+    const got = await fetchOnePacket(this.fw, new Interest(name.append(Segment, 0), Interest.MustBeFresh, Interest.Lifetime(lifetimeMs)), signal);
+    if ("timeout" in got) {
+      throw new NdnFetchError("first-byte-timeout", "no answer to the metadata nor to legacy segment 0");
+    }
+    if ("error" in got) {
+      throw new NdnFetchError("fetch-error", `legacy segment 0: ${got.error}`);
+    }
+    const { data } = got;
+    const wire = Encoder.encode(data);
+    bytes.n += wire.length;
+    if (data.contentType === ContentType.Nack) {
+      throw new NdnFetchError("nack", "legacy segment 0: producer Nack");
+    }
+    const segmentSize = data.content.length;
+    const final = data.finalBlockId && Segment.match(data.finalBlockId) ? Segment.parse(data.finalBlockId) : undefined;
+    const count = size === 0 ? 1 : segmentSize > 0 ? segmentCount(size, segmentSize) : NaN;
+    if (segmentSize > SEGMENT_SIZE || (size > 0 && segmentSize === 0) || (size === 0 && segmentSize !== 0) || final !== count - 1) {
+      throw new NdnFetchError("bad-segment", `legacy segment 0 has ${segmentSize} bytes and final segment ${final ?? "none"} for a blob of ${size}`);
+    }
+    return { kind: "legacy", name, segmentSize: Math.max(1, segmentSize), count, first: { segment: 0, contentType: data.contentType, content: data.content, wire, finalSegment: final } };
+  }
+}
+
+function failMetadata(why: string): never {
+  throw new NdnFetchError("bad-metadata", `metadata refused: ${why}`);
+}

@@ -1,0 +1,49 @@
+import type { Name } from "@ndn/packet";
+import { Metadata } from "@ndn/rdr";
+import { Decoder, Extensible, ExtensionRegistry, StructFieldNNI } from "@ndn/tlv";
+
+/**
+ * TLV-TYPEs of the blob metadata fields (docs/protocol.md, "Metadata"). Even numbers in the
+ * application range: non-critical, so a plain RDR decoder still reads the Name and skips them.
+ */
+export const MetadataTT = {
+  BlobSize: 0xc0,
+  SegmentSize: 0xc2,
+  FinalSegment: 0xc4,
+  ManifestFanout: 0xc6,
+} as const;
+
+/** FreshnessPeriod of metadata packets (docs/protocol.md explains the choice). */
+export const METADATA_FRESHNESS_MS = 60_000;
+
+const EXTENSIONS: ExtensionRegistry<BlobMetadata> = new ExtensionRegistry<BlobMetadata>();
+for (const tt of Object.values(MetadataTT)) {
+  EXTENSIONS.register(tt, StructFieldNNI);
+}
+
+/** RDR metadata content for one blob: the canonical name, its size and how it is segmented. */
+export class BlobMetadata extends Metadata implements Extensible {
+  readonly [Extensible.TAG]: ExtensionRegistry<BlobMetadata> = EXTENSIONS;
+  declare blobSize: number;
+  declare segmentSize: number;
+  declare finalSegment: number;
+  declare manifestFanout: number;
+
+  static create(name: Name, f: { blobSize: number; segmentSize: number; finalSegment: number; manifestFanout: number }): BlobMetadata {
+    const m = new BlobMetadata(name);
+    Object.assign(m, f);
+    return m;
+  }
+}
+Extensible.defineGettersSetters(BlobMetadata, {
+  blobSize: MetadataTT.BlobSize,
+  segmentSize: MetadataTT.SegmentSize,
+  finalSegment: MetadataTT.FinalSegment,
+  manifestFanout: MetadataTT.ManifestFanout,
+});
+Metadata.extend(BlobMetadata);
+
+/** Decode metadata content; throws on malformed TLV. */
+export function decodeBlobMetadata(content: Uint8Array): BlobMetadata {
+  return new Decoder(content).decode(BlobMetadata) as BlobMetadata;
+}

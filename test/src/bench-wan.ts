@@ -1,0 +1,94 @@
+/**
+ * `pnpm bench:wan`: image pulls across an emulated WAN (network namespaces, `tc` rate limits,
+ * toxiproxy and a UDP relay for latency; see test/src/bench/wan/), every case measured side by side
+ * in one run, one table printed and saved as JSON under bench-results/. Environment:
+ * WAN_CASES (single,k8,second-site,udp), WAN_MB (200: blob of the single-flow and UDP rows),
+ * WAN_IMAGE_MB (200: image of the k8 and second-site rows), WAN_RUNS (3), WAN_HOSTS (8).
+ * Each link is measured before it is used and the bench refuses to go on if it is off.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+import {
+  checkLink, describeCheck, describeShape, LINK_TOLERANCE, type LinkCheck, type LinkShape, queueBytes, secondSite, sharedLink, singleFlows,
+  udpAndTcpFaces, type WanContext, type WanRow, WanRig, type WanSettings,
+} from "./bench/index.js";
+
+const CASES = { single: singleFlows, k8: sharedLink, "second-site": secondSite, udp: udpAndTcpFaces } as const;
+type CaseName = keyof typeof CASES;
+
+function settingsFromEnv(): { cases: CaseName[]; settings: WanSettings } {
+  const cases = (process.env["WAN_CASES"] ?? Object.keys(CASES).join(",")).split(",").map((s) => s.trim()).filter(Boolean);
+  for (const c of cases) {
+    if (!(c in CASES)) {
+      throw new Error(`WAN_CASES: unknown case ${c} (known: ${Object.keys(CASES).join(", ")})`);
+    }
+  }
+  const num = (name: string, dflt: number) => {
+    const v = Number(process.env[name] ?? dflt);
+    if (!(v > 0)) {
+      throw new Error(`${name} must be a positive number`);
+    }
+    return v;
+  };
+  return {
+    cases: cases as CaseName[],
+    settings: {
+      blobBytes: Math.round(num("WAN_MB", 200) * 1e6),
+      imageBytes: Math.round(num("WAN_IMAGE_MB", 200) * 1e6),
+      runs: Math.round(num("WAN_RUNS", 3)),
+      hosts: Math.round(num("WAN_HOSTS", 8)),
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const { cases, settings } = settingsFromEnv();
+  const rig = await WanRig.start({ label: "wan-bench", edges: 2, hostsPerEdge: settings.hosts });
+  const checks = new Map<string, LinkCheck>();
+  const ctx: WanContext = {
+    rig, settings,
+    progress: (line) => console.error(`  ${line}`),
+    useLink: async (shape: LinkShape) => {
+      await rig.link.set(shape);
+      const check = await checkLink(rig.link, rig.topo.edges[0]!.hosts[0]!);
+      checks.set(describeShape(shape), check);
+      console.error(`  link ${describeCheck(check)}`);
+    },
+  };
+  const rows: WanRow[] = [];
+  try {
+    for (const name of cases) {
+      console.error(`${name}:`);
+      rows.push(...await CASES[name](ctx));
+    }
+  } finally {
+    await rig.stop();
+  }
+  printTable(rows, [...checks.values()], settings);
+  const dir = fileURLToPath(new URL("../../bench-results/", import.meta.url));
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `wan-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, JSON.stringify({ settings, cases, links: [...checks.values()], rows }, null, 2));
+  console.log(`\nsaved ${file}`);
+}
+
+function printTable(rows: readonly WanRow[], checks: readonly LinkCheck[], s: WanSettings): void {
+  const f = (v: number | null, d = 1) => (v === null || Number.isNaN(v) ? "-" : v.toFixed(d));
+  console.log(`\nblob ${s.blobBytes / 1e6} MB (single flow, UDP/TCP: median of ${s.runs} runs), image ${s.imageBytes / 1e6} MB in 5 layers (${s.hosts} hosts, second site: one run)`);
+  console.log(`links, each verified before use (tolerance ${LINK_TOLERANCE * 100}%; queue one bandwidth-delay product, at least 64 KB):`);
+  for (const c of checks) {
+    console.log(`- ${describeCheck(c)}; queue ${(queueBytes(c.set) / 1e3).toFixed(0)} KB`);
+  }
+  console.log("\n| case | link | path | seconds | % of link | retransmissions | WAN bytes / size | registry blob bytes | server segments | source | notes |");
+  console.log("|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const r of rows) {
+    console.log(`| ${r.case} | ${r.link} | ${r.path} | ${f(r.seconds, 2)} | ${f(r.linkShare === null ? null : r.linkShare * 100, 0)} | ${f(r.retransmissions, 0)} | ${f(r.wanRatio, 3)} | ${r.registryBytes ?? "-"} | ${f(r.serverSegments, 0)} | ${r.source ?? "-"} | ${r.notes ?? ""} |`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? err.stack : err);
+  process.exit(1);
+});

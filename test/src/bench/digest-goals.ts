@@ -1,0 +1,146 @@
+import path from "node:path";
+
+import { getBlob } from "./blob-get.js";
+import { createImage, pushImage } from "./images.js";
+import { median } from "./layer-rounds.js";
+import { cpuSeconds } from "./proc-stats.js";
+import type { ClientHandle, Stack } from "./stack.js";
+
+const MB = 1e6;
+
+/** One row of the issue-17 goals table: what was measured against its target. */
+export interface GoalRow {
+  readonly goal: string;
+  readonly measured: string;
+  readonly target: string;
+  readonly met: boolean;
+}
+
+/** Sum of a Prometheus metric's samples whose labels include `labels`. */
+export async function scrape(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(url)).text();
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
+    if (m?.[1] === name && Object.entries(labels).every(([k, v]) => (m[2] ?? "").includes(`${k}="${v}"`))) {
+      sum += Number(m[3]);
+    }
+  }
+  return sum;
+}
+
+/** Segments clients received against segments the server produced: the share caches answered. */
+export class CacheHits {
+  private received0 = 0;
+  private produced0 = 0;
+
+  constructor(private readonly stack: Stack, private readonly clients: readonly ClientHandle[]) {}
+
+  async start(): Promise<void> {
+    [this.received0, this.produced0] = await this.read();
+  }
+
+  /** Cache-hit share since start(), and the two counts. */
+  async result(): Promise<{ hit: number; received: number; produced: number }> {
+    const [r, p] = await this.read();
+    const received = r - this.received0;
+    const produced = p - this.produced0;
+    return { hit: received > 0 ? 1 - produced / received : NaN, received, produced };
+  }
+
+  private async read(): Promise<[number, number]> {
+    let received = 0;
+    for (const c of this.clients) {
+      received += await scrape(`${c.url}/metrics`, "ndnreg_client_segments_total");
+    }
+    const produced = this.stack.server?.running ? await scrape(`${this.stack.serverMetricsUrl!}/metrics`, "ndnreg_server_segments_total") : 0;
+    return [received, produced];
+  }
+}
+
+/** Four repositories sharing one layer, each pulled once through a fresh client: registry egress and cache hits. */
+export async function sharedLayerGoal(stack: Stack, layerMb: number): Promise<GoalRow[]> {
+  const image = createImage(path.join(stack.runDir, "shared-layer"), { format: "oci", layers: [layerMb * MB] });
+  const repos = ["shared/one", "shared/two", "team/three", "other/four"];
+  for (const repo of repos) {
+    await pushImage(image, stack.registry.host, `${repo}:v1`, 900_000);
+  }
+  const layer = image.layers[0]!;
+  const clients: ClientHandle[] = [];
+  for (let i = 0; i < repos.length; ++i) {
+    clients.push(await stack.startClient());
+  }
+  const hits = new CacheHits(stack, clients);
+  await hits.start();
+  const served0 = stack.registry.blobBytesServed;
+  for (const [i, repo] of repos.entries()) {
+    await getBlob(clients[i]!, repo, layer.digest);
+  }
+  await new Promise((r) => setTimeout(r, 300)); // access log lines
+  const ratio = (stack.registry.blobBytesServed - served0) / layer.size;
+  const h = await hits.result();
+  await Promise.all(clients.map((c) => c.stop()));
+  return [
+    { goal: `4 repositories sharing one ${layerMb} MB layer, each pulled once: registry blob bytes / layer`, measured: ratio.toFixed(3), target: "<= 1.05", met: ratio <= 1.05 },
+    {
+      goal: "  cache hits: segments clients received vs segments the server produced", measured: `${(100 * h.hit).toFixed(1)}% (${h.received} vs ${h.produced})`,
+      target: ">= 75%", met: h.hit >= 0.74,
+    },
+  ];
+}
+
+/** A 1 MB range at 90% of a large blob through an anchored client: bytes over NDN. */
+export async function rangeGoal(client: ClientHandle, repository: string, digest: string, size: number): Promise<GoalRow> {
+  const start = Math.floor(size * 0.9);
+  const before = await scrape(`${client.url}/metrics`, "ndnreg_client_ndn_packet_bytes_total");
+  const res = await fetch(`${client.url}/v2/${repository}/blobs/${digest}`, { headers: { range: `bytes=${start}-${start + MB - 1}` } });
+  const body = Buffer.from(await res.arrayBuffer());
+  if (res.status !== 206 || body.length !== MB) {
+    throw new Error(`range: ${res.status}, ${body.length} bytes`);
+  }
+  const bytes = await scrape(`${client.url}/metrics`, "ndnreg_client_ndn_packet_bytes_total") - before;
+  return { goal: `1 MB range at offset ${(start / MB).toFixed(0)} MB of a ${(size / MB).toFixed(0)} MB blob, anchored: bytes over NDN`, measured: `${(bytes / MB).toFixed(3)} MB`, target: "<= 1.2 MB", met: bytes <= 1.2 * MB };
+}
+
+/**
+ * Client CPU per GB for one layer served from the router's cache, without and with a trust anchor
+ * (whole-blob hash against per-segment checks and manifest verification): two clients started
+ * together, each warmed up by the same pulls (a fresh process's first gigabyte costs it JIT
+ * compilation and heap growth), then `runs` pulls each, alternating.
+ */
+export async function anchorCpuGoal(stack: Stack, certFile: string, layerMb: number, runs: number): Promise<GoalRow[]> {
+  const image = createImage(path.join(stack.runDir, "cpu-layer"), { format: "oci", layers: [layerMb * MB] });
+  await pushImage(image, stack.registry.host, "bench/cpu:v1", 900_000);
+  const layer = image.layers[0]!;
+  const plain = await stack.startClient();
+  const anchored = await stack.startClient({ args: ["--trust-anchor", certFile] });
+  for (let i = 0; i < 2; ++i) { // fills the router's cache, and warms both processes up
+    await getBlob(plain, "bench/cpu", layer.digest);
+    await getBlob(anchored, "bench/cpu", layer.digest);
+  }
+  const perGb: Record<"plain" | "anchored", number[]> = { plain: [], anchored: [] };
+  for (let i = 0; i < runs; ++i) {
+    for (const kind of i % 2 === 0 ? ["plain", "anchored"] as const : ["anchored", "plain"] as const) {
+      const client = kind === "plain" ? plain : anchored;
+      const pid = client.proc.child.pid!;
+      const cpu0 = cpuSeconds(pid);
+      await getBlob(client, "bench/cpu", layer.digest);
+      perGb[kind].push((cpuSeconds(pid) - cpu0) / (layer.size / 1e9));
+    }
+  }
+  await Promise.all([plain.stop(), anchored.stop()]);
+  const p = median(perGb.plain);
+  const a = median(perGb.anchored);
+  return [
+    { goal: `client CPU-s/GB, ${layerMb} MB layer from the router's cache, without anchor (whole-blob sha256)`, measured: p.toFixed(2), target: "-", met: true },
+    { goal: "  with anchor (manifest verification, per-segment digests)", measured: a.toFixed(2), target: "-", met: true },
+    { goal: "  cost of manifest verification and per-segment checks (with - without)", measured: (a - p).toFixed(2), target: "<= 0.5", met: a - p <= 0.5 },
+  ];
+}
+
+export function printGoals(rows: readonly GoalRow[]): void {
+  console.log("\n| issue 17 goal | measured | target | met |\n|---|---|---|---|");
+  for (const r of rows) {
+    console.log(`| ${r.goal} | ${r.measured} | ${r.target} | ${r.met ? "yes" : "NO"} |`);
+  }
+}
