@@ -110,9 +110,15 @@ function randomSegment(prefix: Name, kind: NameKind, digest: string): Name {
   return segmentName(prefix, kind, "abuse/big", digest, Math.floor(Math.random() * segments));
 }
 
-/** Canonical names are answered once the server has learned the digest: one legacy Interest teaches it, as anyone can. */
+let taught = 0;
+
+/**
+ * Canonical names are answered once the server has learned the digest: one legacy Interest
+ * teaches it, as anyone can (a segment never asked before: the forwarder's cache would answer it).
+ */
 async function teach(attacker: NdnConsumer, prefix: Name, digest: string): Promise<void> {
-  await attacker.express(segmentName(prefix, "legacy", "abuse/big", digest, 0), 4000);
+  const last = Math.ceil(blobMb * MB / LEGACY_SEGMENT_SIZE) - 1;
+  await attacker.express(segmentName(prefix, "legacy", "abuse/big", digest, last - taught++), 4000);
 }
 
 async function randomSegments(stack: Stack, prefix: Name, digest: string, kind: NameKind): Promise<Row[]> {

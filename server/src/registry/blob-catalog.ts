@@ -80,6 +80,9 @@ export class BlobCatalog {
         throw err;
       });
       ++this.stats[stat.found ? "found" : "missing"];
+      if (stat.found) {
+        this.limiter.found(id.repository);
+      }
       this.entries.set(key, stat, { ttl: stat.found ? this.opts.positiveTtlMs : this.opts.negativeTtlMs });
       return stat;
     } finally {

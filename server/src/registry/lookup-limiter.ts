@@ -32,19 +32,28 @@ interface Waiting {
   readonly reject: (err: Error) => void;
 }
 
+/** Repositories where the registry found a blob recently: their lookups have half the rate to themselves. */
+const PROVEN_TTL_MS = 10 * 60_000;
+
 /**
  * Rate limits on registry lookups (HEADs) of blobs the server does not know yet: a flood of
  * Interests for unknown digests (each costs the registry a HEAD, then sits in the negative cache)
  * gets at most `rate` per second overall, and `repositoryRate` in any one repository, so a flood
- * in one repository leaves the others their share. In any one second at most 1.25 x `rate`
- * lookups go out (a burst of a quarter second's worth, then the rate).
+ * in one repository leaves the others their share. The overall rate is split in two halves: one
+ * for repositories where the registry found a blob in the last 10 minutes (proven), one for the
+ * rest, so a flood spread over made-up repository names cannot starve a pull from a repository
+ * in use. In any one second at most 1.25 x `rate` lookups go out (bursts of a quarter second's
+ * worth, then the rate).
  * Past the limits lookups wait their turn, the one more Interests wait for first: a consumer
  * starting a blob sends a window of Interests for it, a flood one per digest. Known blobs never
  * come here (the catalog answers them), so they never wait behind a flood.
  */
 export class LookupLimiter {
-  private readonly overall: Bucket;
+  /** The two halves of the overall rate: [unproven repositories, proven ones]. */
+  private readonly overall: readonly [Bucket, Bucket];
+  private readonly overallRate: number;
   private readonly overallBurst: number;
+  private readonly proven = new LRUCache<string, true>({ max: 10_000, ttl: PROVEN_TTL_MS, ttlResolution: 0 });
   private readonly repositories: LRUCache<string, Bucket>;
   private readonly waiting: Waiting[] = [];
   /** Lookups waiting, per repository. */
@@ -55,8 +64,10 @@ export class LookupLimiter {
   readonly stats: LookupLimiterStats;
 
   constructor(private readonly limits: LookupLimits) {
-    this.overallBurst = Math.max(1, limits.rate / 4);
-    this.overall = { tokens: this.overallBurst, at: performance.now() };
+    this.overallRate = limits.rate / 2;
+    this.overallBurst = Math.max(1, limits.rate / 8);
+    const now = performance.now();
+    this.overall = [{ tokens: this.overallBurst, at: now }, { tokens: this.overallBurst, at: now }];
     this.repositories = new LRUCache({ max: 10_000 });
     this.maxWaiting = limits.maxWaiting ?? 1000;
     this.maxWaitMs = limits.maxWaitMs ?? 1000;
@@ -71,7 +82,7 @@ export class LookupLimiter {
    */
   admit(repository: string, demand: () => number): Promise<void> {
     const now = performance.now();
-    if (this.waiting.length === 0 && this.take(repository, now)) {
+    if (this.waiting.length === 0 && this.take(repository, now) === "taken") {
       return Promise.resolve();
     }
     if (this.waiting.length >= this.maxWaiting) {
@@ -90,23 +101,37 @@ export class LookupLimiter {
     });
   }
 
-  /** Both buckets have a token: take them. */
-  private take(repository: string, now: number): boolean {
-    const own = this.repositories.get(repository) ?? { tokens: this.limits.repositoryRate, at: now };
-    if (refill(this.overall, now, this.limits.rate, this.overallBurst) < 1
-      || refill(own, now, this.limits.repositoryRate, Math.max(1, this.limits.repositoryRate)) < 1) {
-      this.repositories.set(repository, own);
-      return false;
+  /** The registry found a blob in `repository`: its lookups draw on the proven half of the rate for a while. */
+  found(repository: string): void {
+    if (!this.proven.has(repository)) {
+      this.proven.set(repository, true);
     }
-    --this.overall.tokens;
+  }
+
+  private bucketOf(repository: string): Bucket {
+    return this.overall[this.proven.has(repository) ? 1 : 0];
+  }
+
+  /** Both buckets have a token: take them. Else which one has none. */
+  private take(repository: string, now: number): "taken" | "overall" | "repository" {
+    const overall = this.bucketOf(repository);
+    if (refill(overall, now, this.overallRate, this.overallBurst) < 1) {
+      return "overall";
+    }
+    const own = this.repositories.get(repository) ?? { tokens: this.limits.repositoryRate, at: now };
+    if (refill(own, now, this.limits.repositoryRate, Math.max(1, this.limits.repositoryRate)) < 1) {
+      this.repositories.set(repository, own);
+      return "repository";
+    }
+    --overall.tokens;
     --own.tokens;
     this.repositories.set(repository, own);
     ++this.stats.admitted;
-    return true;
+    return "taken";
   }
 
   private get interval(): number {
-    return Math.max(5, 1000 / this.limits.rate);
+    return Math.max(5, 1000 / this.overallRate);
   }
 
   /** Lookups that waited too long are refused; then, while tokens last, the most wanted goes. */
@@ -119,12 +144,13 @@ export class LookupLimiter {
       }
     }
     const blocked = new Set<string>();
+    const exhausted = new Set<Bucket>();
     for (;;) {
       let best = -1;
       let bestDemand = 0;
       for (let i = 0; i < this.waiting.length; ++i) {
         const w = this.waiting[i]!;
-        const d = blocked.has(w.repository) ? 0 : w.demand();
+        const d = blocked.has(w.repository) || exhausted.has(this.bucketOf(w.repository)) ? 0 : w.demand();
         if (d > bestDemand) {
           best = i;
           bestDemand = d;
@@ -134,10 +160,12 @@ export class LookupLimiter {
         break;
       }
       const w = this.waiting[best]!;
-      if (!this.take(w.repository, now)) {
-        if (refill(this.overall, now, this.limits.rate, this.overallBurst) < 1) {
-          break; // no overall token: wait for the next
-        }
+      const took = this.take(w.repository, now);
+      if (took === "overall") {
+        exhausted.add(this.bucketOf(w.repository)); // its half of the rate is spent: the other half may go on
+        continue;
+      }
+      if (took === "repository") {
         blocked.add(w.repository); // its repository is out of tokens: the next most wanted
         continue;
       }

@@ -322,4 +322,16 @@ describe("registry lookup limits", () => {
     assert.ok(settled.some((r) => r instanceof LookupRefusedError), "past 20 waiting, lookups are refused");
     assert.ok(limiter.stats.refused > 0);
   });
+
+  test("a flood spread over made-up repositories cannot starve a repository where blobs were found", async () => {
+    const limiter = new LookupLimiter({ rate: 20, repositoryRate: 10, maxWaiting: 200 });
+    limiter.found("real/app");
+    const flood = Array.from({ length: 100 }, (_, i) => limiter.admit(`made/up${i}`, () => 1).then(() => "ok", (e: unknown) => e));
+    await sleep(50);
+    const t0 = performance.now();
+    await limiter.admit("real/app", () => 1);
+    assert.ok(performance.now() - t0 < 150, `a proven repository waited ${(performance.now() - t0).toFixed(0)} ms behind the flood`);
+    const settled = await Promise.all(flood);
+    assert.ok(settled.filter((r) => r === "ok").length <= 1.25 * 10 + 2, "the flood got more than its half of the rate");
+  });
 });
