@@ -44,8 +44,9 @@ const PROVEN_TTL_MS = 10 * 60_000;
  * rest, so a flood spread over made-up repository names cannot starve a pull from a repository
  * in use. In any one second at most 1.25 x `rate` lookups go out (bursts of a quarter second's
  * worth, then the rate).
- * Past the limits lookups wait their turn, the one more Interests wait for first: a consumer
- * starting a blob sends a window of Interests for it, a flood one per digest. Known blobs never
+ * Past the limits lookups wait their turn, the one more Interests wait for first (then the one
+ * whose repository has fewer waiting): a consumer starting a blob sends a window of Interests for
+ * it, a flood one per digest. Known blobs never
  * come here (the catalog answers them), so they never wait behind a flood.
  */
 export class LookupLimiter {
@@ -148,12 +149,17 @@ export class LookupLimiter {
     for (;;) {
       let best = -1;
       let bestDemand = 0;
+      let bestCrowd = 0;
       for (let i = 0; i < this.waiting.length; ++i) {
         const w = this.waiting[i]!;
         const d = blocked.has(w.repository) || exhausted.has(this.bucketOf(w.repository)) ? 0 : w.demand();
-        if (d > bestDemand) {
+        // Equally wanted: the repository with fewer lookups waiting first, so a flood in one
+        // repository does not hold back a lookup in another.
+        const crowd = d > 0 && d === bestDemand ? this.waitingCount(w.repository) : 0;
+        if (d > bestDemand || (d > 0 && d === bestDemand && crowd < bestCrowd)) {
           best = i;
           bestDemand = d;
+          bestCrowd = this.waitingCount(w.repository);
         }
       }
       if (best < 0) {

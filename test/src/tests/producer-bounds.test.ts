@@ -26,8 +26,16 @@ describe("producer bounds", () => {
     digest = await pushRawBlob(stack.registry.url, "bounds/big", randomBytes(blobBytes));
   });
   after(async () => {
+    consumers.forEach((c) => c.close()); // a failed test leaves its face open: it would keep this file's process alive
     await stack?.stop();
   });
+
+  const consumers: NdnConsumer[] = [];
+  const attackerFace = async () => {
+    const c = await NdnConsumer.connect(stack.forwarder.socketPath, prefix);
+    consumers.push(c);
+    return c;
+  };
 
   const segmentName = (repository: string, d: string, s: number) => legacyBlobName(prefix, makeBlobId(repository, d)!).append(Segment, s);
   /** A random segment of the big blob: under its canonical name, or its legacy name (7777-byte segments). */
@@ -50,7 +58,7 @@ describe("producer bounds", () => {
   for (const kind of ["canonical", "legacy"] as const) {
     test(`random-segment Interests for an uncached blob, ${kind} names: registry bytes at most 8x the bytes published`, async () => {
       await stack.startServer();
-      const attacker = await NdnConsumer.connect(stack.forwarder.socketPath, prefix);
+      const attacker = await attackerFace();
       const before = stack.registry.blobBytesServed;
       if (kind === "canonical") {
         await attacker.express(segmentName("bounds/big", digest, 0)); // teaches the server the digest, as anyone can
@@ -76,7 +84,7 @@ describe("producer bounds", () => {
     await stack.startServer({
       NDNREG_ROUTER: uplink(stack.forwarder), NDNREG_PRODUCER_MAX_PENDING: "24", NDNREG_UPSTREAM_MAX_READS: "2", NDNREG_RANGE_CACHE_BYTES: String(1 << 20),
     });
-    const attacker = await NdnConsumer.connect(stack.forwarder.socketPath, prefix);
+    const attacker = await attackerFace();
     const pending: number[] = [];
     const inFlight: number[] = [];
     const sampler = setInterval(() => void scrapeMetrics(`${stack.serverMetricsUrl}/metrics`).then((m) => {
@@ -115,7 +123,7 @@ describe("producer bounds", () => {
 
   test("unknown digests: registry lookups within the rates, the negative cache kept, other repositories served at once", async () => {
     await stack.startServer({ NDNREG_UPSTREAM_LOOKUP_RATE: "20", NDNREG_UPSTREAM_LOOKUP_REPOSITORY_RATE: "5" });
-    const attacker = await NdnConsumer.connect(stack.forwarder.socketPath, prefix);
+    const attacker = await attackerFace();
     const gen = (v: Uint8Array | string) => new Component(TT.GenericNameComponent, v);
     const digests = Array.from({ length: 300 }, () => randomBytes(32));
     const heads0 = stack.registry.blobHeads;
