@@ -54,13 +54,39 @@ export const SERVER_SETTINGS = {
     describe: "FreshnessPeriod of segments under legacy names, ms (blobs never change); canonical segments have 24 h, fixed by the protocol",
     default: "86400000", parse: integer(1000, 2 ** 31),
   },
-  "producer-concurrency": { describe: "Interests served at the same time (NDNts path)", default: "128", parse: integer(1, 4096) },
+  // Pending Interests cost a few hundred bytes each; 4096 is 32 pulls' windows all waiting at once.
+  "producer-max-pending": {
+    describe: "Interests waiting for an upstream lookup or read, on every face and for every name kind; past it Interests get no answer "
+      + "(their consumers retransmit) and count as dropped_overload",
+    default: "4096", parse: integer(1, 65536),
+  },
+  // The registry client's connections (16): more would only queue there.
+  "upstream-max-reads": {
+    describe: "upstream range reads in flight; a few more wait up to 1 s for a slot, the rest are dropped", default: "16", parse: integer(1, 256),
+  },
+  // A burst of a quarter second's worth, so at most 1.25 x the rate (50 by default) in any second (docs/security.md).
+  "upstream-lookup-rate": {
+    describe: "upstream lookups (HEADs) per second of blobs the server does not know yet; known blobs never wait for them, a flood of "
+      + "unknown digests gets dropped_rate_limited",
+    default: "40", parse: integer(1, 100_000),
+  },
+  "upstream-lookup-repository-rate": {
+    describe: "the same, per repository, so a flood in one repository leaves the others their share", default: "10", parse: integer(1, 100_000),
+  },
   "route-cost": { describe: "cost of the prefix's route: a standby server on the same prefix registers a higher one", default: "0", parse: integer(0, 65535) },
   // 512 segments = 4 MB per Range request: the registry's cost is per request (docs/performance.md).
-  "upstream-range-segments": { describe: "segments (8000 bytes each) read from the upstream with one Range request", default: "512", parse: integer(1, 4096) },
-  // Room for the chunk being served and the ones read ahead of it, for several blobs at once.
-  "range-cache-bytes": { describe: "bytes of recent upstream ranges kept in memory (the routers' content stores are the real cache)",
-    default: "67108864", parse: integer(0, 2 ** 40) },
+  // The largest read; a blob earns it by being read in sequence (producer/sequential-runs.ts).
+  "upstream-range-segments": {
+    describe: "the largest upstream read, in segments of 8000 bytes (one Range request); a blob earns it by being read in sequence, a "
+      + "segment asked for alone reads its 64 KB block",
+    default: "512", parse: integer(1, 4096),
+  },
+  // Fixed pools: the ranges being served and read ahead, for several blobs at once.
+  "range-cache-bytes": {
+    describe: "memory for upstream ranges, in fixed pools: a quarter in 64 KB blocks, the rest in --upstream-range-segments ranges; ranges "
+      + "not served for 5 s are let go (the routers' content stores are the real cache)",
+    default: "67108864", parse: integer(0, 2 ** 40),
+  },
 } as const satisfies SettingTable;
 
 /**
@@ -71,8 +97,10 @@ const RETIRED: Readonly<Record<string, keyof typeof SERVER_SETTINGS>> = {
   REGISTRY_URL: "upstream", NDN_PREFIX: "name", METRICS_LISTEN: "metrics-listen",
   REGISTRY_USERNAME: "upstream-username", REGISTRY_PASSWORD: "upstream-password", REGISTRY_PASSWORD_FILE: "upstream-password-file",
   REGISTRY_ALLOW_REPOSITORIES: "upstream-allow-repositories", NDN_KEYCHAIN: "keychain", NDN_DATA_SIGNER: "data-signer",
-  NDN_FRESHNESS_MS: "freshness", NDN_PRODUCER_CONCURRENCY: "producer-concurrency", NDN_ROUTE_COST: "route-cost",
+  NDN_FRESHNESS_MS: "freshness", NDN_PRODUCER_CONCURRENCY: "producer-max-pending", NDN_ROUTE_COST: "route-cost",
   REGISTRY_RANGE_SEGMENTS: "upstream-range-segments", RANGE_CACHE_BYTES: "range-cache-bytes",
+  // Bounded only the NDNts path; producer-max-pending bounds every face.
+  NDNREG_PRODUCER_CONCURRENCY: "producer-max-pending",
 };
 
 export interface ServerConfig {
@@ -89,7 +117,13 @@ export interface ServerConfig {
   readonly freshnessMs: number;
   /** Payload bytes per segment under legacy names (the proof of concept's DOCKER_NDN_CHUNK_SIZE). */
   readonly legacySegmentSize: number;
-  readonly concurrency: number;
+  /** Interests waiting for a registry lookup or read, every face and name kind. */
+  readonly maxPending: number;
+  /** Registry range reads in flight. */
+  readonly maxReads: number;
+  /** Registry lookups (HEADs) of blobs not known yet, per second: overall and per repository. */
+  readonly lookupRate: number;
+  readonly lookupRepositoryRate: number;
   /** Route cost registered for the prefix: a standby server on the same prefix registers a higher one. */
   readonly routeCost: number;
   readonly rangeChunkSegments: number;
@@ -113,7 +147,8 @@ export function loadServerConfig(argv: readonly string[], env: Readonly<Record<s
   return {
     uplink: s.router, prefix: s.name, registryUrl: s.upstream, registryCredentials: registryCredentials(s), keychainDir: s.keychain,
     printCertificate: s["print-certificate"], dataSigner: s["data-signer"], freshnessMs: s.freshness, legacySegmentSize: s["legacy-segment-size"],
-    concurrency: s["producer-concurrency"], routeCost: s["route-cost"],
+    maxPending: s["producer-max-pending"], maxReads: s["upstream-max-reads"], lookupRate: s["upstream-lookup-rate"],
+    lookupRepositoryRate: s["upstream-lookup-repository-rate"], routeCost: s["route-cost"],
     rangeChunkSegments: s["upstream-range-segments"], rangeCacheBytes: s["range-cache-bytes"], logLevel: s["log-level"],
     metricsListen: s["metrics-listen"],
   };

@@ -1,10 +1,12 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 node --max-semi-space-size=4 --initial-old-space-size=64
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 node --max-semi-space-size=4 --initial-old-space-size=64 --expose-gc
 // A 4 MB young generation keeps peak RSS down at no CPU cost; a 64 MB initial old generation keeps
 // socket read buffers, which count towards it, from setting off a full collection every few MB.
 // glibc keeps up to 32 MB of freed heap, so the registry read buffers freed after a burst of blobs
 // are not faulted in again at the next (docs/performance.md, "V8's old-generation limit" and
-// "Memory given back"). Neither can be set at run time, so they live only here: every launcher
-// (package scripts, pm2, the Dockerfile, the tests) executes this file.
+// "Memory given back"). --expose-gc: once the range cache lets its memory go after an idle spell,
+// it runs one collection so that the memory is freed at once. None of these can be set at run
+// time, so they live only here: every launcher (package scripts, pm2, the Dockerfile, the tests)
+// executes this file.
 import "@ndnreg/shared/polyfill";
 
 import { Forwarder } from "@ndn/fw";
@@ -21,6 +23,7 @@ import { MetadataProducer } from "./producer/metadata-producer.js";
 import { RangeCache } from "./producer/range-cache.js";
 import { SegmentProducer } from "./producer/segment-producer.js";
 import { BlobCatalog } from "./registry/blob-catalog.js";
+import { LookupLimiter } from "./registry/lookup-limiter.js";
 import { RegistryClient } from "./registry/registry-client.js";
 import { createServerMetrics } from "./ops/metrics.js";
 import { certificateBase64, certificateKeyName, openServerKey } from "./security/server-key.js";
@@ -35,11 +38,16 @@ async function main(): Promise<void> {
   }
   const key = await openServerKey(config.keychainDir, config.prefix, log);
   const registry = new RegistryClient(config.registryUrl, { credentials: config.registryCredentials, log });
-  const catalog = new BlobCatalog(registry);
-  const ranges = new RangeCache((id, b, e, into, onProgress) => registry.readRange(id, b, e, AbortSignal.timeout(30_000), into, onProgress),
-    config.rangeChunkSegments * SEGMENT_SIZE, config.rangeCacheBytes);
+  const lookups = new LookupLimiter({ rate: config.lookupRate, repositoryRate: config.lookupRepositoryRate });
+  const catalog = new BlobCatalog(registry, lookups);
+  const ranges = new RangeCache((id, b, e, into, onProgress) => registry.readRange(id, b, e, AbortSignal.timeout(30_000), into, onProgress), {
+    // Six segments (48 KB): a random legacy segment (7777 bytes) crosses into a second block one
+    // time in six, and still costs the registry at most 8x on average (docs/security.md).
+    segmentSize: SEGMENT_SIZE, blockBytes: 6 * SEGMENT_SIZE, maxRead: config.rangeChunkSegments * SEGMENT_SIZE,
+    cacheBytes: config.rangeCacheBytes, maxLoads: config.maxReads,
+  });
   const producer = new SegmentProducer({
-    prefix: config.prefix, catalog, ranges, index: new DigestIndex(), log,
+    prefix: config.prefix, catalog, ranges, index: new DigestIndex(), log, maxPending: config.maxPending,
     legacy: { segmentSize: config.legacySegmentSize, freshnessMs: config.freshnessMs, signature: config.dataSigner },
   });
   const manifests = new ManifestBuilder(config.prefix, producer, key.dataSigner, log);
@@ -47,13 +55,16 @@ async function main(): Promise<void> {
 
   const fw = Forwarder.create();
   // The wire adapter answers segments where the uplink carries the wire (see carriesWire); NDNts the rest.
-  serveThroughNdnts(producer, manifests, metadata, { fw, concurrency: config.concurrency });
+  serveThroughNdnts(producer, manifests, metadata, { fw });
   const uplink = new Uplink({
     fw, routers: [config.uplink], log, tap: new WireAdapter(producer).tap,
     prefixRegistration: { signer: key.prefixRegSigner, cost: config.routeCost },
   });
   await uplink.start();
-  const metrics = createServerMetrics({ interests: producer.counters, rangeCache: ranges.stats, catalog: catalog.stats, uplinkUp: () => uplink.isUp });
+  const metrics = createServerMetrics({
+    interests: producer.counters, pendingInterests: () => producer.pending, rangeCache: ranges.stats, catalog: catalog.stats, lookups: lookups.stats,
+    uplinkUp: () => uplink.isUp,
+  });
   // /healthz is 503 while the face to the forwarder is down: nothing can be served then.
   const health = () => ({ ok: uplink.isUp, uplink: uplink.isUp ? "up" : "down" });
   const metricsServer = config.metricsListen && await listenOps({ metrics, health }, config.metricsListen);

@@ -15,8 +15,15 @@ import { BlobOutcome, BlobRecorder } from "./outcome.js";
 import { type BlobPlan, planBlob } from "./plan.js";
 import { DigestMismatchError, VerifiedWriter } from "./verified-writer.js";
 
-/** Most digests remembered as "NDN copy was wrong" (then the set starts over). */
+/** Most digests remembered as served over HTTP only (then the list starts over). */
 const MAX_HTTP_ONLY = 10_000;
+
+/**
+ * Why a digest goes over HTTP only: its NDN copy did not match it, or the upstream's HEAD gives a
+ * size the producer's copy does not have (the response promised the HEAD's Content-Length, so
+ * only the upstream's own GET can answer it).
+ */
+type HttpOnlyCause = "wrong-copy" | "size-mismatch";
 
 /** What follows a fallback: the whole blob over HTTP, the rest of it from byte `at`, or nothing (the response is aborted). */
 type Then = { readonly kind: "whole" } | { readonly kind: "rest"; readonly at: number } | { readonly kind: "abort" };
@@ -27,8 +34,8 @@ const WHOLE: Then = { kind: "whole" };
  * NDN, fall back to HTTP wherever NDN fails, and record one outcome per blob.
  */
 export class BlobHandler {
-  /** Digests whose NDN copy did not match: served over HTTP from now on (bounded). */
-  private readonly httpOnly = new Set<string>();
+  /** Digests served over HTTP from now on (bounded), and why. */
+  private readonly httpOnly = new Map<string, HttpOnlyCause>();
   private readonly recorder: BlobRecorder;
 
   constructor(
@@ -87,6 +94,9 @@ export class BlobHandler {
           this.fallBack(o, err.reason, WHOLE, err);
           return await this.overHttp(req, res, path, signal, o, "fallback");
         }
+        if (err.reason === "size-mismatch") {
+          throw err; // the response promised the HEAD's size: nothing can complete it
+        }
         this.fallBack(o, err.reason, { kind: "rest", at: writer.position }, err);
         o.http = { path: "fallback" };
         o.http.bytes = await resumeOverHttp(this.upstream, req, path, o.id, writer, plan.size, signal);
@@ -111,6 +121,8 @@ export class BlobHandler {
       o.source = "failed";
       if (err instanceof DigestMismatchError) {
         this.fallBack(o, "digest-mismatch", { kind: "abort" }, err);
+      } else if (err instanceof NdnFetchError && err.reason === "size-mismatch") {
+        this.fallBack(o, "size-mismatch", { kind: "abort" }, err);
       } else if (!signal.aborted) {
         this.log.warn({ repository: o.id.repository, digest: o.id.digest.text, err: String(err) }, "blob transfer failed");
       }
@@ -143,10 +155,16 @@ export class BlobHandler {
     o.fallbacks.push(reason);
     const blob = { repository: o.id.repository, digest: o.id.digest.text };
     if (reason === "digest-mismatch") {
-      this.rememberWrongCopy(o.id);
+      this.remember(o.id, "wrong-copy");
       this.log.error({ ...blob, err: err?.message }, then.kind === "abort"
         ? "digest mismatch: response aborted, blob goes over http next time"
         : "digest mismatch: blob served over http instead");
+    } else if (reason === "size-mismatch") {
+      // Not NDN's fault as far as the client can tell: the upstream's HEAD may be the one wrong.
+      this.remember(o.id, "size-mismatch");
+      this.log.warn({ ...blob, err: err?.message }, then.kind === "abort"
+        ? "blob size: the upstream's HEAD and the producer disagree; response aborted, blob goes over http next time"
+        : "blob size: the upstream's HEAD and the producer disagree; blob served over http, and from now on");
     } else if (then.kind === "rest") {
       this.log.info({ ...blob, at: then.at, reason, err: err?.message }, "ndn failed mid-blob, rest over http");
     } else if (reason !== "ndn-skipped") {
@@ -154,10 +172,10 @@ export class BlobHandler {
     }
   }
 
-  private rememberWrongCopy(id: BlobId): void {
+  private remember(id: BlobId, cause: HttpOnlyCause): void {
     if (this.httpOnly.size >= MAX_HTTP_ONLY) {
       this.httpOnly.clear();
     }
-    this.httpOnly.add(id.digest.hex);
+    this.httpOnly.set(id.digest.hex, cause);
   }
 }

@@ -42,7 +42,8 @@ export async function planBlob(upstream: Upstream, req: IncomingMessage, path: s
   if (head.statusCode !== 200 || !Number.isSafeInteger(size) || size < 0 || httpOnly) {
     return { kind: "http" };
   }
-  const range = parseRange(headerText(req.headers.range), size);
+  // A Range whose If-Range names another version of the blob is ignored: the whole blob, 200.
+  const range = ifRangeHolds(headerText(req.headers["if-range"]), head.headers) ? parseRange(headerText(req.headers.range), size) : { kind: "none" } as const;
   if (range.kind === "multi") {
     return { kind: "http" };
   }
@@ -67,4 +68,20 @@ export async function planBlob(upstream: Upstream, req: IncomingMessage, path: s
 
 function headerText(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v.join(",") : v;
+}
+
+/**
+ * RFC 9110 13.1.5: without If-Range the Range applies; with an entity tag it applies only if that
+ * tag is strong and equals the blob's ETag, with a date only if it is the blob's Last-Modified.
+ */
+function ifRangeHolds(ifRange: string | undefined, head: Readonly<Record<string, string | string[] | undefined>>): boolean {
+  if (ifRange === undefined) {
+    return true;
+  }
+  const condition = ifRange.trim();
+  if (condition.startsWith("\"") || condition.startsWith("W/")) {
+    const etag = headerText(head["etag"])?.trim();
+    return condition.startsWith("\"") && etag !== undefined && !etag.startsWith("W/") && etag === condition;
+  }
+  return condition === headerText(head["last-modified"])?.trim();
 }

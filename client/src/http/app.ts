@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 
 import type { Logger } from "@ndnreg/shared";
-import { opsHandler, type OpsSources } from "@ndnreg/shared/http";
+import { opsHandler, type OpsSources, refuseConnect } from "@ndnreg/shared/http";
 
 import type { BlobHandler } from "../blob/blob-handler.js";
 import { sendUpstreamError } from "./upstream-errors.js";
@@ -66,6 +66,7 @@ export function buildApp({ upstream, blobs, log, ops }: AppDeps): FastifyInstanc
     }
   };
   const methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"] as const;
+  refuseConnect(app.server, methods.join(", "));
   for (const url of ["/v2", "/v2/", "/v2/*"]) {
     app.route({ method: [...methods], url, handler: (request, reply) => {
       reply.hijack();

@@ -1,9 +1,12 @@
 import type { IncomingHttpHeaders } from "node:http";
 
-/** RFC 9110 connection-specific headers: they describe one hop and are never forwarded. */
+/**
+ * RFC 9110 connection-specific headers: they describe one hop and are never forwarded. So is
+ * Expect: node's server has already answered `100-continue` on this hop (and undici refuses it).
+ */
 const HOP_BY_HOP = new Set([
   "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-  "te", "trailer", "transfer-encoding", "upgrade", "host",
+  "te", "trailer", "transfer-encoding", "upgrade", "host", "expect",
 ]);
 
 type HeaderValue = string | string[] | undefined;

@@ -3,7 +3,7 @@ import type { ServerResponse } from "node:http";
 const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT", "ETIMEDOUT"]);
 
 /** The error code of an undici or socket error, looking through `cause`. */
-function errorCode(err: unknown): string | undefined {
+export function errorCode(err: unknown): string | undefined {
   for (let e = err, depth = 0; e instanceof Error && depth < 4; e = e.cause, ++depth) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string") {

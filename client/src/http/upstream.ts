@@ -1,12 +1,23 @@
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import type { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 
 import { Agent, type Dispatcher } from "undici";
 
 import { requestFollowingRedirects } from "@ndnreg/shared/http";
 
 import { endToEndHeaders } from "./headers.js";
+import { errorCode } from "./upstream-errors.js";
+
+/**
+ * Failures with no answer from the upstream at all: nothing listening (a registry restarting), a
+ * connection dropped before the response, a name that did not resolve for now. Only these are
+ * tried again; an answer, even a 5xx, stands, and a slow upstream has already had its timeout.
+ */
+const RETRYABLE = new Set([
+  "ECONNREFUSED", "ECONNRESET", "EPIPE", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "UND_ERR_SOCKET", "UND_ERR_CLOSED", "UND_ERR_CONNECT_TIMEOUT",
+]);
 
 export interface UpstreamRequest {
   readonly method: string;
@@ -25,18 +36,42 @@ export interface UpstreamRequest {
   readonly dropHeaders?: readonly string[];
 }
 
-/** The upstream registry over HTTP(S). TLS is verified (undici's default). */
+/**
+ * The upstream registry over HTTP(S). TLS is verified (undici's default). GETs and HEADs that get
+ * no answer at all are tried again, with backoff, for up to `timeoutMs` from the first attempt:
+ * a registry restarting for a few seconds costs a pull a wait, not a 502.
+ */
 export class Upstream {
   private readonly direct: Dispatcher;
 
   /** `timeoutMs`: longest wait for the upstream's response headers, and between body bytes. */
-  constructor(readonly base: URL, timeoutMs = 30_000) {
+  constructor(readonly base: URL, private readonly timeoutMs = 30_000) {
     this.direct = new Agent({
       connections: 64, keepAliveTimeout: 30_000, connectTimeout: Math.min(10_000, timeoutMs), headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
     });
   }
 
   request(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    return req.method === "GET" || req.method === "HEAD" ? this.retrying(req) : this.once(req);
+  }
+
+  private async retrying(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
+    const deadline = performance.now() + this.timeoutMs;
+    for (let delay = 100; ; delay = Math.min(1000, 2 * delay)) {
+      try {
+        return await this.once(req);
+      } catch (err: unknown) {
+        const code = errorCode(err);
+        const left = deadline - performance.now();
+        if (code === undefined || !RETRYABLE.has(code) || req.signal?.aborted || left <= 0) {
+          throw err;
+        }
+        await sleep(Math.min(delay, left), undefined, { signal: req.signal });
+      }
+    }
+  }
+
+  private once(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
     const basePath = this.base.pathname.replace(/\/$/, "");
     const hasBody = req.body !== undefined && !["GET", "HEAD"].includes(req.method);
     const headers = endToEndHeaders(req.headers, [...(req.dropHeaders ?? []), ...(hasBody ? [] : ["content-length"])]);

@@ -184,14 +184,24 @@ export class NdnBlobFetcher {
     }
   }
 
-  /** A segment that breaks the protocol (producer Nack, wrong payload size) ends the NDN fetch. */
+  /**
+   * A segment that breaks the protocol (producer Nack, wrong payload size) ends the NDN fetch. So
+   * does one whose producer disagrees with the upstream about the blob's size (its FinalBlockId,
+   * or the length of the last segment): `size` came from the upstream's HEAD, which may be the one
+   * wrong, so that is a size-mismatch, not a bad segment.
+   */
   private check(data: SegmentPacket, size: number, segmentSize: number, count: number): NdnFetchError | undefined {
     if (data.contentType === ContentType.Nack) {
       return new NdnFetchError("nack", `producer: ${new TextDecoder().decode(data.content).slice(0, 200)}`);
     }
+    if (data.finalSegment !== undefined && data.finalSegment !== count - 1) {
+      return new NdnFetchError("size-mismatch", `the upstream's HEAD says ${size} bytes (${count} segments), the producer's FinalBlockId ${data.finalSegment + 1} segments`);
+    }
     const [begin, end] = segmentByteRange(data.segment, size, segmentSize);
-    if (data.content.length !== end - begin || (data.finalSegment !== undefined && data.finalSegment !== count - 1)) {
-      return new NdnFetchError("bad-segment", `segment ${data.segment} has ${data.content.length} bytes, expected ${end - begin}`);
+    if (data.content.length !== end - begin) {
+      return data.segment === count - 1 && data.content.length <= segmentSize
+        ? new NdnFetchError("size-mismatch", `the upstream's HEAD says ${size} bytes, the producer's last segment makes ${begin + data.content.length}`)
+        : new NdnFetchError("bad-segment", `segment ${data.segment} has ${data.content.length} bytes, expected ${end - begin}`);
     }
     return undefined;
   }

@@ -9,6 +9,8 @@ import {
 } from "@ndnreg/shared/ndn";
 import { LRUCache } from "lru-cache";
 
+import { LookupRefusedError } from "../registry/lookup-limiter.js";
+import { RangeOverloadError } from "./range-cache.js";
 import type { SegmentProducer } from "./segment-producer.js";
 
 /** What answers a manifest node Interest: the signed node, a Nack (reason), or nothing (past the end). */
@@ -98,6 +100,9 @@ export class ManifestBuilder {
     const p = m.queue.then(() => this.build(m, index));
     m.queue = p.catch(() => undefined);
     return p.catch((err: unknown) => {
+      if (err instanceof RangeOverloadError || err instanceof LookupRefusedError) {
+        throw err; // no room now: the producer drops the Interest, its consumer retransmits
+      }
       this.log.warn({ repository: m.id.repository, digest: m.id.digest.text, node: index, err: String(err) }, "manifest node unavailable");
       return undefined;
     });

@@ -6,6 +6,7 @@ import {
 } from "@ndnreg/shared/ndn";
 import { LRUCache } from "lru-cache";
 
+import { LookupRefusedError } from "../registry/lookup-limiter.js";
 import { NACK_FRESHNESS_MS, type SegmentProducer } from "./segment-producer.js";
 
 const utf8 = new TextEncoder();
@@ -37,7 +38,10 @@ export class MetadataProducer {
     let stat;
     try {
       stat = await this.producer.stat(id);
-    } catch {
+    } catch (err: unknown) {
+      if (err instanceof LookupRefusedError) {
+        throw err; // the producer drops the Interest (rate limited)
+      }
       ++this.producer.counters.nackError;
       return nackData(interest.name, "registry unavailable");
     }

@@ -2,6 +2,8 @@ import type { BlobId } from "@ndnreg/shared/ndn";
 import { LRUCache } from "lru-cache";
 
 import { BufferPool } from "./buffer-pool.js";
+import { LoadSlots, type SlotOutcome } from "./load-slots.js";
+import { aheadReadBytes, BlobRuns, missReadBytes, readBudget, type ReadSizes, type Run } from "./sequential-runs.js";
 
 /**
  * Loads the bytes [begin, end) of a blob from the registry into `into` (end - begin bytes),
@@ -9,21 +11,136 @@ import { BufferPool } from "./buffer-pool.js";
  */
 export type RangeLoader = (id: BlobId, begin: number, end: number, into: Uint8Array, onProgress: (filled: number) => void) => Promise<unknown>;
 
-/** A chunk on its way from the registry: its first `filled` bytes can be served already. */
-interface Loading {
-  readonly done: Promise<Uint8Array>;
-  readonly bytes: Uint8Array;
-  filled: number;
-  /**
-   * read() calls waiting for bytes up to `need`, sorted by `need`: each progress event settles a
-   * prefix instead of rescanning every waiter (hundreds wait on a chunk when several blobs start).
-   */
-  waiters: Waiter[];
+/**
+ * A read the bounds leave no room for (registry reads in flight and queued, range buffers): the
+ * Interest gets no answer and its consumer retransmits.
+ */
+export class RangeOverloadError extends Error {}
+
+export interface RangeCacheOptions {
+  readonly segmentSize: number;
+  /** A read with no evidence behind it: the block around a miss; ranges are made of whole blocks. */
+  readonly blockBytes: number;
+  /** Largest registry read, bytes (a multiple of segmentSize). */
+  readonly maxRead: number;
+  /** Memory for ranges: the fixed pools of small and large buffers are sized from it. */
+  readonly cacheBytes: number;
+  /** Registry reads in flight. */
+  readonly maxLoads: number;
+  /** Reads waiting for a slot, and how long they may wait. */
+  readonly maxQueuedLoads?: number;
+  readonly maxQueueMs?: number;
+  /** Blobs whose access is remembered. */
+  readonly maxBlobs?: number;
+  /** Ranges not served for this long are let go, and spare buffers with them. */
+  readonly idleMs?: number;
+}
+
+export interface RangeCacheStats {
+  /** Interests served from bytes in memory, and those that waited for a registry read. */
+  hits: number;
+  misses: number;
+  /** Bytes of range buffers in existence. */
+  readonly bytes: number;
+  /** Registry range reads that succeeded / failed, and the bytes they brought. */
+  loads: number;
+  loadErrors: number;
+  loadedBytes: number;
+  readonly loadsInFlight: number;
+  readonly loadsQueued: number;
 }
 
 interface Waiter {
   readonly need: number;
   readonly resolve: () => void;
+}
+
+/** Buffers of one size and the ranges in memory that hold them (the ones that may be evicted). */
+interface Tier {
+  readonly pool: BufferPool;
+  readonly ready: Set<Extent>;
+}
+
+/** Bytes [begin, end) of a blob: waiting for a registry slot, loading, or in memory. */
+interface Extent {
+  readonly blob: BlobState;
+  readonly begin: number;
+  readonly end: number;
+  readonly tier: Tier;
+  state: "queued" | "loading" | "ready" | "gone";
+  buf?: Uint8Array;
+  /** The first `filled` bytes of the range can be served. */
+  bytes: Uint8Array;
+  filled: number;
+  /** Why a range went before its bytes arrived (its waiters rethrow it). */
+  error?: Error;
+  /** read() calls waiting for bytes up to `need`, sorted by `need`: each progress event settles a prefix. */
+  waiters: Waiter[];
+  /** Tick of the last segment served from it. */
+  lastHit: number;
+  /** A run's frontier has passed its end: every segment in it was published, so it goes first. */
+  consumed: boolean;
+}
+
+/** What is known of one blob (by digest): its ranges, sorted and disjoint, and its runs. */
+interface BlobState {
+  readonly hex: string;
+  readonly size: number;
+  readonly extents: Extent[];
+  /** The range the previous segment came from: consecutive Interests nearly always hit it again. */
+  hint?: Extent;
+  readonly runs: BlobRuns;
+  /** Bytes published from it and read for it since it was last forgotten: the read budget. */
+  published: number;
+  read: number;
+  touched: number;
+  alive: boolean;
+  /** Offsets of the reads that missed in this event-loop turn, and a name to read each with. */
+  wanted: Array<{ readonly at: number; readonly id: BlobId }>;
+}
+
+const EMPTY = new Uint8Array(0);
+/** V8's collector, when node runs with --expose-gc (the server's shebang). */
+const collectGarbage = (globalThis as { gc?: () => void }).gc;
+/** The coarse clock: ticks of TICK_MS. */
+const TICK_MS = 250;
+/** A range served within this many ticks is in use: never evicted for another read. */
+const HOT_TICKS = 4;
+
+/** Which ranges in memory a new read may push out: only those read to their end, or also those gone cold. */
+type Evictable = "consumed" | "cold";
+
+/** The range (in memory or on its way) that holds byte `at`, by binary search. */
+function findExtent(extents: readonly Extent[], at: number): Extent | undefined {
+  let lo = 0;
+  let hi = extents.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const e = extents[mid]!;
+    if (at < e.begin) {
+      hi = mid;
+    } else if (at >= e.end) {
+      lo = mid + 1;
+    } else {
+      return e;
+    }
+  }
+  return undefined;
+}
+
+/** Index of the first range that begins at or after `at`. */
+function firstFrom(extents: readonly Extent[], at: number): number {
+  let lo = 0;
+  let hi = extents.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (extents[mid]!.begin < at) {
+      lo = mid + 1;
+    } else {
+      hi = mid;
+    }
+  }
+  return lo;
 }
 
 /** Insert keeping `need` ascending; Interests arrive nearly in order, so this is almost always a push. */
@@ -43,142 +160,297 @@ function addWaiter(waiters: Waiter[], w: Waiter): void {
   waiters.splice(i, 0, w);
 }
 
-export interface RangeCacheStats {
-  hits: number;
-  misses: number;
-  /** Bytes held now. */
-  bytes: number;
-  /** Registry range reads that succeeded / failed, and the bytes they brought. */
-  loads: number;
-  loadErrors: number;
-  loadedBytes: number;
-}
-
 /**
- * Segment requests are coalesced into aligned chunks (many segments each) read with one Range
- * request; recent chunks are kept in an LRU bounded in bytes. Loads in progress are shared, and
- * the next chunks are read ahead so the registry stays off the critical path of a sequential fetch.
- * Chunk buffers are recycled; a view returned by read() is valid until the end of the current
- * event-loop turn (callers copy it into a packet at once).
+ * Blob bytes read from the registry, in ranges that earn their size: a segment that misses with no
+ * evidence behind it reads its 64 KB block (the blocks that missed in the same turn together);
+ * blobs being read in sequence (see sequential-runs.ts) read larger ranges and ahead, up to
+ * `maxRead` per request. Memory comes from two fixed pools (small blocks, large ranges) sized from
+ * `cacheBytes`; registry reads in flight are bounded (LoadSlots). A range in use is never evicted
+ * for another: past the bounds a read is refused (RangeOverloadError). A view returned by peek()
+ * or read() is valid until the end of the current event-loop turn (callers copy it at once).
  */
 export class RangeCache {
-  /** Chunks by `<digest hex>:<index>`; an evicted chunk's buffer goes back to the pool. */
-  private readonly chunks: LRUCache<string, Uint8Array>;
-  private readonly pool: BufferPool;
-  private readonly loading = new Map<string, Loading>();
-  readonly stats: RangeCacheStats = { hits: 0, misses: 0, bytes: 0, loads: 0, loadErrors: 0, loadedBytes: 0 };
+  private readonly seg: number;
+  private readonly sizes: ReadSizes;
+  private readonly small: Tier;
+  private readonly large: Tier;
+  private readonly slots: LoadSlots;
+  /** Read-ahead leaves this many slots to reads that Interests wait for. */
+  private readonly reserve: number;
+  private readonly idleTicks: number;
+  private readonly blobs: LRUCache<string, BlobState>;
+  /** BlobIds are shared per blob name by the adapters: the per-Interest lookup skips the digest's hex. */
+  private readonly byId = new WeakMap<BlobId, BlobState>();
+  private readonly dirty = new Set<BlobState>();
+  /** Settled by the next flush; read() calls that missed in this turn wait for it. */
+  private flushed?: { readonly promise: Promise<void>; readonly resolve: () => void };
+  private tick = 0;
+  private readonly timer: NodeJS.Timeout;
+  readonly stats: RangeCacheStats;
 
-  constructor(
-    private readonly load: RangeLoader,
-    private readonly chunkSize: number,
-    private readonly maxBytes: number,
-    /**
-     * Chunks read ahead of the one just asked for. Default: about 8 MiB worth, but never more than
-     * half the cache holds, or chunks read ahead would be evicted before they are served.
-     */
-    private readonly readAhead = Math.max(1, Math.min(Math.round(8 * 1024 * 1024 / chunkSize), Math.floor(maxBytes / chunkSize / 2) - 1)),
-  ) {
-    // As many spare buffers as the cache holds chunks: the loads of three blobs starting together
-    // (Docker's default) must not fault in fresh buffers each time (docs/performance.md, "The
-    // range cache"). Spares only exist after such a peak, so peak RSS is the same.
-    this.pool = new BufferPool(chunkSize, Math.max(4, Math.floor(maxBytes / chunkSize)));
-    this.chunks = new LRUCache({
-      maxSize: Math.max(1, maxBytes), // 0 is refused; with maxBytes 0 store() keeps nothing anyway
-      sizeCalculation: (chunk) => chunk.length,
-      dispose: (chunk) => this.pool.release(fullBuffer(chunk)),
-    });
+  constructor(private readonly load: RangeLoader, opts: RangeCacheOptions) {
+    this.seg = opts.segmentSize;
+    // Ranges begin and end on small-block boundaries (or the blob's end), so they never overlap.
+    const small = Math.min(opts.maxRead, opts.blockBytes);
+    const max = small * Math.max(1, Math.floor(opts.maxRead / small));
+    this.sizes = { small, max, maxAhead: 3 * max };
+    // A quarter of the memory for small blocks (random reads, a blob's first blocks), the rest for
+    // large ranges; at least a few of each, so a tiny RANGE_CACHE_BYTES still serves.
+    const smallCount = Math.max(4, Math.floor(opts.cacheBytes / 4 / small));
+    const largeCount = Math.max(2, Math.floor((opts.cacheBytes - smallCount * small) / max));
+    this.small = { pool: new BufferPool(small, smallCount), ready: new Set() };
+    this.large = { pool: new BufferPool(max, largeCount), ready: new Set() };
+    this.slots = new LoadSlots(opts.maxLoads, opts.maxQueuedLoads ?? 4 * opts.maxLoads, opts.maxQueueMs ?? 1000);
+    this.reserve = Math.max(1, Math.floor(opts.maxLoads / 4));
+    this.idleTicks = Math.ceil((opts.idleMs ?? 5000) / TICK_MS);
+    this.blobs = new LRUCache({ max: opts.maxBlobs ?? 4096, dispose: (blob) => this.forget(blob) });
+    const { small: s, large: l, slots } = this;
+    this.stats = {
+      hits: 0, misses: 0, loads: 0, loadErrors: 0, loadedBytes: 0,
+      get bytes() { return s.pool.bytes + l.pool.bytes; },
+      get loadsInFlight() { return slots.inFlight; },
+      get loadsQueued() { return slots.queued; },
+    };
+    this.timer = setInterval(this.onTick, TICK_MS).unref();
   }
 
-  /** Where the chunk holding byte `offset` ends: read() and peek() ranges may not cross it. */
-  chunkEnd(offset: number): number {
-    return (Math.floor(offset / this.chunkSize) + 1) * this.chunkSize;
-  }
-
-  /**
-   * Bytes [begin, end) of a blob of `size` bytes; must lie within one chunk. Resolves as soon as
-   * those bytes have arrived, not when the whole chunk has: the first segments of a blob then
-   * leave after the first kilobytes of a 4 MB range, not after all of it.
-   */
-  async read(id: BlobId, size: number, begin: number, end: number): Promise<Uint8Array> {
-    const index = Math.floor(begin / this.chunkSize);
-    const key = `${id.digest.hex}:${index}`;
-    const pending = this.chunks.has(key) ? undefined : this.loading.get(key) ?? this.startLoad(id, size, index, key);
-    if (!pending) {
-      this.readAheadFrom(id, size, index);
-      return this.slice(await this.chunk(id, size, index), index, begin, end); // counts the hit, refreshes the LRU
-    }
-    const need = end - index * this.chunkSize;
-    if (pending.filled < need) {
-      await new Promise<void>((resolve) => addWaiter(pending.waiters, { need, resolve })); // settled by progress or by the load's end
-    }
-    // Read-ahead starts once the bytes asked for have arrived, not beside their load: each range
-    // request costs the registry CPU before its first byte, and the first segments of blobs
-    // starting together must not wait behind each other's read-ahead (docs/performance.md).
-    this.readAheadFrom(id, size, index);
-    // Either enough bytes arrived, or the load ended (then its error surfaces here).
-    return this.slice(pending.filled >= need ? pending.bytes : await pending.done, index, begin, end);
-  }
-
-  /**
-   * The bytes if their chunk is already in memory, else undefined (then call read()). The fast
-   * path for nearly every Interest: no promise, and read-ahead and LRU upkeep only once per chunk.
-   */
+  /** Bytes [begin, end) of a blob of `size` bytes, if they are in memory: the per-Interest fast path. */
   peek(id: BlobId, size: number, begin: number, end: number): Uint8Array | undefined {
-    const index = Math.floor(begin / this.chunkSize);
-    const key = `${id.digest.hex}:${index}`;
-    const chunk = this.chunks.peek(key);
-    if (!chunk) {
-      const pending = this.loading.get(key);
-      if (pending && pending.filled >= end - index * this.chunkSize) {
-        ++this.stats.hits;
-        return this.slice(pending.bytes, index, begin, end); // already arrived, chunk still loading
+    const blob = this.known(id);
+    if (!blob) {
+      return undefined;
+    }
+    let ext = blob.hint;
+    if (ext === undefined || begin < ext.begin || begin >= ext.end) {
+      ext = findExtent(blob.extents, begin);
+      if (ext === undefined) {
+        return undefined;
       }
+      blob.hint = ext;
+    }
+    if (ext.filled < end - ext.begin) {
       return undefined;
     }
     ++this.stats.hits;
-    if (begin === index * this.chunkSize) {
-      this.chunks.get(key); // refresh the LRU position
-      this.readAheadFrom(id, size, index);
-    }
-    return this.slice(chunk, index, begin, end);
+    this.served(blob, id, ext, begin, end);
+    return ext.bytes.subarray(begin - ext.begin, end - ext.begin);
   }
 
-  private slice(chunk: Uint8Array, index: number, begin: number, end: number): Uint8Array {
-    const base = index * this.chunkSize;
-    if (end > base + chunk.length) {
-      throw new RangeError(`range [${begin},${end}) crosses chunk ${index}`);
-    }
-    return chunk.subarray(begin - base, end - base);
+  /**
+   * Where the block holding byte `offset` ends: read() and peek() ranges may not cross it (ranges
+   * are made of whole blocks, so a read within one block lies within one range).
+   */
+  chunkEnd(offset: number): number {
+    return (Math.floor(offset / this.sizes.small) + 1) * this.sizes.small;
   }
 
-  private readAheadFrom(id: BlobId, size: number, index: number): void {
-    for (let next = index + 1; next <= index + this.readAhead && next * this.chunkSize < size; ++next) {
-      this.chunk(id, size, next).catch(() => undefined); // errors resurface when the chunk is asked for
-    }
-  }
-
-  private chunk(id: BlobId, size: number, index: number): Promise<Uint8Array> {
-    const key = `${id.digest.hex}:${index}`;
-    const hit = this.chunks.get(key);
-    if (hit) {
-      ++this.stats.hits;
-      return Promise.resolve(hit);
-    }
-    return (this.loading.get(key) ?? this.startLoad(id, size, index, key)).done;
-  }
-
-  private startLoad(id: BlobId, size: number, index: number, key: string): Loading {
+  /**
+   * Bytes [begin, end) (one segment, within one block: see chunkEnd) of a blob of `size` bytes,
+   * read from the registry if they are not in memory. Resolves as soon as those bytes have arrived, not when the whole range has.
+   * Rejects with RangeOverloadError when the bounds leave no room, or with the registry's error.
+   */
+  async read(id: BlobId, size: number, begin: number, end: number): Promise<Uint8Array> {
+    const blob = this.known(id) ?? this.create(id, size);
     ++this.stats.misses;
-    const begin = index * this.chunkSize;
-    const end = Math.min(size, begin + this.chunkSize);
-    const buf = this.pool.take();
-    const bytes = buf.subarray(0, end - begin);
+    let ext = findExtent(blob.extents, begin);
+    if (!ext) {
+      blob.wanted.push({ at: begin, id });
+      this.dirty.add(blob);
+      await this.nextFlush();
+      ext = findExtent(blob.extents, begin);
+      if (!ext) {
+        throw new RangeOverloadError("no room for another registry read");
+      }
+    }
+    const need = end - ext.begin;
+    if (ext.filled < need && ext.state !== "gone") {
+      const waiting = ext;
+      await new Promise<void>((resolve) => addWaiter(waiting.waiters, { need, resolve })); // settled by progress or by the load's end
+    }
+    if (ext.filled < need) {
+      throw ext.error ?? new RangeOverloadError("range let go before its bytes arrived");
+    }
+    this.served(blob, id, ext, begin, end);
+    return ext.bytes.subarray(begin - ext.begin, end - ext.begin);
+  }
+
+  /** Stop the clock (the process may exit without it; tests call it). */
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  private known(id: BlobId): BlobState | undefined {
+    let blob = this.byId.get(id);
+    if (blob === undefined || !blob.alive) {
+      blob = this.blobs.get(id.digest.hex);
+      if (blob === undefined) {
+        return undefined;
+      }
+      this.byId.set(id, blob);
+    } else if (blob.touched !== this.tick) {
+      this.blobs.get(blob.hex); // keeps its place in the LRU, once per tick
+    }
+    blob.touched = this.tick;
+    return blob;
+  }
+
+  private create(id: BlobId, size: number): BlobState {
+    const blob: BlobState = {
+      hex: id.digest.hex, size, extents: [], runs: new BlobRuns(), published: 0, read: 0, touched: this.tick, alive: true, wanted: [],
+    };
+    this.blobs.set(blob.hex, blob);
+    this.byId.set(id, blob);
+    return blob;
+  }
+
+  /** A segment is published from `ext`: evidence for the blob's runs, and read-ahead when they earned it. */
+  private served(blob: BlobState, id: BlobId, ext: Extent, begin: number, end: number): void {
+    ext.lastHit = this.tick;
+    blob.published += end - begin;
+    // Runs count in segments of segmentSize: a read of another size (legacy names) is evidence for
+    // each segment it overlaps.
+    const first = Math.floor(begin / this.seg);
+    const last = Math.max(first, Math.ceil(end / this.seg) - 1);
+    const share = Math.ceil((end - begin) / (last - first + 1));
+    let run: Run | undefined;
+    for (let s = first; s <= last; ++s) {
+      run = blob.runs.served(s, share) ?? run;
+    }
+    if (run === undefined) {
+      return;
+    }
+    if (!ext.consumed && run.frontier * this.seg >= ext.end) {
+      ext.consumed = true;
+      if (this.slots.queued > 0) {
+        this.slots.pump(); // a read may be waiting for a buffer this one can give
+      }
+    }
+    if (run.frontier >= run.nextCheck) {
+      run.nextCheck = run.frontier + this.sizes.small / this.seg;
+      this.readAhead(blob, id, run);
+    }
+  }
+
+  private readAhead(blob: BlobState, id: BlobId, run: Run): void {
+    if (this.slots.free <= this.reserve) {
+      return;
+    }
+    const from = this.coveredTo(blob, run.frontier * this.seg);
+    const bytes = aheadReadBytes(run, from, blob.size, this.seg, readBudget(blob.published, blob.read), this.sizes);
+    const tier = bytes > this.sizes.small ? this.large : this.small;
+    // Read-ahead never pushes out a range read ahead for another blob that has not reached it.
+    if (bytes === 0 || !this.canTake(tier, "consumed")) {
+      return;
+    }
+    this.addExtent(blob, id, from, this.clip(blob, from, from + bytes), tier, "consumed");
+  }
+
+  /** Where the bytes in memory or on their way, contiguous from byte `from`, end. */
+  private coveredTo(blob: BlobState, from: number): number {
+    const { extents } = blob;
+    let i = firstFrom(extents, from);
+    let to = from;
+    if (i > 0 && extents[i - 1]!.end > from) {
+      to = extents[i - 1]!.end;
+    }
+    while (i < extents.length && extents[i]!.begin === to) {
+      to = extents[i++]!.end;
+    }
+    return to;
+  }
+
+  /** `end`, or the start of the next range if that comes first (ranges never overlap). */
+  private clip(blob: BlobState, begin: number, end: number): number {
+    const next = blob.extents[firstFrom(blob.extents, begin)];
+    return Math.min(end, blob.size, next?.begin ?? Infinity);
+  }
+
+  private nextFlush(): Promise<void> {
+    if (!this.flushed) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => { resolve = r; });
+      this.flushed = { promise, resolve };
+      setImmediate(this.flush);
+    }
+    return this.flushed.promise;
+  }
+
+  /**
+   * The reads for the segments that missed in this turn: per blob, in order, one read for the
+   * blocks that missed next to each other (one registry request, not one per block), or as much
+   * as a run's budget allows for a miss in its frontier window.
+   */
+  private readonly flush = () => {
+    const done = this.flushed!;
+    this.flushed = undefined;
+    const { small } = this.sizes;
+    for (const blob of this.dirty) {
+      const wanted = blob.wanted.sort((a, b) => a.at - b.at);
+      blob.wanted = [];
+      for (let i = 0; i < wanted.length && blob.alive; ++i) {
+        const { at, id } = wanted[i]!;
+        const segment = Math.floor(at / this.seg);
+        if (findExtent(blob.extents, at)) {
+          continue;
+        }
+        const run = blob.runs.ahead(segment);
+        const begin = at - at % small;
+        let end = begin + missReadBytes(run, readBudget(blob.published, blob.read), this.sizes);
+        for (let j = i + 1; !run && j < wanted.length && end - begin < this.sizes.max; ++j) {
+          const next = wanted[j]!.at;
+          if (next >= end + small) {
+            break;
+          }
+          end = Math.max(end, next - next % small + small);
+        }
+        end = this.clip(blob, begin, Math.min(end, begin + this.sizes.max));
+        if (!run && end - begin > small && !this.canTake(this.large, "cold")) {
+          end = this.clip(blob, begin, begin + small); // no large buffer free: the block alone
+        } // a run's read waits for a large buffer (runs free theirs as they go) rather than splitting into blocks
+        if (!this.addExtent(blob, id, begin, end, end - begin > small ? this.large : this.small, "cold")) {
+          break; // the queue is full: the rest of this blob's misses are refused
+        }
+      }
+    }
+    this.dirty.clear();
+    done.resolve();
+  };
+
+  private addExtent(blob: BlobState, id: BlobId, begin: number, end: number, tier: Tier, evict: Evictable): boolean {
+    const ext: Extent = { blob, begin, end, tier, state: "queued", bytes: EMPTY, filled: 0, waiters: [], lastHit: this.tick, consumed: false };
+    const at = firstFrom(blob.extents, begin);
+    blob.extents.splice(at, 0, ext);
+    const admitted = this.slots.enter(() => this.start(ext, id, evict), () => this.fail(ext, new RangeOverloadError("registry read queued too long")));
+    if (admitted) {
+      blob.read += end - begin;
+    } else {
+      blob.extents.splice(at, 1);
+    }
+    return admitted;
+  }
+
+  /** Start reading `ext` if a buffer can be had; else it waits in the queue (or it is no longer wanted). */
+  private start(ext: Extent, id: BlobId, evict: Evictable): SlotOutcome {
+    if (ext.state === "gone") {
+      return "gone";
+    }
+    if (!ext.blob.alive) {
+      this.fail(ext, new RangeOverloadError("blob forgotten"));
+      return "gone";
+    }
+    const buf = this.take(ext.tier, evict);
+    if (!buf) {
+      return "wait";
+    }
+    ext.buf = buf;
+    ext.bytes = buf.subarray(0, ext.end - ext.begin);
+    ext.state = "loading";
     const onProgress = (filled: number) => {
-      if (filled <= loading.filled) {
+      if (filled <= ext.filled || ext.state !== "loading") {
         return;
       }
-      loading.filled = filled;
-      const waiters = loading.waiters;
+      ext.filled = filled;
+      const waiters = ext.waiters;
       let n = 0;
       while (n < waiters.length && waiters[n]!.need <= filled) {
         waiters[n++]!.resolve();
@@ -187,38 +459,129 @@ export class RangeCache {
         waiters.splice(0, n);
       }
     };
-    const done = this.load(id, begin, end, bytes, onProgress).then(() => {
+    this.load(id, ext.begin, ext.end, ext.bytes, onProgress).then(() => {
       ++this.stats.loads;
-      this.stats.loadedBytes += bytes.length;
-      this.store(key, bytes);
-      return bytes;
+      this.stats.loadedBytes += ext.bytes.length;
+      onProgress(ext.bytes.length);
+      ext.state = "ready";
+      ext.tier.ready.add(ext);
+      if (!ext.blob.alive) {
+        this.drop(ext);
+      }
     }, (err: unknown) => {
       ++this.stats.loadErrors;
-      loading.filled = 0; // nothing more is served from a buffer about to be recycled
-      this.pool.release(buf);
-      throw err;
-    }).finally(() => {
-      this.loading.delete(key);
-      loading.waiters.forEach((w) => w.resolve()); // the load ended: they see its bytes or its error
-      loading.waiters = [];
-    });
-    done.catch(() => undefined); // a failed load is reported to whoever waits for it, never unhandled
-    const loading: Loading = { done, bytes, filled: 0, waiters: [] };
-    this.loading.set(key, loading);
-    return loading;
+      this.fail(ext, err instanceof Error ? err : new Error(String(err)));
+    }).finally(() => this.slots.leave());
+    return "started";
   }
 
-  private store(key: string, bytes: Uint8Array): void {
-    if (bytes.length > this.maxBytes) {
-      this.pool.release(fullBuffer(bytes));
+  /** A range that will not arrive: its waiters see `err`, its buffer goes back. */
+  private fail(ext: Extent, err: Error): void {
+    ext.error = err;
+    ext.filled = 0; // nothing more is served from a buffer about to be reused
+    this.drop(ext);
+  }
+
+  /**
+   * Let a range go: out of its blob's index, its buffer back to the pool (offered to a read waiting
+   * for one, unless the caller takes it itself), its waiters woken.
+   */
+  private drop(ext: Extent, offer = true): void {
+    const { blob } = ext;
+    const i = blob.extents.indexOf(ext);
+    if (i >= 0) {
+      blob.extents.splice(i, 1);
+    }
+    if (blob.hint === ext) {
+      blob.hint = undefined;
+    }
+    ext.tier.ready.delete(ext);
+    ext.state = "gone";
+    ext.waiters.forEach((w) => w.resolve());
+    ext.waiters = [];
+    if (ext.buf) {
+      ext.tier.pool.release(ext.buf);
+      ext.buf = undefined;
+      if (offer && this.slots.queued > 0) {
+        this.slots.pump();
+      }
+    }
+  }
+
+  /** A buffer from `tier`'s pool, giving up the range in memory that is least likely to be served again. */
+  private take(tier: Tier, evict: Evictable): Uint8Array | undefined {
+    const buf = tier.pool.take(this.tick);
+    if (buf) {
+      return buf;
+    }
+    const victim = this.coldest(tier, evict);
+    if (!victim) {
+      return undefined;
+    }
+    this.drop(victim, false);
+    return tier.pool.take(this.tick);
+  }
+
+  private canTake(tier: Tier, evict: Evictable): boolean {
+    return tier.pool.available || this.coldest(tier, evict) !== undefined;
+  }
+
+  /**
+   * The range in memory to give up for another: one a run has read to its end, else (for a read
+   * that Interests wait for) one not served for a second; of those the one served longest ago.
+   * Undefined: every range is in use.
+   */
+  private coldest(tier: Tier, evict: Evictable): Extent | undefined {
+    let victim: Extent | undefined;
+    for (const ext of tier.ready) {
+      if ((ext.consumed || (evict === "cold" && ext.lastHit <= this.tick - HOT_TICKS))
+        && (!victim || (ext.consumed && !victim.consumed) || (ext.consumed === victim.consumed && ext.lastHit < victim.lastHit))) {
+        victim = ext;
+      }
+    }
+    return victim;
+  }
+
+  private forget(blob: BlobState): void {
+    blob.alive = false;
+    for (const ext of [...blob.extents]) {
+      if (ext.state === "ready") {
+        this.drop(ext);
+      } // loading ranges let go of their buffer when they end, queued ones never start
+    }
+  }
+
+  /**
+   * The clock, and every second: reads queued too long are refused, ranges idle for idleMs let
+   * go, spare buffers dropped, and blobs with nothing in memory and no recent Interest forgotten.
+   */
+  private readonly onTick = () => {
+    ++this.tick;
+    this.slots.pump(); // reads queued too long are refused; ranges gone cold free buffers
+    if (this.tick % 4 !== 0) {
       return;
     }
-    this.chunks.set(key, bytes); // evicts least recently used chunks until it fits
-    this.stats.bytes = this.chunks.calculatedSize;
-  }
-}
-
-/** The pooled buffer a chunk view was cut from. */
-function fullBuffer(view: Uint8Array): Uint8Array {
-  return new Uint8Array(view.buffer, 0, view.buffer.byteLength);
+    const idle = this.tick - this.idleTicks;
+    let released = 0;
+    for (const tier of [this.small, this.large]) {
+      for (const ext of tier.ready) {
+        if (ext.lastHit < idle) {
+          this.drop(ext);
+        }
+      }
+      released += tier.pool.trim(idle);
+    }
+    if (released > 0) {
+      // Nothing has been read for idleMs: one full collection now frees the slabs let go (and the
+      // rest of the burst's garbage), which V8 alone would keep until allocation resumed.
+      collectGarbage?.();
+    }
+    const forgotten: string[] = [];
+    this.blobs.forEach((blob, hex) => {
+      if (blob.touched < idle && blob.extents.length === 0) {
+        forgotten.push(hex);
+      }
+    });
+    forgotten.forEach((hex) => this.blobs.delete(hex));
+  };
 }

@@ -7,8 +7,9 @@ import {
 
 import type { BlobStat } from "../registry/registry-client.js";
 import type { BlobCatalog } from "../registry/blob-catalog.js";
+import { LookupRefusedError } from "../registry/lookup-limiter.js";
 import type { DigestIndex } from "./digest-index.js";
-import type { RangeCache } from "./range-cache.js";
+import { type RangeCache, RangeOverloadError } from "./range-cache.js";
 
 /** How legacy names are answered (docs/protocol.md, "Legacy names"). */
 interface LegacyOptions {
@@ -23,6 +24,8 @@ export interface SegmentProducerOptions {
   readonly ranges: RangeCache;
   readonly index: DigestIndex;
   readonly legacy: LegacyOptions;
+  /** Interests waiting for a registry lookup or read, every name kind and face: past it, Interests are dropped. */
+  readonly maxPending: number;
   readonly log: Logger;
 }
 
@@ -43,8 +46,16 @@ export interface InterestCounters {
   pastEnd: number;
   /** Interests with an implicit digest that the packet did not have: not answered. */
   digestMismatch: number;
+  /** Malformed names. */
   dropped: number;
+  /** No room: too many Interests pending, or registry reads in flight and queued, or range buffers in use. */
+  droppedOverload: number;
+  /** The registry lookup for a blob not known yet was refused by the lookup rate limits. */
+  droppedRateLimited: number;
 }
+
+/** At most one warning per this many ms about Interests dropped for lack of room. */
+const DROP_WARNING_MS = 10_000;
 
 /** A "no such blob" answer is cached only briefly, so a later push becomes visible quickly. */
 export const NACK_FRESHNESS_MS = 1000;
@@ -74,8 +85,11 @@ export class SegmentProducer {
   readonly counters: InterestCounters = {
     data: 0, dataBytes: 0, canonical: 0, legacy: 0, metadata: 0, manifestNodes: 0,
     nackMissing: 0, nackError: 0, unpublished: 0, pastEnd: 0, digestMismatch: 0, dropped: 0,
+    droppedOverload: 0, droppedRateLimited: 0,
   };
   readonly prefix: Name;
+  private waiting = 0;
+  private lastDropWarning = -Infinity;
 
   constructor(private readonly opts: SegmentProducerOptions) {
     this.prefix = opts.prefix;
@@ -108,13 +122,54 @@ export class SegmentProducer {
     this.opts.index.forget(digest);
   }
 
-  async reply(req: SegmentTarget, segment: number): Promise<SegmentReply | null> {
+  /** Interests waiting for the registry now (segments, metadata, manifest nodes). */
+  get pending(): number {
+    return this.waiting;
+  }
+
+  get maxPending(): number {
+    return this.opts.maxPending;
+  }
+
+  /**
+   * Run `work` for one Interest that has to wait for the registry, within the bounds: past the
+   * pending bound, or when a read or lookup is refused for lack of room or by the rate limits, the
+   * Interest is counted and gets no answer (null: its consumer retransmits). Every name kind goes
+   * through here, so the bound holds whatever an Interest names.
+   */
+  async admit<T>(work: () => Promise<T>): Promise<T | null> {
+    if (this.waiting >= this.opts.maxPending) {
+      return this.overloaded("droppedOverload", "too many Interests pending");
+    }
+    ++this.waiting;
+    try {
+      return await work();
+    } catch (err: unknown) {
+      if (err instanceof RangeOverloadError) {
+        return this.overloaded("droppedOverload", err.message);
+      }
+      if (err instanceof LookupRefusedError) {
+        return this.overloaded("droppedRateLimited", err.message);
+      }
+      throw err;
+    } finally {
+      --this.waiting;
+    }
+  }
+
+  /** Segment `segment` of `req`: Data, a Nack Data, or null (past the end, or dropped by a bound). */
+  reply(req: SegmentTarget, segment: number): Promise<SegmentReply | null> {
     const legacy = req.kind === "legacy";
     const id = legacy ? req.id : this.published(req.digest);
     if (!id) {
       ++this.counters.unpublished;
-      return nack("digest not published by this server", false);
+      return Promise.resolve(nack("digest not published by this server", false));
     }
+    return this.admit(() => this.replyFor(req, id, segment));
+  }
+
+  private async replyFor(req: SegmentTarget, id: BlobId, segment: number): Promise<SegmentReply | null> {
+    const legacy = req.kind === "legacy";
     try {
       const stat = await this.stat(id);
       if (!stat.found) {
@@ -133,6 +188,9 @@ export class SegmentProducer {
       const [begin, end] = segmentByteRange(segment, stat.size, segmentSize);
       return this.data(req, end > begin ? await this.read(id, stat.size, begin, end) : EMPTY, last);
     } catch (err: unknown) {
+      if (err instanceof RangeOverloadError || err instanceof LookupRefusedError) {
+        throw err; // dropped by admit()
+      }
       // Registry down or failing: answer at once so consumers fall back instead of timing out.
       ++this.counters.nackError;
       this.opts.log.warn({ repository: id.repository, digest: id.digest.text, segment, err: String(err) }, "segment unavailable");
@@ -165,6 +223,18 @@ export class SegmentProducer {
   drop(name: Name, reason: string): void {
     ++this.counters.dropped;
     this.opts.log.debug({ name: nameText(name).slice(0, 300), reason }, "interest dropped");
+  }
+
+  /** An Interest dropped by a bound: counted, and a warning now and then with the counts so far. */
+  private overloaded(outcome: "droppedOverload" | "droppedRateLimited", reason: string): null {
+    ++this.counters[outcome];
+    const now = performance.now();
+    if (now - this.lastDropWarning >= DROP_WARNING_MS) {
+      this.lastDropWarning = now;
+      const { droppedOverload, droppedRateLimited } = this.counters;
+      this.opts.log.warn({ reason, pending: this.waiting, droppedOverload, droppedRateLimited }, "dropping Interests: over a bound");
+    }
+    return null;
   }
 
   /** Bytes [begin, end) of a blob, which may cross a range-cache chunk (legacy segment sizes). */

@@ -1,6 +1,7 @@
 import { type BlobId, blobKey } from "@ndnreg/shared/ndn";
 import { LRUCache } from "lru-cache";
 
+import type { LookupLimiter } from "./lookup-limiter.js";
 import type { BlobStat, RegistryClient } from "./registry-client.js";
 
 export interface CatalogStats {
@@ -9,21 +10,29 @@ export interface CatalogStats {
   errors: number;
 }
 
+/** A lookup in progress, and how many Interests wait for it (the limiter serves the most wanted first). */
+interface Pending {
+  readonly promise: Promise<BlobStat>;
+  readonly interests: { count: number };
+}
+
 /**
  * Remembers which (repository, digest) pairs the registry has and their sizes, so a flood of
- * Interests for one blob (or for blobs that do not exist) costs the registry one HEAD each per TTL.
+ * Interests for one blob (or for blobs that do not exist) costs the registry one HEAD each per TTL,
+ * and the HEADs for blobs not known yet go out within the limiter's rates.
  * Blobs are immutable: a positive answer can be kept much longer than a negative one.
  */
 export class BlobCatalog {
   /** Reads peek: an answer's place in line is set when it is stored, not when it is used. */
   private readonly entries: LRUCache<string, BlobStat>;
-  private readonly pending = new Map<string, Promise<BlobStat>>();
+  private readonly pending = new Map<string, Pending>();
   private readonly keys = new WeakMap<BlobId, string>();
   /** Registry HEAD requests by result. */
   readonly stats: CatalogStats = { found: 0, missing: 0, errors: 0 };
 
   constructor(
     private readonly registry: RegistryClient,
+    private readonly limiter: LookupLimiter,
     private readonly opts = { positiveTtlMs: 10 * 60_000, negativeTtlMs: 5_000, maxEntries: 50_000 },
   ) {
     // ttlResolution 0: expiry is checked against the clock on every read, with no timer per read.
@@ -35,18 +44,22 @@ export class BlobCatalog {
     return this.entries.peek(this.keyOf(id));
   }
 
+  /** Rejects with LookupRefusedError when the lookup limits refuse a registry lookup. */
   async stat(id: BlobId): Promise<BlobStat> {
     const key = this.keyOf(id);
     const hit = this.entries.peek(key);
     if (hit) {
       return hit;
     }
-    let p = this.pending.get(key);
-    if (!p) {
-      p = this.lookup(key, id);
-      this.pending.set(key, p);
+    const p = this.pending.get(key);
+    if (p) {
+      ++p.interests.count;
+      return p.promise;
     }
-    return p;
+    const interests = { count: 1 };
+    const promise = this.lookup(key, id, () => interests.count);
+    this.pending.set(key, { promise, interests });
+    return promise;
   }
 
   /** BlobIds are shared per blob name by the producer, so their keys are computed once. */
@@ -59,13 +72,17 @@ export class BlobCatalog {
     return key;
   }
 
-  private async lookup(key: string, id: BlobId): Promise<BlobStat> {
+  private async lookup(key: string, id: BlobId, demand: () => number): Promise<BlobStat> {
     try {
+      await this.limiter.admit(id.repository, demand);
       const stat = await this.registry.stat(id, AbortSignal.timeout(10_000)).catch((err: unknown) => {
         ++this.stats.errors;
         throw err;
       });
       ++this.stats[stat.found ? "found" : "missing"];
+      if (stat.found) {
+        this.limiter.found(id.repository);
+      }
       this.entries.set(key, stat, { ttl: stat.found ? this.opts.positiveTtlMs : this.opts.negativeTtlMs });
       return stat;
     } finally {

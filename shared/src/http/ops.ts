@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 
+import { refuseConnect } from "./refuse-connect.js";
+
 /** What /metrics and /healthz report. prom-client's Registry is a `metrics` source. */
 export interface OpsSources {
   /** Absent: /metrics is not served here. */
@@ -40,6 +42,7 @@ export async function listenOps(src: OpsSources, listen: { readonly host: string
       res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
     }
   });
+  refuseConnect(server, "GET, HEAD");
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(listen.port, listen.host, () => {

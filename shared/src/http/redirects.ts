@@ -2,8 +2,15 @@
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
-/** Never sent to another origin: blob storage hosts get signed URLs, not the registry's credentials. */
-const CREDENTIAL_HEADERS: readonly string[] = ["authorization", "cookie", "proxy-authorization"];
+/**
+ * The only headers sent on to another origin: blob storage hosts get signed URLs, and none of the
+ * caller's or the registry's credentials, whatever they are called (Authorization, Cookie,
+ * X-Api-Key, ...). These describe the read itself.
+ */
+const CROSS_ORIGIN_HEADERS: ReadonlySet<string> = new Set([
+  "accept", "accept-encoding", "accept-language", "user-agent", "range", "if-range", "if-match", "if-none-match",
+  "if-modified-since", "if-unmodified-since", "cache-control", "pragma",
+]);
 
 /** Most hops followed; registries use one (registry -> storage), CDNs sometimes two. */
 export const MAX_REDIRECTS = 5;
@@ -22,12 +29,12 @@ export function redirectTarget(from: URL, status: number, location: string | rea
   }
 }
 
-/** Headers for the next hop: credentials are dropped when it leaves `from`'s origin. */
+/** Headers for the next hop: all of them within `from`'s origin, only the allow-listed ones to another. */
 export function headersForHop<V>(headers: Readonly<Record<string, V>>, from: URL, to: URL): Record<string, V> {
   const out: Record<string, V> = {};
   const crossOrigin = from.origin !== to.origin;
   for (const [k, v] of Object.entries(headers)) {
-    if (!(crossOrigin && CREDENTIAL_HEADERS.includes(k.toLowerCase()))) {
+    if (!crossOrigin || CROSS_ORIGIN_HEADERS.has(k.toLowerCase())) {
       out[k] = v;
     }
   }

@@ -20,6 +20,8 @@ export class CountingProxy {
   refuseBlobs: boolean;
   /** Flip one bit in every blob body passed through: a producer behind it publishes wrong bytes. */
   corruptBlobs = false;
+  /** Added to the Content-Length of blob HEAD answers: an upstream whose HEAD gives a wrong size. */
+  headSizeDelta = 0;
   private constructor(private readonly server: Server, private readonly upstream: URL, refuseBlobs: boolean) {
     this.refuseBlobs = refuseBlobs;
   }
@@ -54,7 +56,12 @@ export class CountingProxy {
         ++proxy.counters.otherRequests;
       }
       const headers = { ...req.headers, host: upstream.host };
+      const isBlobHead = req.method === "HEAD" && /^\/v2\/.+\/blobs\/[^/]+$/.test((req.url ?? "").split("?")[0]!);
       const up = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers }, (upRes) => {
+        const length = upRes.headers["content-length"];
+        if (isBlobHead && proxy.headSizeDelta !== 0 && upRes.statusCode === 200 && length !== undefined) {
+          upRes.headers["content-length"] = String(Number(length) + proxy.headSizeDelta);
+        }
         res.writeHead(upRes.statusCode ?? 502, upRes.headers);
         if (!isBlobGet) {
           upRes.pipe(res);

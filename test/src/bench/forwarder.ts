@@ -120,6 +120,14 @@ tables:
     return this.control("route-list");
   }
 
+  /** IDs of the forwarder's faces, those whose remote URI matches `remote` if given. */
+  async faceIds(remote?: RegExp): Promise<number[]> {
+    return (await this.control("face-list")).split("\n").flatMap((line) => {
+      const m = /faceid=(\d+) remote=(\S+)/.exec(line);
+      return m && (!remote || remote.test(m[2]!)) ? [Number(m[1])] : [];
+    });
+  }
+
   /** Content-store counters from `ndnd fw cs-info`. */
   async csInfo(): Promise<{ entries: number; hits: number; misses: number }> {
     const text = await this.control("cs-info");

@@ -40,6 +40,8 @@ export class Redirector {
     redirects: 0, storageRequests: 0, rangedStorageGets: 0, unrangedStorageGets: 0,
     expiredRefused: 0, badSignatureRefused: 0, authorizationRefused: 0,
   };
+  /** Headers of the latest storage requests (at most 100): what clients sent to another origin. */
+  readonly storageHeaders: IncomingHttpHeaders[] = [];
   /** The next this many redirects of a GET (or HEAD) carry a URL that has already expired. */
   readonly staleNext: Record<"GET" | "HEAD", number> = { GET: 0, HEAD: 0 };
   private readonly secret = randomBytes(32);
@@ -95,6 +97,9 @@ export class Redirector {
 
   private async onStorage(req: IncomingMessage, res: ServerResponse): Promise<void> {
     ++this.counters.storageRequests;
+    if (this.storageHeaders.push(req.headers) > 100) {
+      this.storageHeaders.shift();
+    }
     const url = new URL(req.url ?? "/", "http://storage");
     const m = STORAGE_PATH.exec(url.pathname);
     const refuse = (status: number, code: string, message: string) => {

@@ -24,6 +24,7 @@ const TEST_ACCOUNT = { username: "tester", password: "secret" } as const;
 
 // Combined log format: "GET /v2/<name>/blobs/sha256:<hex> HTTP/1.1" <status> <bytes>
 const BLOB_GET_LOG = /"GET \/v2\/\S+\/blobs\/sha256:[a-f0-9]{64}\S* HTTP\/[\d.]+" 20[06] (\d+)/;
+const BLOB_HEAD_LOG = /"HEAD \/v2\/\S+\/blobs\/sha256:[a-f0-9]{64}\S* HTTP\/[\d.]+" \d{3} /;
 
 /** A real CNCF distribution registry (Debian's docker-registry) on a free loopback port. */
 export class Registry {
@@ -36,6 +37,8 @@ export class Registry {
   readonly url: string;
   /** Bytes of blob GET responses the registry wrote, from its access log. */
   blobBytesServed = 0;
+  /** Blob HEAD requests the registry answered (any status), from its access log. */
+  blobHeads = 0;
   /** With `auth: "token"`: the realm that issues the registry's tokens. */
   tokenIssuer?: TokenIssuer;
 
@@ -88,6 +91,8 @@ export class Registry {
       const m = BLOB_GET_LOG.exec(line);
       if (m) {
         this.blobBytesServed += Number(m[1]);
+      } else if (BLOB_HEAD_LOG.test(line)) {
+        ++this.blobHeads;
       }
     });
     const netns = this.netns;

@@ -105,9 +105,15 @@ export class Stack {
     return stack;
   }
 
-  /** Start the server and wait until its prefix is registered in the forwarder. */
+  /**
+   * Start the server and wait until its prefix is registered in the forwarder. ndnd takes prefix
+   * registrations only from Unix faces: with a TCP or UDP uplink (NDNREG_ROUTER) the route to the
+   * server's face is added here, as an operator would.
+   */
   async startServer(extraEnv: Record<string, string> = {}, fw: Forwarder = this.forwarder): Promise<ManagedProcess> {
     await this.stopServer(); // never leak the previous one (its pipes would keep the test alive)
+    const uplink = extraEnv["NDNREG_ROUTER"] ?? this.serverEnv["NDNREG_ROUTER"] ?? fw.uri;
+    const facesBefore = uplink.startsWith("unix:") ? undefined : await fw.faceIds();
     const n = ++this.serverStarts;
     const metricsPort = await freePort();
     const metricsHost = `${this.address}:${metricsPort}`;
@@ -123,6 +129,14 @@ export class Stack {
       },
     });
     await this.server.waitForLine(/"uplink up"/);
+    if (facesBefore) {
+      let face: number | undefined;
+      await waitUntil(`the server's face on ${fw.name}`, async () => {
+        face = (await fw.faceIds(/^(tcp|udp)4:/)).find((id) => !facesBefore.includes(id));
+        return face !== undefined;
+      });
+      await fw.control("route-add", `prefix=${this.prefix}`, `face=${face}`);
+    }
     await this.waitForRoute(fw);
     return this.server;
   }

@@ -1,14 +1,16 @@
 /**
  * Micro-benchmark of the server's per-Interest cache lookups: BlobCatalog.peek() (the blob's
- * size) and RangeCache.peek() (its bytes, chunks already in memory), for every 8000-byte segment
- * of a few blobs in turn, as Interests arrive. Prints ns per Interest, best and median of seven
- * rounds: `node test/dist/micro/producer-peek.js`.
+ * size) and RangeCache.peek() (its bytes, ranges already in memory, and the evidence each segment
+ * served adds to its blob's run), for every 8000-byte segment of a few blobs in turn, as
+ * Interests arrive. Prints ns per Interest, best and median of seven rounds:
+ * `node test/dist/micro/producer-peek.js`.
  */
 import "@ndnreg/shared/polyfill";
 
 import { makeBlobId, SEGMENT_SIZE } from "@ndnreg/shared/ndn";
 import { RangeCache } from "@ndnreg/server/producer/range-cache";
 import { BlobCatalog } from "@ndnreg/server/registry/blob-catalog";
+import { LookupLimiter } from "@ndnreg/server/registry/lookup-limiter";
 import type { RegistryClient } from "@ndnreg/server/registry/registry-client";
 
 const CHUNK = 512 * SEGMENT_SIZE;
@@ -18,17 +20,20 @@ const cache = new RangeCache(async (_id, begin, end, into, onProgress) => {
   await new Promise((r) => setImmediate(r)); // as a registry read, never within the call
   into.fill(1);
   onProgress(end - begin);
-}, CHUNK, 64 * 1024 * 1024, 1);
+}, { segmentSize: SEGMENT_SIZE, blockBytes: 6 * SEGMENT_SIZE, maxRead: CHUNK, cacheBytes: 256 * 1024 * 1024, maxLoads: 16 });
 
-// Warm: four chunks of each blob, and the one read ahead after them (15 x 4 MB < 64 MiB).
+// Warm: the first four chunks of each blob read in order, as a pull reads them (the ranges grow
+// to 4 MB; a pool large enough that none of them is given up for the next blob's).
 const chunksPerBlob = 4;
 for (const id of blobs) {
-  for (let c = 0; c < chunksPerBlob; ++c) {
-    await cache.read(id, BLOB, c * CHUNK, c * CHUNK + SEGMENT_SIZE);
+  for (let s = 0; s < chunksPerBlob * CHUNK / SEGMENT_SIZE; ++s) {
+    if (!cache.peek(id, BLOB, s * SEGMENT_SIZE, (s + 1) * SEGMENT_SIZE)) {
+      await cache.read(id, BLOB, s * SEGMENT_SIZE, (s + 1) * SEGMENT_SIZE);
+    }
   }
 }
 const registry = { stat: () => Promise.resolve({ found: true, size: BLOB }) } as unknown as RegistryClient;
-const catalog = new BlobCatalog(registry);
+const catalog = new BlobCatalog(registry, new LookupLimiter({ rate: 100, repositoryRate: 100 }));
 for (const id of blobs) {
   await catalog.stat(id);
 }
@@ -56,3 +61,4 @@ function measure(what: string, peek: (id: (typeof blobs)[number], begin: number)
 }
 measure("BlobCatalog.peek", (id) => (catalog.peek(id)?.found ? 1 : -1));
 measure("RangeCache.peek ", (id, begin) => cache.peek(id, BLOB, begin, begin + SEGMENT_SIZE)?.length ?? -1);
+cache.close();

@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
 import path from "node:path";
 
 import { findBearerChallenge, parseWwwAuthenticate } from "@ndnreg/shared/http";
 
 import type { BlobLog, ClientHandle, Registry, Stack, TestImage } from "../bench/index.js";
 import { createImage, type ImageSpec, procStrings, processTree, pushImage, readShebang } from "../bench/index.js";
+
+export { pushRawBlob, sha256Text } from "../bench/index.js";
 
 let seq = 0;
 
@@ -14,29 +15,6 @@ export async function pushTestImage(stack: Stack, ref: string, spec: ImageSpec):
   const image = createImage(path.join(stack.runDir, `image-${++seq}`), spec);
   await pushImage(image, stack.registry.host, ref, undefined, stack.registry.pushCreds);
   return image;
-}
-
-export function sha256Text(bytes: Uint8Array): string {
-  return `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
-}
-
-/**
- * Monolithic blob upload straight to the registry (for blobs skopeo cannot carry, e.g. 0 bytes).
- * `headers`: e.g. a push token for a registry with token auth (see pushHeaders).
- */
-export async function pushRawBlob(registryUrl: string, repository: string, bytes: Uint8Array, headers: Record<string, string> = {}): Promise<string> {
-  const digest = sha256Text(bytes);
-  const start = await fetch(`${registryUrl}/v2/${repository}/blobs/uploads/`, { method: "POST", headers });
-  if (start.status !== 202) {
-    throw new Error(`upload start: ${start.status}`);
-  }
-  const location = new URL(start.headers.get("location")!, registryUrl);
-  location.searchParams.set("digest", digest);
-  const put = await fetch(location, { method: "PUT", body: Buffer.from(bytes), headers: { ...headers, "content-type": "application/octet-stream" } });
-  if (put.status !== 201) {
-    throw new Error(`upload put: ${put.status}`);
-  }
-  return digest;
 }
 
 /**

@@ -1,11 +1,16 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
+import { promisify } from "node:util";
 
 import { type ClientHandle, type CountingProxy, createImage, pullImage, pushImage, Stack, verifyPulled } from "../bench/index.js";
-import { blobSources, pushRawBlob, pushTestImage } from "./helpers.js";
+import { blobSources, pushRawBlob, pushTestImage, sha256Text } from "./helpers.js";
 
+const run = promisify(execFile);
 const MISSING = `sha256:${"ab".repeat(32)}`;
 
 describe("client HTTP behaviour against an open registry", () => {
@@ -128,6 +133,49 @@ describe("client HTTP behaviour against an open registry", () => {
     await pushImage(image, client.host, "pushed/through:v1");
     const out = await pullImage(stack.registry.host, "pushed/through:v1", path.join(stack.runDir, "out-pushed"));
     await verifyPulled(image, out);
+  });
+
+  test("an upload with Expect: 100-continue (curl's, for bodies over 1 MB) gets 100, then 201 as from the registry itself", async () => {
+    const bytes = randomBytes(2_000_000);
+    const file = path.join(stack.runDir, "upload.bin");
+    writeFileSync(file, bytes);
+    const digest = sha256Text(bytes);
+    const start = await fetch(`${client.url}/v2/uploads/expect/blobs/uploads/`, { method: "POST" });
+    assert.equal(start.status, 202);
+    const put = new URL(start.headers.get("location")!, client.url);
+    put.searchParams.set("digest", digest);
+    const { stdout, stderr } = await run("curl", [
+      "-sS", "-v", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT", "-H", "Expect: 100-continue", "-H", "Content-Type: application/octet-stream",
+      "--data-binary", `@${file}`, put.href,
+    ]);
+    assert.match(stderr, /< HTTP\/1\.1 100 Continue/);
+    assert.equal(stdout, "201");
+    assert.deepEqual(Buffer.from(await (await fetch(`${stack.registry.url}/v2/uploads/expect/blobs/${digest}`)).arrayBuffer()), bytes);
+  });
+
+  test("If-Range: a Range for another version of the blob gets 200 with the whole blob over NDN, for this version 206", async () => {
+    const etag = (await fetch(`${stack.registry.url}/v2/ranges/blob/blobs/${digest}`, { method: "HEAD" })).headers.get("etag");
+    assert.ok(etag, "the registry sends an ETag for blobs");
+    const cases: Array<[string, number]> = [
+      [`"sha256:${"00".repeat(32)}"`, 200], [`W/${etag}`, 200], ["Tue, 01 Jan 2019 00:00:00 GMT", 200], [etag, 206],
+    ];
+    for (const [ifRange, status] of cases) {
+      const res = await fetch(`${ndnOnly.url}/v2/ranges/blob/blobs/${digest}`, { headers: { range: "bytes=1000-", "if-range": ifRange } });
+      assert.equal(res.status, status, `If-Range ${ifRange}`);
+      assert.deepEqual(Buffer.from(await res.arrayBuffer()), status === 200 ? blob : blob.subarray(1000), `If-Range ${ifRange}`);
+    }
+  });
+
+  test("CONNECT is answered with 405, not a dropped connection", async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(client.host.split(":")[1]), "127.0.0.1", () => socket.write("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"));
+      let text = "";
+      socket.on("data", (c: Buffer) => { text += c.toString("latin1"); });
+      socket.on("end", () => resolve(text));
+      socket.on("error", reject);
+    });
+    assert.match(reply, /^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+    assert.match(reply, /\r\nAllow: GET, HEAD, POST, PUT, PATCH, DELETE\r\n/);
   });
 
   test("blobs requested concurrently are all served over NDN", async () => {

@@ -210,3 +210,58 @@ describe("with a trust anchor: a router cache poisoned with wrong segments", () 
     assert.equal(client.proc.grep(/"digest mismatch/).length, 0);
   });
 });
+
+/**
+ * An upstream whose HEAD gives a wrong size (the honest producer has the real blob): the client
+ * names the size as the cause, serves the blob over HTTP, and never calls it a digest mismatch.
+ */
+describe("an upstream whose HEAD size is wrong", () => {
+  let stack: Stack;
+  let lying: CountingProxy;
+  let client: ClientHandle;
+
+  before(async () => {
+    stack = await Stack.start({ label: "headsize" });
+    lying = await stack.proxy(false);
+    client = await stack.startClient({ upstream: lying.url });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  const cases: Array<[string, number, number]> = [
+    ["one segment short", 300_000, -8000],
+    ["one byte long", 300_001, +1],
+  ];
+  for (const [what, size, delta] of cases) {
+    test(`${what}: the blob comes over HTTP in the same response; the log names the size`, async () => {
+      const bytes = randomBytes(size);
+      const digest = await pushRawBlob(stack.registry.url, `headsize/small${size}`, bytes);
+      lying.headSizeDelta = delta;
+      const res = await fetch(`${client.url}/v2/headsize/small${size}/blobs/${digest}`);
+      lying.headSizeDelta = 0;
+      assert.equal(res.status, 200);
+      assert.equal(sha256Text(Buffer.from(await res.arrayBuffer())), digest);
+      await client.proc.waitForLine(new RegExp(`"digest":"${digest}".*"blob size: the upstream's HEAD and the producer disagree; blob served over http`));
+      assert.equal((await blobSources(client, [digest])).get(digest), "http");
+      assert.equal(client.proc.grep(new RegExp(`"digest":"${digest}".*digest mismatch`)).length, 0, "blamed on a digest mismatch");
+    });
+  }
+
+  test("a large blob (above the 4 MiB held back) one byte off: the metadata names the size before any byte, so it comes over HTTP in the same response", async () => {
+    const bytes = randomBytes(5_000_001);
+    const digest = await pushRawBlob(stack.registry.url, "headsize/large", bytes);
+    const url = `${client.url}/v2/headsize/large/blobs/${digest}`;
+    lying.headSizeDelta = 1;
+    const first = await fetch(url);
+    assert.equal(first.status, 200);
+    assert.equal(sha256Text(Buffer.from(await first.arrayBuffer())), digest);
+    await client.proc.waitForLine(new RegExp(`"digest":"${digest}".*"blob size: the upstream's HEAD and the producer disagree; blob served over http`));
+    const second = await fetch(url);
+    lying.headSizeDelta = 0;
+    assert.equal(second.status, 200);
+    assert.equal(sha256Text(Buffer.from(await second.arrayBuffer())), digest);
+    assert.equal((await blobSources(client, [digest])).get(digest), "http", "the digest goes over HTTP from then on");
+    assert.equal(client.proc.grep(new RegExp(`"digest":"${digest}".*digest mismatch`)).length, 0, "blamed on a digest mismatch");
+  });
+});

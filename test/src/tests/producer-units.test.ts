@@ -31,6 +31,7 @@ import { MetadataProducer } from "@ndnreg/server/producer/metadata-producer";
 import { RangeCache } from "@ndnreg/server/producer/range-cache";
 import { SegmentProducer } from "@ndnreg/server/producer/segment-producer";
 import { BlobCatalog } from "@ndnreg/server/registry/blob-catalog";
+import { LookupLimiter } from "@ndnreg/server/registry/lookup-limiter";
 import type { RegistryClient } from "@ndnreg/server/registry/registry-client";
 import { openServerKey } from "@ndnreg/server/security/server-key";
 
@@ -53,7 +54,7 @@ async function fixture(blobs: ReadonlyArray<[string, Uint8Array]>, corrupt = new
       return Promise.resolve(b ? { found: true, size: b.length } : { found: false, status: 404 });
     },
   } as unknown as RegistryClient;
-  // 1 MiB chunks: not a multiple of either segment size, so segments cross chunks.
+  // Legacy segments (7777 bytes) cross the range cache's 64 KB blocks.
   const ranges = new RangeCache(async (id, begin, end, into, progress) => {
     await new Promise((r) => setImmediate(r));
     into.set(byDigest.get(id.digest.text)!.subarray(begin, end));
@@ -61,15 +62,16 @@ async function fixture(blobs: ReadonlyArray<[string, Uint8Array]>, corrupt = new
       into[0]! ^= 1;
     }
     progress(end - begin);
-  }, 1 << 20, 16 << 20);
+  }, { segmentSize: SEGMENT_SIZE, blockBytes: 6 * SEGMENT_SIZE, maxRead: 128 * SEGMENT_SIZE, cacheBytes: 16 << 20, maxLoads: 8 });
   const producer = new SegmentProducer({
-    prefix, catalog: new BlobCatalog(registry), ranges, index: new DigestIndex(), log,
+    prefix, catalog: new BlobCatalog(registry, new LookupLimiter({ rate: 1000, repositoryRate: 1000 })), ranges, index: new DigestIndex(), log,
+    maxPending: 256,
     legacy: { segmentSize: LEGACY_SEGMENT_SIZE, freshnessMs: SEGMENT_FRESHNESS_MS, signature: "null" },
   });
   const key = await openServerKey(undefined, prefix, log);
   const fw = NdnForwarder.create();
   const manifests = new ManifestBuilder(prefix, producer, key.dataSigner, log);
-  serveThroughNdnts(producer, manifests, new MetadataProducer(prefix, producer, key.dataSigner), { fw, concurrency: 8 });
+  serveThroughNdnts(producer, manifests, new MetadataProducer(prefix, producer, key.dataSigner), { fw });
   const wire = new WireAdapter(producer);
   const viaNdnts = (interest: Interest) => consume(interest, { fw, retx: 0 });
   /** The wire tap's answer (its exact bytes), undefined when it sent nothing, "declined" when NDNts must answer. */

@@ -86,6 +86,28 @@ describe("a registry that redirects blobs to expiring signed storage URLs", () =
     assert.equal(redirector.counters.authorizationRefused, 0);
   });
 
+  test("to another origin the client sends only headers known to be safe: X-Api-Key, Cookie and Authorization stay home", async () => {
+    const layer = image.layers[1]!;
+    const auth = await tokenFor(`${httpClient.url}/v2/redirected/app/manifests/v1`);
+    const secrets = { "x-api-key": "secret-key", cookie: "session=secret", "x-custom-auth": "secret" };
+    for (const method of ["HEAD", "GET"]) {
+      const seen = redirector.storageHeaders.length;
+      const res = await fetch(`${httpClient.url}/v2/redirected/app/blobs/${layer.digest}`, {
+        method, headers: { ...auth, ...secrets, accept: "application/octet-stream", range: "bytes=0-99,200-299" }, redirect: "manual",
+      });
+      await res.arrayBuffer();
+      assert.ok([200, 206].includes(res.status), `${method}: ${res.status}`);
+      const sent = redirector.storageHeaders.slice(seen);
+      assert.ok(sent.length > 0, `${method}: storage was not asked`);
+      for (const h of sent) {
+        for (const secret of [...Object.keys(secrets), "authorization"]) {
+          assert.equal(h[secret], undefined, `${method}: ${secret} reached storage`);
+        }
+        assert.equal(h.accept, "application/octet-stream", `${method}: accept`);
+      }
+    }
+  });
+
   test("server stopped: blobs over HTTP through the redirect; a URL that expired on its way is resolved again", async () => {
     const second = await pushTestImage(stack, "redirected/app:v2", { format: "oci", layers: [800_000, 50_000] });
     await stack.stopServer();

@@ -46,8 +46,8 @@ describe("redirect rules", () => {
     assert.equal(redirectTarget(registry, 307, "http://[bad"), undefined);
   });
 
-  test("credentials never cross origins; everything else (Range) does", () => {
-    const headers = { authorization: "Bearer x", Cookie: "c", range: "bytes=0-9", accept: "*/*" };
+  test("only headers known to be safe cross origins (Range, Accept); credentials of any name (X-Api-Key) do not", () => {
+    const headers = { authorization: "Bearer x", Cookie: "c", "X-Api-Key": "k", "Proxy-Authorization": "p", range: "bytes=0-9", accept: "*/*" };
     assert.deepEqual(headersForHop(headers, registry, new URL("https://storage.example/x")), { range: "bytes=0-9", accept: "*/*" });
     assert.deepEqual(headersForHop(headers, registry, new URL("https://registry.example/other")), headers);
     assert.deepEqual(headersForHop(headers, registry, new URL("http://registry.example/other")), { range: "bytes=0-9", accept: "*/*" });

@@ -18,7 +18,6 @@ import { DigestMismatchError, VerifiedWriter } from "@ndnreg/client/blob/verifie
 import { NdnGate } from "@ndnreg/client/ndn/gate";
 import type { FetchBatch } from "@ndnreg/client/ndn/blob-fetcher";
 import { SharedFetches } from "@ndnreg/client/ndn/shared-fetches";
-import { RangeCache } from "@ndnreg/server/producer/range-cache";
 
 import { barChartSvg } from "../bench/chart.js";
 
@@ -307,75 +306,6 @@ describe("slab arena", () => {
     }
     assert.equal(arena.alloc(200).buffer, first[0]!.buffer, "the slab handed back is reused");
     assert.notEqual(arena.alloc(300).buffer, first[0]!.buffer, "packets over a quarter slab get memory of their own");
-  });
-});
-
-describe("range cache", () => {
-  test("segments are served as soon as their bytes arrive, before the whole range has; a failed load fails its waiters", async () => {
-    const blob = randomBytes(4000);
-    const id = makeBlobId("a/b", `sha256:${createHash("sha256").update(blob).digest("hex")}`)!;
-    const loads: Array<{ begin: number; into: Uint8Array; progress: (n: number) => void; finish: (err?: Error) => void }> = [];
-    const cache = new RangeCache((_id, begin, _end, into, progress) => new Promise<void>((resolve, reject) => {
-      loads.push({ begin, into, progress, finish: (err) => (err ? reject(err) : resolve()) });
-    }), 1000, 10_000, 0);
-    const arrive = (load: (typeof loads)[number], n: number) => {
-      load.into.set(blob.subarray(load.begin, load.begin + n));
-      load.progress(n);
-    };
-
-    const first = cache.read(id, blob.length, 0, 100);
-    const later = cache.read(id, blob.length, 500, 600);
-    assert.equal(loads.length, 1, "one load per chunk");
-    assert.equal(cache.peek(id, blob.length, 0, 100), undefined);
-    arrive(loads[0]!, 200);
-    assert.deepEqual(Buffer.from(await first), blob.subarray(0, 100));
-    assert.deepEqual(Buffer.from(cache.peek(id, blob.length, 100, 200)!), blob.subarray(100, 200));
-    assert.equal(cache.peek(id, blob.length, 100, 300), undefined, "bytes not yet arrived are never served");
-    arrive(loads[0]!, 1000);
-    loads[0]!.finish();
-    assert.deepEqual(Buffer.from(await later), blob.subarray(500, 600));
-
-    const failing = cache.read(id, blob.length, 1900, 2000);
-    arrive(loads[1]!, 300);
-    loads[1]!.finish(new Error("registry went away"));
-    await assert.rejects(failing, /registry went away/);
-    assert.equal(cache.peek(id, blob.length, 1000, 1100), undefined, "nothing is served from a failed load");
-    const retry = cache.read(id, blob.length, 1000, 1100);
-    assert.equal(loads.length, 3, "a failed chunk is loaded again");
-    arrive(loads[2]!, 1000);
-    loads[2]!.finish();
-    assert.deepEqual(Buffer.from(await retry), blob.subarray(1000, 1100));
-  });
-
-  test("waiters asked out of order are each settled once their own bytes are in, and not before", async () => {
-    const blob = randomBytes(1000);
-    const id = makeBlobId("a/b", `sha256:${createHash("sha256").update(blob).digest("hex")}`)!;
-    let load: { into: Uint8Array; progress: (n: number) => void; finish: () => void } | undefined;
-    const cache = new RangeCache((_id, _begin, _end, into, progress) => new Promise<void>((resolve) => {
-      load = { into, progress, finish: resolve };
-    }), 1000, 10_000, 0);
-    const settled: number[] = [];
-    const ends = [500, 100, 900, 300, 300, 700, 1000];
-    const reads = ends.map((end) => cache.read(id, blob.length, end - 100, end).then((bytes) => {
-      settled.push(end);
-      assert.deepEqual(Buffer.from(bytes), blob.subarray(end - 100, end));
-    }));
-    const arrive = async (n: number) => {
-      load!.into.set(blob.subarray(0, n));
-      load!.progress(n);
-      await new Promise((r) => setImmediate(r));
-    };
-    await arrive(299);
-    assert.deepEqual(settled, [100]);
-    await arrive(650);
-    assert.deepEqual(settled.slice(1).sort(), [300, 300, 500]);
-    await arrive(950);
-    assert.equal(settled.length, 6);
-    assert.ok(!settled.includes(1000), "the last segment waits for the last byte");
-    await arrive(1000);
-    load!.finish();
-    await Promise.all(reads);
-    assert.equal(settled.length, ends.length);
   });
 });
 

@@ -49,6 +49,7 @@ describe("wire codec against NDNts", () => {
         }
         const fast = decodeDataContent(wire);
         assert.equal(fast?.contentType, contentType);
+        assert.equal(fast?.finalSegment, segment + 5);
         assertBytes(fast?.content, content);
       }
     }
@@ -60,14 +61,17 @@ describe("wire codec against NDNts", () => {
     await assert.rejects(digestSigning.verify(new Decoder(wire).decode(Data)));
   });
 
-  test("Data written by NDNts is read by the fast decoder", async () => {
-    for (const [signer, contentType, withMeta] of [[digestSigning, 0, true], [nullSigner, 3, true], [digestSigning, 0, false]] as const) {
+  test("Data written by NDNts is read by the fast decoder; a FinalBlockId that is no segment number is none", async () => {
+    for (const [signer, contentType, withMeta, final] of [
+      [digestSigning, 0, true, Segment.create(12)], [nullSigner, 3, true, Segment.create(2 ** 40)], [digestSigning, 0, false, undefined],
+      [nullSigner, 0, true, new Component(TT.GenericNameComponent, "12")],
+    ] as const) {
       const content = new Uint8Array(randomBytes(1234));
       const data = new Data(blob.append(Segment, 9), content);
       if (withMeta) {
         data.contentType = contentType;
         data.freshnessPeriod = 5000;
-        data.finalBlockId = Segment.create(12);
+        data.finalBlockId = final;
       }
       await signer.sign(data);
       const wire = Encoder.encode(data);
@@ -76,6 +80,7 @@ describe("wire codec against NDNts", () => {
       assertBytes(peeked?.nameValue, data.name.value);
       const fast = decodeDataContent(peeked.packet);
       assert.equal(fast?.contentType, withMeta ? contentType : 0);
+      assert.equal(fast?.finalSegment, final && Segment.match(final) ? Segment.parse(final) : undefined);
       assertBytes(fast?.content, content);
     }
   });

@@ -10,8 +10,6 @@ import type { SegmentProducer } from "../segment-producer.js";
 
 export interface NdntsAdapterOptions {
   readonly fw: Forwarder;
-  /** Interests answered at once. */
-  readonly concurrency: number;
 }
 
 /**
@@ -20,7 +18,9 @@ export interface NdntsAdapterOptions {
  * UDP uplinks (NDNLPv2 fragmentation), where the tap is not in front of NDNts. Segments are
  * encoded by the same encoder as on the wire path, so their bytes do not depend on the uplink.
  * Malformed names, segments past the end and packets that do not match an Interest's implicit
- * digest get no answer.
+ * digest get no answer, nor do Interests the producer drops for lack of room. NDNts runs more
+ * handlers at once than the producer lets wait, so the producer's bound (every name kind goes
+ * through SegmentProducer.admit) is the one that applies here too and NDNts never queues Interests.
  */
 export function serveThroughNdnts(producer: SegmentProducer, manifests: ManifestBuilder, metadata: MetadataProducer, opts: NdntsAdapterOptions): Producer {
   const handler = async (interest: Interest): Promise<Data | undefined> => {
@@ -33,15 +33,15 @@ export function serveThroughNdnts(producer: SegmentProducer, manifests: Manifest
     let data: Data | undefined;
     switch (parsed.kind) {
       case "metadata":
-        return metadata.reply(interest, parsed.id);
+        return await producer.admit(() => metadata.reply(interest, parsed.id)) ?? undefined;
       case "manifest": {
-        const reply = await manifests.node(parsed.digest, parsed.node);
+        const reply = await producer.admit(() => manifests.node(parsed.digest, parsed.node));
         data = reply === null ? undefined : "nack" in reply ? await nackData(name, reply.nack) : reply.data;
         break;
       }
       case "segment":
       case "legacy": {
-        const reply = await producer.reply(parsed, parsed.segment);
+        const reply = producer.replyNow(parsed, parsed.segment) ?? await producer.reply(parsed, parsed.segment);
         // Encoded at once: the range cache's views are valid until the next await.
         data = reply === null ? undefined : new Decoder(encodeSegmentData({ ...reply, nameValue: name.value })).decode(Data);
         break;
@@ -53,5 +53,5 @@ export function serveThroughNdnts(producer: SegmentProducer, manifests: Manifest
     }
     return data;
   };
-  return produce(producer.prefix, handler, { fw: opts.fw, concurrency: opts.concurrency, describe: "blob-producer" });
+  return produce(producer.prefix, handler, { fw: opts.fw, concurrency: producer.maxPending + 256, describe: "blob-producer" });
 }

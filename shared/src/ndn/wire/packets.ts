@@ -274,9 +274,7 @@ export function decodeDataContent(packet: Uint8Array): DecodedData | undefined {
           contentType = v;
         } else if (f.type === TLV.FinalBlockId) {
           const c = readTlv(packet, f.valueStart, f.end);
-          if (c?.type === TLV.SegmentNameComponent) {
-            finalSegment = readNni(packet, c.valueStart, c.end);
-          }
+          finalSegment = c?.type === TLV.SegmentNameComponent && c.end === f.end ? readNni(packet, c.valueStart, c.end) : undefined;
         }
         m = f.end;
       }

@@ -1,0 +1,150 @@
+/**
+ * Evidence of sequential interest in one blob, from the segments actually published: a run is a
+ * stretch of segments served from its start with no gap behind its frontier. The range cache reads
+ * large ranges, and reads ahead, only for a run, and only within the blob's budget: all its
+ * registry reads stay within READ_AMPLIFICATION times the bytes it published (issue 16: one random
+ * Interest read 12 MB).
+ */
+
+/** Segments past a run's frontier whose publication is remembered, so the frontier catches up after reordering. */
+const WINDOW = 2048;
+const WINDOW_MASK = WINDOW - 1;
+
+/** Registry bytes a blob may cost per byte it published. */
+export const READ_AMPLIFICATION = 8;
+
+export interface Run {
+  /** Segments [start, frontier) have all been published. */
+  readonly start: number;
+  frontier: number;
+  /** Distinct bytes published in the run, behind and past its frontier (the least published run is replaced first). */
+  published: number;
+  /** Bit (s mod WINDOW): segment s in (frontier, frontier + WINDOW) was published. */
+  readonly past: Uint8Array;
+  /** Read-ahead is considered when the frontier reaches this segment (once per small read). */
+  nextCheck: number;
+}
+
+/** How the range cache may read: its read sizes in bytes. */
+export interface ReadSizes {
+  /** A read with no evidence behind it: the block of segments around one that missed (64 KB). */
+  readonly small: number;
+  /** The largest read, one registry request (4 MB: the registry's cost is per request). */
+  readonly max: number;
+  /** Most bytes read past a run's frontier. */
+  readonly maxAhead: number;
+}
+
+/**
+ * The runs of one blob: a few at once (clients pulling from different places), the least
+ * published replaced first, so Interests scattered over a blob cannot push out a pull in progress.
+ */
+export class BlobRuns {
+  private readonly runs: Run[] = [];
+  private last?: Run;
+
+  constructor(private readonly maxRuns = 4) {}
+
+  /**
+   * Segment `s` of `bytes` bytes was published. Returns its run if that run's frontier moved
+   * (then read-ahead may be due), else undefined.
+   */
+  served(s: number, bytes: number): Run | undefined {
+    const hit = this.last !== undefined && s >= this.last.frontier && s < this.last.frontier + WINDOW ? this.last : this.ahead(s);
+    if (hit) {
+      this.last = hit;
+      return publish(hit, s, bytes) ? hit : undefined;
+    }
+    if (this.runs.some((r) => s >= r.start && s < r.frontier && s >= r.frontier - WINDOW)) {
+      return undefined; // just behind a frontier: a retransmission, or a second consumer close behind
+    }
+    this.last = this.startRun(s, bytes);
+    return undefined;
+  }
+
+  /** The run whose frontier window holds segment `s`: a miss there is read on its account. */
+  ahead(s: number): Run | undefined {
+    return this.runs.find((r) => s >= r.frontier && s < r.frontier + WINDOW);
+  }
+
+  private startRun(s: number, bytes: number): Run {
+    let past: Uint8Array;
+    if (this.runs.length < this.maxRuns) {
+      past = new Uint8Array(WINDOW / 8);
+    } else {
+      let least = 0;
+      for (let i = 1; i < this.runs.length; ++i) {
+        if (this.runs[i]!.published < this.runs[least]!.published) {
+          least = i;
+        }
+      }
+      past = this.runs.splice(least, 1)[0]!.past.fill(0);
+    }
+    const run: Run = { start: s, frontier: s + 1, published: bytes, past, nextCheck: s + 1 };
+    this.runs.push(run);
+    return run;
+  }
+}
+
+/** Mark `s` published in `run`; true when the frontier moved. */
+function publish(run: Run, s: number, bytes: number): boolean {
+  if (s !== run.frontier) {
+    const bit = 1 << (s & 7);
+    const at = (s & WINDOW_MASK) >>> 3;
+    if ((run.past[at]! & bit) === 0) {
+      run.past[at]! |= bit;
+      run.published += bytes;
+    }
+    return false;
+  }
+  run.published += bytes;
+  // Every bit behind the frontier is clear: the catch-up clears each one it passes.
+  for (let f = ++run.frontier; ; f = ++run.frontier) {
+    const bit = 1 << (f & 7);
+    const at = (f & WINDOW_MASK) >>> 3;
+    if ((run.past[at]! & bit) === 0) {
+      return true;
+    }
+    run.past[at]! &= ~bit;
+  }
+}
+
+/**
+ * Registry bytes a blob may still read in large ranges and ahead: READ_AMPLIFICATION times what it
+ * published, less everything read for it. A read for a segment that missed is always allowed (its
+ * block, at most READ_AMPLIFICATION times the segment), so the bound holds for the blob as a whole.
+ */
+export function readBudget(published: number, read: number): number {
+  return READ_AMPLIFICATION * published - read;
+}
+
+/**
+ * How many bytes a miss at a segment reads (from its small block's start): a small block, or for
+ * a miss in a run's frontier window as much as the budget allows, up to the largest read.
+ */
+export function missReadBytes(run: Run | undefined, budget: number, sizes: ReadSizes): number {
+  if (!run || budget <= sizes.small) {
+    return sizes.small;
+  }
+  return Math.min(sizes.max, budget - budget % sizes.small);
+}
+
+/**
+ * The read-ahead due for `run`, whose bytes are in memory or on their way from its frontier up to
+ * byte `coveredTo` of a blob of `size` bytes: how many bytes to read from `coveredTo`, or 0.
+ * Each read is at least as large as what is already ahead (so reads double as the run grows),
+ * within the budget and the most bytes ahead of the frontier.
+ */
+export function aheadReadBytes(run: Run, coveredTo: number, size: number, segmentSize: number, budget: number, sizes: ReadSizes): number {
+  const left = size - coveredTo;
+  if (left <= 0) {
+    return 0;
+  }
+  const ahead = Math.max(0, coveredTo - run.frontier * segmentSize);
+  const amount = Math.min(sizes.max, budget, sizes.maxAhead - ahead, left);
+  const least = Math.min(left, sizes.max, Math.max(sizes.small, ahead));
+  if (amount < least) {
+    return 0;
+  }
+  return amount === left ? left : amount - amount % sizes.small;
+}

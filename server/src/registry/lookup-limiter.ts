@@ -1,0 +1,230 @@
+import { LRUCache } from "lru-cache";
+
+/** A registry lookup the rate limits refused: the Interests waiting on it get no answer. */
+export class LookupRefusedError extends Error {}
+
+export interface LookupLimits {
+  /** Registry lookups per second, overall and per repository (the prefix branch an Interest names). */
+  readonly rate: number;
+  readonly repositoryRate: number;
+  /** Lookups waiting for their turn, and how long one may wait (consumers retransmit after ~1 s). */
+  readonly maxWaiting?: number;
+  readonly maxWaitMs?: number;
+}
+
+export interface LookupLimiterStats {
+  admitted: number;
+  refused: number;
+  readonly waiting: number;
+}
+
+/** A token bucket: `tokens` as of time `at` (ms). */
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+interface Waiting {
+  readonly repository: string;
+  readonly demand: () => number;
+  readonly since: number;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
+/** Repositories where the registry found a blob recently: their lookups have half the rate to themselves. */
+const PROVEN_TTL_MS = 10 * 60_000;
+
+/**
+ * Rate limits on registry lookups (HEADs) of blobs the server does not know yet: a flood of
+ * Interests for unknown digests (each costs the registry a HEAD, then sits in the negative cache)
+ * gets at most `rate` per second overall, and `repositoryRate` in any one repository, so a flood
+ * in one repository leaves the others their share. The overall rate is split in two halves: one
+ * for repositories where the registry found a blob in the last 10 minutes (proven), one for the
+ * rest, so a flood spread over made-up repository names cannot starve a pull from a repository
+ * in use. In any one second at most 1.25 x `rate` lookups go out (bursts of a quarter second's
+ * worth, then the rate).
+ * Past the limits lookups wait their turn, the one more Interests wait for first (then the one
+ * whose repository has fewer waiting): a consumer starting a blob sends a window of Interests for
+ * it, a flood one per digest. Known blobs never
+ * come here (the catalog answers them), so they never wait behind a flood.
+ */
+export class LookupLimiter {
+  /** The two halves of the overall rate: [unproven repositories, proven ones]. */
+  private readonly overall: readonly [Bucket, Bucket];
+  private readonly overallRate: number;
+  private readonly overallBurst: number;
+  private readonly proven = new LRUCache<string, true>({ max: 10_000, ttl: PROVEN_TTL_MS, ttlResolution: 0 });
+  private readonly repositories: LRUCache<string, Bucket>;
+  private readonly waiting: Waiting[] = [];
+  /** Lookups waiting, per repository. */
+  private readonly waitingIn = new Map<string, number>();
+  private timer?: NodeJS.Timeout;
+  private readonly maxWaiting: number;
+  private readonly maxWaitMs: number;
+  readonly stats: LookupLimiterStats;
+
+  constructor(private readonly limits: LookupLimits) {
+    this.overallRate = limits.rate / 2;
+    this.overallBurst = Math.max(1, limits.rate / 8);
+    const now = performance.now();
+    this.overall = [{ tokens: this.overallBurst, at: now }, { tokens: this.overallBurst, at: now }];
+    this.repositories = new LRUCache({ max: 10_000 });
+    this.maxWaiting = limits.maxWaiting ?? 1000;
+    this.maxWaitMs = limits.maxWaitMs ?? 1000;
+    const { waiting } = this;
+    this.stats = { admitted: 0, refused: 0, get waiting() { return waiting.length; } };
+  }
+
+  /**
+   * Resolves when a lookup in `repository` may go to the registry; rejects with LookupRefusedError
+   * when it waited too long or was pushed out by lookups more Interests wait for.
+   * `demand`: how many Interests wait for this lookup now.
+   */
+  admit(repository: string, demand: () => number): Promise<void> {
+    const now = performance.now();
+    if (this.waiting.length === 0 && this.take(repository, now) === "taken") {
+      return Promise.resolve();
+    }
+    if (this.waiting.length >= this.maxWaiting) {
+      const least = this.leastWanted();
+      const other = this.waiting[least]!;
+      if (other.demand() > demand() || (other.demand() === demand() && this.waitingCount(other.repository) <= this.waitingCount(repository) + 1)) {
+        ++this.stats.refused;
+        return Promise.reject(new LookupRefusedError("too many registry lookups waiting"));
+      }
+      this.refuse(least, "pushed out by lookups more Interests wait for");
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.push({ repository, demand, since: now, resolve, reject });
+      this.waitingIn.set(repository, this.waitingCount(repository) + 1);
+      this.timer ??= setTimeout(this.pump, this.interval);
+    });
+  }
+
+  /** The registry found a blob in `repository`: its lookups draw on the proven half of the rate for a while. */
+  found(repository: string): void {
+    if (!this.proven.has(repository)) {
+      this.proven.set(repository, true);
+    }
+  }
+
+  private bucketOf(repository: string): Bucket {
+    return this.overall[this.proven.has(repository) ? 1 : 0];
+  }
+
+  /** Both buckets have a token: take them. Else which one has none. */
+  private take(repository: string, now: number): "taken" | "overall" | "repository" {
+    const overall = this.bucketOf(repository);
+    if (refill(overall, now, this.overallRate, this.overallBurst) < 1) {
+      return "overall";
+    }
+    const own = this.repositories.get(repository) ?? { tokens: this.limits.repositoryRate, at: now };
+    if (refill(own, now, this.limits.repositoryRate, Math.max(1, this.limits.repositoryRate)) < 1) {
+      this.repositories.set(repository, own);
+      return "repository";
+    }
+    --overall.tokens;
+    --own.tokens;
+    this.repositories.set(repository, own);
+    ++this.stats.admitted;
+    return "taken";
+  }
+
+  private get interval(): number {
+    return Math.max(5, 1000 / this.overallRate);
+  }
+
+  /** Lookups that waited too long are refused; then, while tokens last, the most wanted goes. */
+  private readonly pump = () => {
+    this.timer = undefined;
+    const now = performance.now();
+    for (let i = this.waiting.length - 1; i >= 0; --i) {
+      if (now - this.waiting[i]!.since > this.maxWaitMs) {
+        this.refuse(i, "waited too long for a registry lookup");
+      }
+    }
+    const blocked = new Set<string>();
+    const exhausted = new Set<Bucket>();
+    for (;;) {
+      let best = -1;
+      let bestDemand = 0;
+      let bestCrowd = 0;
+      for (let i = 0; i < this.waiting.length; ++i) {
+        const w = this.waiting[i]!;
+        const d = blocked.has(w.repository) || exhausted.has(this.bucketOf(w.repository)) ? 0 : w.demand();
+        // Equally wanted: the repository with fewer lookups waiting first, so a flood in one
+        // repository does not hold back a lookup in another.
+        const crowd = d > 0 && d === bestDemand ? this.waitingCount(w.repository) : 0;
+        if (d > bestDemand || (d > 0 && d === bestDemand && crowd < bestCrowd)) {
+          best = i;
+          bestDemand = d;
+          bestCrowd = this.waitingCount(w.repository);
+        }
+      }
+      if (best < 0) {
+        break;
+      }
+      const w = this.waiting[best]!;
+      const took = this.take(w.repository, now);
+      if (took === "overall") {
+        exhausted.add(this.bucketOf(w.repository)); // its half of the rate is spent: the other half may go on
+        continue;
+      }
+      if (took === "repository") {
+        blocked.add(w.repository); // its repository is out of tokens: the next most wanted
+        continue;
+      }
+      this.remove(best);
+      w.resolve();
+    }
+    if (this.waiting.length > 0) {
+      this.timer = setTimeout(this.pump, this.interval);
+    }
+  };
+
+  /** The lookup fewest Interests wait for; of those, the newest in the repository with most waiting. */
+  private leastWanted(): number {
+    let least = 0;
+    let leastDemand = Infinity;
+    let leastCrowd = 0;
+    for (let i = 0; i < this.waiting.length; ++i) {
+      const w = this.waiting[i]!;
+      const d = w.demand();
+      const crowd = this.waitingCount(w.repository);
+      if (d < leastDemand || (d === leastDemand && crowd >= leastCrowd)) {
+        least = i;
+        leastDemand = d;
+        leastCrowd = crowd;
+      }
+    }
+    return least;
+  }
+
+  private waitingCount(repository: string): number {
+    return this.waitingIn.get(repository) ?? 0;
+  }
+
+  private remove(i: number): Waiting {
+    const w = this.waiting.splice(i, 1)[0]!;
+    const n = this.waitingCount(w.repository) - 1;
+    if (n > 0) {
+      this.waitingIn.set(w.repository, n);
+    } else {
+      this.waitingIn.delete(w.repository);
+    }
+    return w;
+  }
+
+  private refuse(i: number, why: string): void {
+    ++this.stats.refused;
+    this.remove(i).reject(new LookupRefusedError(why));
+  }
+}
+
+/** Tokens in `b` after refilling at `rate` per second up to `burst`. */
+function refill(b: Bucket, now: number, rate: number, burst: number): number {
+  b.tokens = Math.min(burst, b.tokens + (now - b.at) * rate / 1000);
+  b.at = now;
+  return b.tokens;
+}
