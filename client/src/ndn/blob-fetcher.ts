@@ -3,7 +3,7 @@ import { Segment } from "@ndn/naming-convention2";
 import { ImplicitDigest, Interest, type Name, type Verifier } from "@ndn/packet";
 import { Encoder } from "@ndn/tlv";
 import {
-  type BlobId, canonicalSegmentFields, ContentType, encodeSegmentData, implicitDigest, MANIFEST_FANOUT, ManifestKeyword, SEGMENT_SIZE, segmentByteRange,
+  type BlobId, canonicalSegmentFields, ContentType, encodeSegmentData, implicitDigestText, MANIFEST_FANOUT, ManifestKeyword, SEGMENT_SIZE, segmentByteRange,
 } from "@ndnreg/shared/ndn";
 
 import { Discovery } from "./discovery.js";
@@ -148,9 +148,9 @@ export class NdnBlobFetcher {
             if (data.segment % MANIFEST_FANOUT === 0) {
               manifest.prefetch(data.segment); // keep nodes ahead of the segments they list
             }
-            // The fast path (node here, digest right) stays synchronous: no promise per segment.
+            // The fast path (node here, digest right) stays synchronous: no promise and no buffer per segment.
             const expected = manifest.digestNow(data.segment);
-            const ok = expected !== undefined && implicitDigest(data.wire).equals(expected);
+            const ok = expected !== undefined && implicitDigestText(data.wire) === expected;
             payloads.push(ok ? data.content : await this.checked(data, found.name, manifest, size, found.count, ctrl.signal, repair, stats));
           }
           ++next;
@@ -216,20 +216,20 @@ export class NdnBlobFetcher {
   ): Promise<Uint8Array> {
     const seg = data.segment;
     const expected = manifest.digestNow(seg) ?? await manifest.digest(seg);
-    if (implicitDigest(data.wire).equals(expected)) {
+    if (implicitDigestText(data.wire) === expected) {
       return data.content;
     }
     ++stats.badSegments;
-    const exactName = name.append(Segment, seg).append(ImplicitDigest.create(expected));
+    const exactName = name.append(Segment, seg).append(ImplicitDigest.create(Buffer.from(expected, "latin1")));
     const exact = await fetchOnePacket(this.opts.fw, new Interest(exactName, Interest.Lifetime(1000)), signal);
-    if ("data" in exact && implicitDigest(Encoder.encode(exact.data)).equals(expected)) {
+    if ("data" in exact && implicitDigestText(Encoder.encode(exact.data)) === expected) {
       ++stats.refetched;
       return exact.data.content;
     }
     const [begin, end] = segmentByteRange(seg, size);
     const content = await repair(begin, end, signal);
     const rebuilt = encodeSegmentData({ ...canonicalSegmentFields(count - 1, content), nameValue: name.append(Segment, seg).value });
-    if (!implicitDigest(rebuilt).equals(expected)) {
+    if (implicitDigestText(rebuilt) !== expected) {
       throw new NdnFetchError("bad-segment", `segment ${seg}: neither NDN nor the upstream's bytes match the signed manifest`);
     }
     ++stats.repaired;

@@ -2,7 +2,7 @@ import type { Forwarder } from "@ndn/fw";
 import { Segment } from "@ndn/naming-convention2";
 import { Interest, type Name, type Verifier } from "@ndn/packet";
 import { Encoder } from "@ndn/tlv";
-import { ContentType, MANIFEST_FANOUT, manifestNodeCount, manifestNodeSegments } from "@ndnreg/shared/ndn";
+import { ContentType, latin1Text, MANIFEST_FANOUT, manifestNodeCount, manifestNodeSegments } from "@ndnreg/shared/ndn";
 
 import { NdnFetchError } from "./fetch-error.js";
 import { fetchOnePacket } from "./one-packet.js";
@@ -17,10 +17,12 @@ const ATTEMPTS = 2;
  * The signed manifest of one blob, read as segments need it (docs/protocol.md, "Manifest
  * nodes"): each node is verified against the trust anchor, then lists the implicit digests of 250
  * segments. Nodes are fetched ahead of the segments they cover, so checking a segment rarely waits.
+ * Entries are kept as latin1 texts (see implicitDigestText): checking a segment allocates no buffer.
  */
 export class ManifestReader {
-  private readonly nodes: Array<Uint8Array | undefined>;
-  private readonly pending = new Map<number, Promise<Uint8Array>>();
+  /** Per node, the implicit digest of each segment it lists, as latin1 text. */
+  private readonly nodes: Array<string[] | undefined>;
+  private readonly pending = new Map<number, Promise<string[]>>();
   private readonly nodeCount: number;
   /** Wire bytes of the nodes received (for the bytes-over-NDN figure). */
   bytes = 0;
@@ -37,18 +39,17 @@ export class ManifestReader {
     private readonly lastWanted = count - 1,
   ) {
     this.nodeCount = manifestNodeCount(count);
-    this.nodes = new Array<Uint8Array | undefined>(this.nodeCount).fill(undefined);
+    this.nodes = new Array<string[] | undefined>(this.nodeCount).fill(undefined);
   }
 
-  /** The expected implicit digest of `segment`, if its node is already here (the per-segment fast path). */
-  digestNow(segment: number): Uint8Array | undefined {
+  /** The expected implicit digest of `segment` as latin1 text, if its node is already here (the per-segment fast path). */
+  digestNow(segment: number): string | undefined {
     const node = Math.floor(segment / MANIFEST_FANOUT);
-    const at = (segment - node * MANIFEST_FANOUT) * 32;
-    return this.nodes[node]?.subarray(at, at + 32);
+    return this.nodes[node]?.[segment - node * MANIFEST_FANOUT];
   }
 
-  /** The expected implicit digest of `segment`; fetches its node (and the next ones) as needed. */
-  async digest(segment: number): Promise<Uint8Array> {
+  /** The expected implicit digest of `segment` as latin1 text; fetches its node (and the next ones) as needed. */
+  async digest(segment: number): Promise<string> {
     const node = Math.floor(segment / MANIFEST_FANOUT);
     this.prefetch(segment);
     await this.node(node);
@@ -64,7 +65,7 @@ export class ManifestReader {
     }
   }
 
-  private node(n: number): Promise<Uint8Array> {
+  private node(n: number): Promise<string[]> {
     const have = this.nodes[n];
     if (have) {
       return Promise.resolve(have);
@@ -78,7 +79,7 @@ export class ManifestReader {
     return p;
   }
 
-  private async fetchNode(n: number): Promise<Uint8Array> {
+  private async fetchNode(n: number): Promise<string[]> {
     const [first, end] = manifestNodeSegments(n, this.count);
     let last = "";
     for (let attempt = 0; attempt < ATTEMPTS; ++attempt) {
@@ -102,7 +103,11 @@ export class ManifestReader {
         last = `node has ${data.content.length} bytes for ${end - first} segments`;
         continue;
       }
-      return data.content;
+      const entries: string[] = [];
+      for (let at = 0; at < data.content.length; at += 32) {
+        entries.push(latin1Text(data.content.subarray(at, at + 32)));
+      }
+      return entries;
     }
     throw new NdnFetchError("bad-manifest", `manifest node ${n}: ${last}`);
   }

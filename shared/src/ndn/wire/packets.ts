@@ -310,6 +310,20 @@ export function implicitDigest(dataWire: Uint8Array): Buffer {
   return hash("sha256", dataWire, "buffer");
 }
 
+/**
+ * The same digest as a 32-character latin1 string: one character per byte, so two texts are equal
+ * exactly when the digests are. Per-packet checks compare these: a string per packet is cheap young
+ * garbage, where a Buffer per packet is an ArrayBuffer with its own malloc'd backing store.
+ */
+export function implicitDigestText(dataWire: Uint8Array): string {
+  return hash("sha256", dataWire, "binary"); // "binary" is Node's name for latin1
+}
+
+/** Bytes as latin1 text (see implicitDigestText). */
+export function latin1Text(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+}
+
 /** Wrap a packet in an LpPacket carrying the PIT token of the Interest it answers. */
 export function withPitToken(packet: Uint8Array, pitToken: Uint8Array | undefined): Uint8Array {
   if (!pitToken) {
