@@ -21,6 +21,8 @@ import { discoverRouters } from "./ndn/router-discovery.js";
 import { ClientMetrics } from "./ops/metrics.js";
 import { loadTrustAnchor } from "./security/trust-anchor.js";
 import { BlobHandler } from "./blob/blob-handler.js";
+import { BlobStore } from "./store/blob-store.js";
+import { ndnPacketSource } from "./store/store-packets.js";
 import { Upstream } from "./http/upstream.js";
 
 async function main(): Promise<void> {
@@ -40,21 +42,22 @@ async function main(): Promise<void> {
   const fetcher = new NdnBlobFetcher({
     channel, fw, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, anchor: anchor?.verifier,
   });
+  const store = config.store && await BlobStore.open(config.store.dir, config.store.bytes, log, ndnPacketSource(fw, config.prefix, anchor?.verifier));
   const uplinkUp = () => uplink.isUp;
-  const metrics = new ClientMetrics(uplinkUp);
+  const metrics = new ClientMetrics(uplinkUp, store);
   const gate = new NdnGate(uplinkUp, config.firstByteTimeoutMs);
   uplink.addEventListener("up", () => gate.reachable()); // a new face: worth trying again at once
   // Always 200: with the uplink down or NDN skipped (see NdnGate) blobs still arrive, over HTTP.
   const health = () => ({ ok: true, uplink: uplink.isUp ? "up" : "down", ndn: uplink.isUp && !gate.skipping ? "ok" : "skipping" });
   const app = buildApp({
-    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, gate, config.progressIntervalMs), log,
+    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, gate, config.progressIntervalMs, store), log,
     ops: { health, metrics: config.metricsListen ? undefined : metrics.registry },
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const metricsServer = config.metricsListen && await listenOps({ health, metrics: metrics.registry }, config.metricsListen);
   log.info({
     listen: `${config.listen.host}:${config.listen.port}`, upstream: config.upstream.href,
-    prefix: nameText(config.prefix), router: uplink.describe, trustAnchor: anchor ? nameText(anchor.certificate.name) : "none (whole-blob sha256)",
+    prefix: nameText(config.prefix), router: uplink.describe, store: config.store?.dir ?? "none", trustAnchor: anchor ? nameText(anchor.certificate.name) : "none (whole-blob sha256)",
   }, "client ready");
 
   const shutdown = (signal: string) => {
