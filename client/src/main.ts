@@ -22,7 +22,15 @@ import { ClientMetrics } from "./ops/metrics.js";
 import { loadTrustAnchor } from "./security/trust-anchor.js";
 import { BlobHandler } from "./blob/blob-handler.js";
 import { BlobStore } from "./store/blob-store.js";
+import { StoreProducer } from "./store/store-producer.js";
 import { ndnPacketSource } from "./store/store-packets.js";
+
+/**
+ * Cost of the routes a store registers for its blobs on the forwarder: `/<prefix>/<digest>` is
+ * longer than the server's `/<prefix>`, so it wins there whatever the cost; across a site the cost
+ * ranks stores against each other.
+ */
+const STORE_ROUTE_COST = 10;
 import { Upstream } from "./http/upstream.js";
 
 async function main(): Promise<void> {
@@ -34,7 +42,9 @@ async function main(): Promise<void> {
   }
   const fw = Forwarder.create();
   const wireChannel = new WireChannel(config.prefix, () => uplink.wire);
-  const uplink: Uplink = new Uplink({ fw, routers, routes: [config.prefix], log, tap: wireChannel.tap });
+  const uplink: Uplink = new Uplink({
+    fw, routers, routes: [config.prefix], log, tap: wireChannel.tap, prefixRegistration: config.store ? { cost: STORE_ROUTE_COST } : undefined,
+  });
   await uplink.start();
   const channel = carriesWire(routers[0]!) ? wireChannel : new ForwarderChannel(fw);
   const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
@@ -43,6 +53,7 @@ async function main(): Promise<void> {
     channel, fw, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, anchor: anchor?.verifier,
   });
   const store = config.store && await BlobStore.open(config.store.dir, config.store.bytes, log, ndnPacketSource(fw, config.prefix, anchor?.verifier));
+  const storeProducer = store && new StoreProducer(fw, config.prefix, store, log);
   const uplinkUp = () => uplink.isUp;
   const metrics = new ClientMetrics(uplinkUp, store);
   const gate = new NdnGate(uplinkUp, config.firstByteTimeoutMs);
@@ -62,6 +73,7 @@ async function main(): Promise<void> {
 
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down");
+    storeProducer?.close();
     uplink.close();
     metricsServer?.close();
     void app.close().then(() => upstream.close()).finally(() => process.exit(0));

@@ -1,11 +1,13 @@
 import { mkdir, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import path from "node:path";
 
+import type { Name } from "@ndn/packet";
+
 import type { Logger } from "@ndnreg/shared";
 import type { BlobId } from "@ndnreg/shared/ndn";
 
 import { fsyncDir, writeFileDurably } from "./durable.js";
-import { decodePacketFile, encodePacketFile, type StoredPackets } from "./packet-file.js";
+import { type DecodedPackets, decodePacketFile, encodePacketFile, type StoredPackets } from "./packet-file.js";
 import { StoreWrite } from "./store-write.js";
 
 /** The signed packets of a blob just verified, from NDN (see StorePackets); throws if they cannot be had. */
@@ -14,6 +16,8 @@ export type PacketSource = (id: BlobId, size: number, signal: AbortSignal) => Pr
 interface Entry {
   readonly blobBytes: number;
   readonly packetBytes: number;
+  /** The metadata's discovery name: `/<prefix>/<repository>/<digest>/32=metadata`. */
+  readonly discoveryName: Name;
 }
 
 /** A blob added to (true) or dropped from (false) the store. */
@@ -76,6 +80,12 @@ export class BlobStore {
     return this.index.has(hex);
   }
 
+  /** The blob's size, and the discovery name its stored metadata answers; undefined when not held. */
+  info(hex: string): { readonly size: number; readonly discoveryName: Name } | undefined {
+    const e = this.index.get(hex);
+    return e && { size: e.blobBytes, discoveryName: e.discoveryName };
+  }
+
   blobPath(hex: string): string {
     return path.join(this.blobDir, hex);
   }
@@ -98,7 +108,7 @@ export class BlobStore {
   }
 
   /** The stored packets of `hex`; undefined (and the blob dropped) when its packet file is bad. */
-  async readPackets(hex: string): Promise<StoredPackets | undefined> {
+  async readPackets(hex: string): Promise<DecodedPackets | undefined> {
     const e = this.index.get(hex);
     if (!e) {
       return undefined;
@@ -152,10 +162,11 @@ export class BlobStore {
     if (size + file.length > this.budget) {
       throw new Error(`blob and packets (${size + file.length} bytes) exceed the store's budget`);
     }
+    const { discoveryName } = decodePacketFile(file, size);
     await writeFileDurably(this.tmpDir, path.join(this.packetDir, hex), file);
     await rename(tmpBlob, this.blobPath(hex));
     await fsyncDir(this.blobDir);
-    this.add(hex, { blobBytes: size, packetBytes: file.length });
+    this.add(hex, { blobBytes: size, packetBytes: file.length, discoveryName });
     this.notify(hex, true);
   }
 
@@ -196,8 +207,11 @@ export class BlobStore {
         }
         const st = await stat(blobFile);
         const packetFile = await readFile(path.join(this.packetDir, name));
-        decodePacketFile(packetFile, st.size);
-        found.push({ hex: name, mtimeMs: st.mtimeMs, entry: { blobBytes: st.size, packetBytes: packetFile.length } });
+        const { discoveryName } = decodePacketFile(packetFile, st.size);
+        if (Buffer.from(discoveryName.get(-2)?.value ?? []).toString("hex") !== name) {
+          throw new Error("packets of another digest");
+        }
+        found.push({ hex: name, mtimeMs: st.mtimeMs, entry: { blobBytes: st.size, packetBytes: packetFile.length, discoveryName } });
       } catch (err: unknown) {
         ++dropped;
         this.log.warn({ file: blobFile, err: String(err) }, "store: blob dropped at start");

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 
-import { Data } from "@ndn/packet";
+import { Data, type Name } from "@ndn/packet";
 import { Decoder } from "@ndn/tlv";
 import { decodeBlobMetadata, manifestNodeCount, readTlv, segmentCount, TLV } from "@ndnreg/shared/ndn";
 
@@ -17,6 +17,11 @@ export interface StoredPackets {
 
 const CHECKSUM_BYTES = 32;
 
+/** A packet file's packets, and the discovery name its metadata answers: `/<prefix>/<repository>/<digest>/32=metadata`. */
+export interface DecodedPackets extends StoredPackets {
+  readonly discoveryName: Name;
+}
+
 /** File body: sha256 of the rest, then the Data elements back to back (metadata first, then nodes in order). */
 export function encodePacketFile(p: StoredPackets): Buffer {
   const body = Buffer.concat([p.metadata, ...p.nodes]);
@@ -27,7 +32,7 @@ export function encodePacketFile(p: StoredPackets): Buffer {
  * The packets of a packet file written for a blob of `blobSize` bytes; throws if the checksum,
  * the TLVs, the metadata's blob size or the number of nodes is wrong.
  */
-export function decodePacketFile(file: Uint8Array, blobSize: number): StoredPackets {
+export function decodePacketFile(file: Uint8Array, blobSize: number): DecodedPackets {
   if (file.length < CHECKSUM_BYTES) {
     throw new Error("packet file shorter than its checksum");
   }
@@ -48,7 +53,8 @@ export function decodePacketFile(file: Uint8Array, blobSize: number): StoredPack
   if (!metadata) {
     throw new Error("packet file holds no metadata packet");
   }
-  const size = decodeBlobMetadata(new Decoder(metadata).decode(Data).content).blobSize;
+  const data = new Decoder(metadata).decode(Data);
+  const size = decodeBlobMetadata(data.content).blobSize;
   if (size !== blobSize) {
     throw new Error(`metadata says ${size} bytes, the stored blob has ${blobSize}`);
   }
@@ -56,5 +62,5 @@ export function decodePacketFile(file: Uint8Array, blobSize: number): StoredPack
   if (nodes.length !== expected) {
     throw new Error(`packet file holds ${nodes.length} manifest nodes, the blob has ${expected}`);
   }
-  return { metadata, nodes };
+  return { metadata, nodes, discoveryName: data.name.getPrefix(-2) }; // without v=T and seg=0
 }

@@ -3,7 +3,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 
-import { getBlob, hashFile, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
+import { Forwarder, getBlob, hashFile, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
 import { blobSources, pushTestImage } from "./helpers.js";
 
 const LAYERS = [3_000_000, 2_000_000, 1_000_000, 50_000];
@@ -96,5 +96,40 @@ describe("edge store", () => {
     assert.ok((await assertStoredBlobsWhole(storeDir)).includes(big.digest.slice("sha256:".length)));
     await getBlob(second, "store/kill", small.digest);
     await second.proc.waitForLine(new RegExp(`"digest":"${small.digest}".*"source":"store"`));
+  });
+
+  test("neighbours pull from a store over NDN: client B on a second forwarder gets the image from client A's store, with the server stopped and both caches empty", async () => {
+    const stack = await Stack.start({ label: "store-ndn", csCapacity: 8192 });
+    stacks.push(stack);
+    const key = await stack.serverKey();
+    await stack.startServer(key.env);
+    // 3 MB: 375 segments, two manifest nodes.
+    const image = await pushTestImage(stack, "store/ndn:v1", { format: "oci", layers: [3_000_000, 600_000, 50_000] });
+    const digests = image.blobs.map((b) => b.digest);
+    const refusing = await stack.proxy(true);
+    const anchor = ["--trust-anchor", key.certFile];
+
+    const a = await stack.startClient({ upstream: refusing.url, args: ["--store-dir", path.join(stack.runDir, "store-a"), ...anchor] });
+    await verifyPulled(image, await pullImage(a.host, "store/ndn:v1", path.join(stack.runDir, "out-a")));
+    await a.proc.waitUntil("every blob stored", () => Promise.resolve(a.proc.grep(/"store: blob stored"/).length === digests.length), 10_000);
+
+    await stack.stopServer();
+    await stack.forwarder.restart(); // A's uplink comes back and registers its blobs again
+    const site = await Forwarder.start(stack.runDir, { name: "neighbour", csCapacity: 8192 });
+    try {
+      await site.addRoute(stack.prefix, stack.forwarder.tcpUri); // a static route: the site's forwarders
+      // Two routes per blob: /<prefix>/<digest> and the metadata's discovery name.
+      await waitUntil("A's blobs registered", async () => ((await stack.forwarder.routes()).match(/cost=10\b/g) ?? []).length >= 2 * digests.length, 15_000, 200);
+      const b = await stack.startClient({ upstream: refusing.url, router: site.uri, args: anchor });
+      await verifyPulled(image, await pullImage(b.host, "store/ndn:v1", path.join(stack.runDir, "out-b")));
+      assert.deepEqual([...new Set((await blobSources(b, digests)).values())], ["ndn"]);
+      for (const l of b.blobLogs()) {
+        assert.equal(l.names, "canonical");
+        assert.equal(l.badSegments ?? 0, 0, `${l.digest}: every segment matched the server's signed manifest`);
+      }
+      assert.equal(refusing.counters.blobBytes, 0);
+    } finally {
+      await site.stop();
+    }
   });
 });
