@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 
 import { Forwarder, getBlob, hashFile, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
-import { blobSources, pushTestImage } from "./helpers.js";
+import { Name } from "@ndn/packet";
+import { canonicalBlobName, parseSha256Digest } from "@ndnreg/shared/ndn";
+
+import { blobSources, pushRawBlob, pushTestImage } from "./helpers.js";
 
 const LAYERS = [3_000_000, 2_000_000, 1_000_000, 50_000];
 
@@ -131,5 +135,38 @@ describe("edge store", () => {
     } finally {
       await site.stop();
     }
+  });
+
+  test("a store at its budget evicts the least recently used blob and withdraws its route; the evicted blob comes over NDN again", async () => {
+    const stack = await Stack.start({ label: "store-evict", csCapacity: 8192 });
+    stacks.push(stack);
+    const blobs = [randomBytes(3_000_000), randomBytes(3_000_000)];
+    const digests: string[] = [];
+    for (const b of blobs) {
+      digests.push(await pushRawBlob(stack.registry.url, "store/evict", b));
+    }
+    const a = await stack.startClient({ args: ["--store-dir", path.join(stack.runDir, "store"), "--store-bytes", "4000000"] });
+    // Route names as NDNts reads the forwarder's URIs (ndnd escapes some bytes NDNts prints as they are).
+    const routed = async (d: string) => {
+      const name = canonicalBlobName(new Name(stack.prefix), parseSha256Digest(d)!);
+      return [...(await stack.forwarder.routes()).matchAll(/prefix=(\S+)/g)].some((m) => new Name(m[1]).equals(name));
+    };
+
+    await getBlob(a, "store/evict", digests[0]!);
+    await a.proc.waitForLine(new RegExp(`"digest":"${digests[0]}".*"store: blob stored"`));
+    await waitUntil("the first blob's route", () => routed(digests[0]!), 10_000, 100).catch(async (err: unknown) => {
+      throw new Error(`${String(err)}; routes:\n${await stack.forwarder.routes()}`);
+    });
+    await getBlob(a, "store/evict", digests[1]!);
+    await a.proc.waitForLine(new RegExp(`"digest":"${digests[1]}".*"store: blob stored"`));
+    await a.proc.waitForLine(new RegExp(`"digest":"${digests[0]}".*"store: evicted"`));
+    await waitUntil("the second blob's route, the first one's withdrawn", async () => await routed(digests[1]!) && !await routed(digests[0]!), 10_000, 100);
+
+    await getBlob(a, "store/evict", digests[0]!); // over NDN again (from the server), then stored, evicting the other
+    await a.proc.waitForLine(new RegExp(`"digest":"${digests[1]}".*"store: evicted"`));
+    const sources = a.blobLogs().filter((l) => l.digest === digests[0]).map((l) => l.source);
+    assert.deepEqual(sources, ["ndn", "ndn"]);
+    await getBlob(a, "store/evict", digests[0]!);
+    await a.proc.waitForLine(new RegExp(`"digest":"${digests[0]}".*"source":"store"`));
   });
 });
