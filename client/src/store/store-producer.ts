@@ -31,7 +31,7 @@ const PACKET_FILES = 16;
 export class StoreProducer {
   private readonly producer: Producer;
   private readonly announced = new Map<string, Name[]>();
-  private readonly files = new Map<string, Promise<FileHandle>>();
+  private readonly files = new Map<string, OpenFile>();
   private readonly packets = new Map<string, Promise<DecodedPackets | undefined>>();
 
   constructor(fw: Forwarder, private readonly prefix: Name, private readonly store: BlobStore, private readonly log: Logger) {
@@ -45,7 +45,7 @@ export class StoreProducer {
   close(): void {
     this.producer.close();
     for (const f of this.files.values()) {
-      void f.then((fh) => fh.close()).catch(() => undefined);
+      f.release();
     }
     this.files.clear();
   }
@@ -68,10 +68,9 @@ export class StoreProducer {
       this.producer.face.removeRoute(n, true);
     }
     this.announced.delete(hex);
-    const f = this.files.get(hex);
+    this.files.get(hex)?.release();
     this.files.delete(hex);
     this.packets.delete(hex);
-    void f?.then((fh) => fh.close()).catch(() => undefined);
   }
 
   private async answer(interest: Interest): Promise<Data | undefined> {
@@ -110,8 +109,7 @@ export class StoreProducer {
     }
     const [begin, end] = segmentByteRange(segment, size);
     const content = Buffer.allocUnsafe(end - begin);
-    const fh = await this.file(hex);
-    const { bytesRead } = await fh.read(content, 0, content.length, begin);
+    const { bytesRead } = await this.file(hex).read(content, begin);
     if (bytesRead !== content.length) {
       throw new Error(`read ${bytesRead} of ${content.length} bytes at ${begin}`);
     }
@@ -120,17 +118,15 @@ export class StoreProducer {
     return decodeData(encodeSegmentData({ ...canonicalSegmentFields(count - 1, content), nameValue }));
   }
 
-  private file(hex: string): Promise<FileHandle> {
+  private file(hex: string): OpenFile {
     let f = this.files.get(hex);
-    if (!f) {
-      f = open(this.store.blobPath(hex), "r");
-      f.catch(() => this.files.delete(hex));
-      keepBounded(this.files, OPEN_FILES, (old) => void old.then((fh) => fh.close()).catch(() => undefined));
-      this.files.set(hex, f);
+    if (!f || f.failed) {
+      f = new OpenFile(this.store.blobPath(hex));
+      keepBounded(this.files, OPEN_FILES, (old) => old.release());
     } else {
       this.files.delete(hex);
-      this.files.set(hex, f);
     }
+    this.files.set(hex, f);
     return f;
   }
 
@@ -142,6 +138,40 @@ export class StoreProducer {
       this.packets.set(hex, p);
     }
     return p;
+  }
+}
+
+/** A blob file kept open for segment reads; closed once released and no read is in flight. */
+class OpenFile {
+  private readonly fh: Promise<FileHandle>;
+  private reads = 0;
+  private released = false;
+  failed = false;
+
+  constructor(file: string) {
+    this.fh = open(file, "r");
+    this.fh.catch(() => { this.failed = true; });
+  }
+
+  async read(into: Buffer, position: number): Promise<{ bytesRead: number }> {
+    ++this.reads;
+    try {
+      return await (await this.fh).read(into, 0, into.length, position);
+    } finally {
+      --this.reads;
+      this.closeIfDone();
+    }
+  }
+
+  release(): void {
+    this.released = true;
+    this.closeIfDone();
+  }
+
+  private closeIfDone(): void {
+    if (this.released && this.reads === 0) {
+      void this.fh.then((fh) => fh.close()).catch(() => undefined);
+    }
   }
 }
 
