@@ -1,7 +1,7 @@
 import type { Name } from "@ndn/packet";
 import {
-  httpUrl, loadSettings, logLevelSetting, metricsListenSetting, milliseconds, nameSetting, optional, packageVersion, routerSetting, type SettingTable, text,
-  upstreamSetting,
+  httpUrl, integer, loadSettings, logLevelSetting, metricsListenSetting, milliseconds, nameSetting, optional, packageVersion, routerSetting, type SettingTable,
+  text, upstreamSetting,
 } from "@ndnreg/shared/config";
 import { parseListenAddress } from "@ndnreg/shared/http";
 import type { RouterAddress } from "@ndnreg/shared/ndn";
@@ -29,6 +29,12 @@ export const CLIENT_SETTINGS = {
       + "segment is checked on its own as it arrives, and ranges fetch only the segments they cover; empty: every blob is hashed against its digest",
     default: "", parse: optional(text),
   },
+  "store-dir": {
+    describe: "directory of the edge store: blobs fetched over NDN and verified are kept there, served to local pulls and to neighbours over NDN; "
+      + "empty: no store", default: "", parse: optional(text),
+  },
+  "store-bytes": { describe: "byte budget of the edge store (blobs and their signed packets); the least recently used blobs are evicted beyond it",
+    default: "10737418240", parse: integer(0, 2 ** 50) },
 } as const satisfies SettingTable;
 
 export interface ClientConfig {
@@ -49,6 +55,8 @@ export interface ClientConfig {
   readonly upstreamTimeoutMs: number;
   /** The server's certificate file: metadata and manifests are verified, segments checked one by one. */
   readonly trustAnchor?: string;
+  /** The edge store: its directory (undefined: no store) and byte budget. */
+  readonly store?: { readonly dir: string; readonly bytes: number };
 }
 
 /** Flags, then the environment, then ./.env (`envFile`), then defaults. */
@@ -63,6 +71,6 @@ export function loadClientConfig(argv: readonly string[], env: Readonly<Record<s
     upstream: s.upstream, prefix: s.name, listen: s.listen, router: s.router, fch: s.fch.href,
     firstByteTimeoutMs: s["first-byte-timeout"], idleTimeoutMs: s["idle-timeout"], logLevel: s["log-level"],
     metricsListen: s["metrics-listen"], progressIntervalMs: s["progress-interval"], upstreamTimeoutMs: s["upstream-timeout"],
-    trustAnchor: s["trust-anchor"],
+    trustAnchor: s["trust-anchor"], store: s["store-dir"] === undefined ? undefined : { dir: s["store-dir"], bytes: s["store-bytes"] },
   };
 }

@@ -21,6 +21,16 @@ import { discoverRouters } from "./ndn/router-discovery.js";
 import { ClientMetrics } from "./ops/metrics.js";
 import { loadTrustAnchor } from "./security/trust-anchor.js";
 import { BlobHandler } from "./blob/blob-handler.js";
+import { BlobStore } from "./store/blob-store.js";
+import { StoreProducer } from "./store/store-producer.js";
+import { ndnPacketSource } from "./store/store-packets.js";
+
+/**
+ * Cost of the routes a store registers for its blobs on the forwarder: `/<prefix>/<digest>` is
+ * longer than the server's `/<prefix>`, so it wins there whatever the cost; across a site the cost
+ * ranks stores against each other.
+ */
+const STORE_ROUTE_COST = 10;
 import { Upstream } from "./http/upstream.js";
 
 async function main(): Promise<void> {
@@ -33,7 +43,10 @@ async function main(): Promise<void> {
   const fw = Forwarder.create();
   const wireChannel = new WireChannel(config.prefix, () => uplink.wire);
   // The client's tap sends only Interests: every face carries the hot path, UDP included.
-  const uplink: Uplink = new Uplink({ fw, routers, routes: [config.prefix], log, tap: wireChannel.tap, tapOverUdp: true });
+  const uplink: Uplink = new Uplink({
+    fw, routers, routes: [config.prefix], log, tap: wireChannel.tap, tapOverUdp: true,
+    prefixRegistration: config.store ? { cost: STORE_ROUTE_COST } : undefined,
+  });
   await uplink.start();
   const upstream = new Upstream(config.upstream, config.upstreamTimeoutMs);
   const anchor = config.trustAnchor === undefined ? undefined : await loadTrustAnchor(config.trustAnchor);
@@ -43,25 +56,28 @@ async function main(): Promise<void> {
     channel: wireChannel, fw, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, window,
     anchor: anchor?.verifier,
   });
+  const store = config.store && await BlobStore.open(config.store.dir, config.store.bytes, log, ndnPacketSource(fw, config.prefix, anchor?.verifier));
+  const storeProducer = store && new StoreProducer(fw, config.prefix, store, log);
   const uplinkUp = () => uplink.isUp;
-  const metrics = new ClientMetrics(uplinkUp);
+  const metrics = new ClientMetrics(uplinkUp, store);
   const gate = new NdnGate(uplinkUp, config.firstByteTimeoutMs);
   uplink.addEventListener("up", () => gate.reachable()); // a new face: worth trying again at once
   // Always 200: with the uplink down or NDN skipped (see NdnGate) blobs still arrive, over HTTP.
   const health = () => ({ ok: true, uplink: uplink.isUp ? "up" : "down", ndn: uplink.isUp && !gate.skipping ? "ok" : "skipping" });
   const app = buildApp({
-    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, gate, config.progressIntervalMs), log,
+    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, gate, config.progressIntervalMs, store), log,
     ops: { health, metrics: config.metricsListen ? undefined : metrics.registry },
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const metricsServer = config.metricsListen && await listenOps({ health, metrics: metrics.registry }, config.metricsListen);
   log.info({
     listen: `${config.listen.host}:${config.listen.port}`, upstream: config.upstream.href,
-    prefix: nameText(config.prefix), router: uplink.describe, trustAnchor: anchor ? nameText(anchor.certificate.name) : "none (whole-blob sha256)",
+    prefix: nameText(config.prefix), router: uplink.describe, store: config.store?.dir ?? "none", trustAnchor: anchor ? nameText(anchor.certificate.name) : "none (whole-blob sha256)",
   }, "client ready");
 
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down");
+    storeProducer?.close();
     uplink.close();
     metricsServer?.close();
     void app.close().then(() => upstream.close()).finally(() => process.exit(0));

@@ -9,11 +9,16 @@ import { NdnFetchError } from "../ndn/blob-fetcher.js";
 import type { NdnGate } from "../ndn/gate.js";
 import type { SharedFetches } from "../ndn/shared-fetches.js";
 import type { ClientMetrics, FallbackReason } from "../ops/metrics.js";
+import type { BlobStore } from "../store/blob-store.js";
+import { readStoredBlob } from "../store/store-reader.js";
 import { proxyWholeBlob, readRangeOverHttp, resumeOverHttp } from "./http-fallback.js";
 import { deliverOverNdn } from "./ndn-delivery.js";
 import { BlobOutcome, BlobRecorder } from "./outcome.js";
 import { type BlobPlan, planBlob } from "./plan.js";
 import { DigestMismatchError, VerifiedWriter } from "./verified-writer.js";
+
+/** How long a verified blob's store write may take to fetch its packets and install, after its response ended. */
+const STORE_COMMIT_MS = 30_000;
 
 /** Most digests remembered as served over HTTP only (then the list starts over). */
 const MAX_HTTP_ONLY = 10_000;
@@ -45,6 +50,8 @@ export class BlobHandler {
     metrics: ClientMetrics,
     private readonly gate: NdnGate,
     progressIntervalMs = 5000,
+    /** The edge store: blobs in it are served from disk; blobs delivered whole and verified over NDN are added. */
+    private readonly store?: BlobStore,
   ) {
     this.recorder = new BlobRecorder(log, metrics, progressIntervalMs);
   }
@@ -59,6 +66,9 @@ export class BlobHandler {
       if (plan.kind === "unsatisfiable") {
         res.writeHead(416, { "content-range": `bytes */${plan.size}`, "content-length": "0" });
         res.end();
+        return;
+      }
+      if (plan.kind === "ndn" && this.store?.has(id.digest.hex) && await this.fromStore(res, signal, plan, outcome)) {
         return;
       }
       if (plan.kind === "ndn" && this.gate.allow()) {
@@ -80,9 +90,10 @@ export class BlobHandler {
     const fetch = this.fetches.open(o.id, plan.size, plan.window, repair, signal);
     this.recorder.opened(o, fetch);
     const stopProgress = this.recorder.progress(o, plan.size, () => writer.position);
+    const tee = this.store?.writer(o.id, plan.size);
     try {
       try {
-        await deliverOverNdn(fetch.payloads, writer, res, plan, this.gate, o);
+        await deliverOverNdn(fetch.payloads, writer, res, plan, this.gate, o, tee);
       } catch (err: unknown) {
         if (!(err instanceof NdnFetchError) || signal.aborted) {
           throw err;
@@ -117,6 +128,10 @@ export class BlobHandler {
       res.end();
       o.source = o.http ? "ndn+http" : "ndn";
       o.bytes = writer.bytesWritten;
+      // Stored only if every byte came over NDN under the server's canonical (published) names.
+      if (tee && !o.http && fetch.stats.names === "canonical" && fetch.stats.repaired === 0) {
+        void tee.commit(AbortSignal.timeout(STORE_COMMIT_MS));
+      }
     } catch (err: unknown) {
       o.source = "failed";
       if (err instanceof DigestMismatchError) {
@@ -132,7 +147,49 @@ export class BlobHandler {
       }
       res.destroy();
     } finally {
+      tee?.abort(); // no-op once committing
       stopProgress();
+    }
+  }
+
+  /**
+   * The blob from the edge store, through a verified writer as NDN bytes are (read from byte 0
+   * and hashed). False when the stored copy could not be read or was wrong before a byte was
+   * sent: it is dropped and the blob goes the usual way.
+   */
+  private async fromStore(res: ServerResponse, signal: AbortSignal, plan: BlobPlan & { kind: "ndn" }, o: BlobOutcome): Promise<boolean> {
+    const store = this.store!;
+    const hex = o.id.digest.hex;
+    const writer = new VerifiedWriter(res, o.id.digest, plan.size, plan.window, signal, plan.holdAll);
+    try {
+      for await (const chunk of readStoredBlob(store, hex, signal)) {
+        if (!plan.holdAll && !res.headersSent) {
+          res.writeHead(plan.status, plan.headers);
+        }
+        await writer.push(chunk);
+      }
+      writer.verify();
+      if (!res.headersSent) {
+        res.writeHead(plan.status, plan.headers);
+      }
+      await writer.finish();
+      res.end();
+      o.source = "store";
+      o.bytes = writer.bytesWritten;
+      return true;
+    } catch (err: unknown) {
+      if (signal.aborted) {
+        res.destroy();
+        return true;
+      }
+      this.log.error({ repository: o.id.repository, digest: o.id.digest.text, err: String(err) }, "store: stored copy unreadable or wrong, dropped");
+      store.remove(hex);
+      if (!res.headersSent) {
+        return false;
+      }
+      o.source = "failed";
+      res.destroy();
+      return true;
     }
   }
 

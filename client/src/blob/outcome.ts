@@ -5,7 +5,7 @@ import type { BlobFetch } from "../ndn/shared-fetches.js";
 import type { ClientMetrics, FallbackReason } from "../ops/metrics.js";
 
 /** Where the bytes of a finished blob response came from. */
-export type BlobSource = "ndn" | "http" | "ndn+http";
+export type BlobSource = "ndn" | "http" | "ndn+http" | "store";
 
 /** Blobs at least this large get progress lines while in flight. */
 const PROGRESS_MIN_BYTES = 32 * 1024 * 1024;
@@ -76,6 +76,9 @@ export class BlobRecorder {
         m.retransmissions.inc(st.retransmissions);
       }
     }
+    if (o.source === "store") {
+      m.blobBytes.labels({ path: "store" }).inc(o.bytes);
+    }
     if (o.http?.bytes !== undefined) {
       m.blobBytes.labels({ path: o.http.path }).inc(Number.isFinite(o.http.bytes) ? o.http.bytes : 0);
     }
@@ -90,9 +93,9 @@ export class BlobRecorder {
   /** The blob's one line; an all-HTTP response reports no NDN bytes or fetch figures. */
   private logDone(o: BlobOutcome, source: BlobSource): void {
     const seconds = (performance.now() - o.t0) / 1000;
-    const fetch = source === "http" ? undefined : o.fetch;
+    const fetch = source === "http" || source === "store" ? undefined : o.fetch;
     this.log.info({
-      repository: o.id.repository, digest: o.id.digest.text, bytes: o.bytes, ndnBytes: source === "http" ? 0 : o.ndnBytes, source,
+      repository: o.id.repository, digest: o.id.digest.text, bytes: o.bytes, ndnBytes: source === "http" || source === "store" ? 0 : o.ndnBytes, source,
       ...(fetch && {
         names: fetch.stats.names, segments: fetch.stats.segments, ndnPacketBytes: fetch.stats.packetBytes,
         retransmissions: fetch.stats.retransmissions, srttMs: Number(fetch.stats.srttMs.toFixed(2)), window: Number(fetch.stats.window.toFixed(1)),

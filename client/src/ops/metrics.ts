@@ -12,11 +12,11 @@ export type FallbackReason = NdnFailure | "digest-mismatch" | "ndn-skipped";
 export class ClientMetrics {
   readonly registry = new Registry();
   readonly blobBytes = new Counter({
-    name: "ndnreg_client_blob_bytes_total", help: "Blob bytes sent to callers, by where they came from: ndn, http (never tried over NDN), fallback (HTTP after NDN failed)",
+    name: "ndnreg_client_blob_bytes_total", help: "Blob bytes sent to callers, by where they came from: ndn, http (never tried over NDN), fallback (HTTP after NDN failed), store (the edge store)",
     labelNames: ["path"] as const, registers: [this.registry],
   });
   readonly blobs = new Counter({
-    name: "ndnreg_client_blob_responses_total", help: "Blob GETs answered, by source of the bytes (ndn, http, ndn+http) or failed",
+    name: "ndnreg_client_blob_responses_total", help: "Blob GETs answered, by source of the bytes (ndn, http, ndn+http, store) or failed",
     labelNames: ["source"] as const, registers: [this.registry],
   });
   readonly fallbacks = new Counter({
@@ -48,11 +48,15 @@ export class ClientMetrics {
     name: "ndnreg_client_interest_retransmissions_total", help: "Interests sent again after a retransmission timeout", registers: [this.registry],
   });
 
-  constructor(uplinkUp: () => boolean) {
+  constructor(uplinkUp: () => boolean, store?: { readonly usedBytes: number; readonly blobCount: number }) {
     new Gauge({
       name: "ndnreg_client_uplink_up", help: "1 while the face to the NDN forwarder is up", registers: [this.registry],
       collect() { this.set(uplinkUp() ? 1 : 0); },
     });
+    if (store) {
+      new Gauge({ name: "ndnreg_client_store_bytes", help: "Bytes held by the edge store (blobs and their packets)", registers: [this.registry], collect() { this.set(store.usedBytes); } });
+      new Gauge({ name: "ndnreg_client_store_blobs", help: "Blobs held by the edge store", registers: [this.registry], collect() { this.set(store.blobCount); } });
+    }
     collectDefaultMetrics({ register: this.registry, prefix: "ndnreg_client_" });
   }
 }

@@ -50,7 +50,8 @@ export class WireChannel implements SegmentChannel {
    * re-fetches): those carry the PIT token NDNts gave them, wire Interests carry none.
    */
   readonly tap: WireTap = (pkt: PeekedPacket) => {
-    if (pkt.pitToken !== undefined || !hasNamePrefix(pkt.nameValue, this.prefixValue)) {
+    // Interests (not Nacks) are for the edge store's producer.
+    if (pkt.pitToken !== undefined || (pkt.type === TLV.Interest && pkt.nackReason === undefined) || !hasNamePrefix(pkt.nameValue, this.prefixValue)) {
       return false;
     }
     const last = lastComponentOffset(pkt.nameValue);
