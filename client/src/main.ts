@@ -24,6 +24,7 @@ import { BlobHandler } from "./blob/blob-handler.js";
 import { BlobStore } from "./store/blob-store.js";
 import { StoreProducer } from "./store/store-producer.js";
 import { ndnPacketSource } from "./store/store-packets.js";
+import { Upstream } from "./http/upstream.js";
 
 /**
  * Cost of the routes a store registers for its blobs on the forwarder: `/<prefix>/<digest>` is
@@ -31,7 +32,6 @@ import { ndnPacketSource } from "./store/store-packets.js";
  * ranks stores against each other.
  */
 const STORE_ROUTE_COST = 10;
-import { Upstream } from "./http/upstream.js";
 
 async function main(): Promise<void> {
   const config = loadClientConfig(process.argv.slice(2), process.env, ".env");

@@ -91,13 +91,14 @@ describe("a registry that redirects blobs to expiring signed storage URLs", () =
     const auth = await tokenFor(`${httpClient.url}/v2/redirected/app/manifests/v1`);
     const secrets = { "x-api-key": "secret-key", cookie: "session=secret", "x-custom-auth": "secret" };
     for (const method of ["HEAD", "GET"]) {
-      const seen = redirector.storageHeaders.length;
+      const before = redirector.counters.storageRequests; // storageHeaders keeps only the latest 100
       const res = await fetch(`${httpClient.url}/v2/redirected/app/blobs/${layer.digest}`, {
         method, headers: { ...auth, ...secrets, accept: "application/octet-stream", range: "bytes=0-99,200-299" }, redirect: "manual",
       });
       await res.arrayBuffer();
       assert.ok([200, 206].includes(res.status), `${method}: ${res.status}`);
-      const sent = redirector.storageHeaders.slice(seen);
+      const asked = redirector.counters.storageRequests - before;
+      const sent = asked > 0 ? redirector.storageHeaders.slice(-asked) : [];
       assert.ok(sent.length > 0, `${method}: storage was not asked`);
       for (const h of sent) {
         for (const secret of [...Object.keys(secrets), "authorization"]) {
