@@ -114,6 +114,29 @@ describe("RTT estimator", () => {
     assert.equal(e.minRtt, 150);
   });
 
+  test("least RTT: a whole round far above it right after one without a queue (Data from farther than a cache) replaces it; a queue does not", () => {
+    const e = new RttEstimator();
+    // Rounds of 1 ms answered from a content store on the way.
+    let now = 0;
+    for (let i = 0; i < 50; ++i, now += 0.1) {
+      e.push(1, now - 1, now);
+    }
+    assert.equal(e.minRtt, 1);
+    // Then every Interest waits for the producer, 40 ms away: the first whole such round moves the least RTT.
+    for (let i = 0; i < 400; ++i, ++now) {
+      e.push(40, now - 40, now);
+    }
+    assert.equal(e.minRtt, 40);
+    // A queue that builds over rounds is a queue, however long it gets: the least RTT stays.
+    for (const rtt of [70, 140, 280]) {
+      for (let i = 0; i < 3 * rtt; ++i, ++now) {
+        e.push(rtt, now - rtt, now);
+      }
+      assert.equal(e.minRtt, 40);
+      assert.equal(e.lastRoundMin, rtt);
+    }
+  });
+
   test("the RTO is capped", () => {
     const e = new RttEstimator({ maxRtoMs: 4000 });
     e.push(3000, 0, 3000);

@@ -10,6 +10,13 @@ export interface RttEstimatorOptions {
 const MIN_RTT_WINDOW_MS = 10_000;
 
 /**
+ * A whole round this many times above the least RTT, right after a round with no queue worth
+ * draining, means the Data now comes from farther away (a cache on the way answered before): a
+ * queue builds over rounds, and marks drain it from half the least RTT up.
+ */
+const FARTHER_SOURCE_FACTOR = 4;
+
+/**
  * Retransmission timeout from RTT samples: RFC 6298's smoothed RTT and mean deviation, with the
  * deviation kept per round trip as Linux does (tcp_rtt_estimator). A fetch takes one sample per
  * segment, a hundred or more per round trip; a deviation smoothed per sample collapses to the
@@ -33,6 +40,7 @@ export class RttEstimator {
   private minRttAt = 0;
   private roundMinMs = Infinity;
   private lastRoundMinMs = Infinity;
+  private prevRoundMinMs = Infinity;
   /** The current round's samples are of Interests sent since this time (the previous round's start). */
   private roundSentFrom = -Infinity;
   private lastRoundSentFromMs = -Infinity;
@@ -56,7 +64,9 @@ export class RttEstimator {
 
   /**
    * The least RTT of the last 10 s or so (Infinity before the first sample): the path without a
-   * queue. An older minimum gives way to the next sample, so a longer path is learnt.
+   * queue. An older minimum gives way to the next sample, so a longer path is learnt; so does one
+   * a whole round stood far above (FARTHER_SOURCE_FACTOR): a fetch partly answered from a
+   * content store must not take every round that waits for the producer for a queue.
    */
   get minRtt(): number {
     return this.minRttMs;
@@ -104,8 +114,13 @@ export class RttEstimator {
       if (sentAt >= this.roundStart) {
         this.margin -= (this.margin - this.roundMax) / 4;
         this.roundMax = this.minMargin;
+        this.prevRoundMinMs = this.lastRoundMinMs;
         this.lastRoundMinMs = this.roundMinMs;
         this.lastRoundSentFromMs = this.roundSentFrom;
+        if (this.lastRoundMinMs > FARTHER_SOURCE_FACTOR * this.minRttMs && !hasQueue(this.prevRoundMinMs, this.minRttMs)) {
+          this.minRttMs = Math.min(this.lastRoundMinMs, rttMs);
+          this.minRttAt = now;
+        }
         this.roundMinMs = Infinity;
         this.roundSentFrom = this.roundStart;
         this.roundStart = now;
@@ -114,4 +129,12 @@ export class RttEstimator {
     this.roundMinMs = Math.min(this.roundMinMs, rttMs);
     this.rtoMs = Math.min(this.maxRto, this.srttMs + this.margin);
   }
+}
+
+/**
+ * Whether a round whose least RTT was `roundMin` had a standing queue worth draining over a path
+ * of least RTT `minRtt`: half that RTT, 4 ms at least (SharedWindow heeds marks from there).
+ */
+export function hasQueue(roundMin: number, minRtt: number): boolean {
+  return roundMin - minRtt >= Math.max(minRtt / 2, 4);
 }

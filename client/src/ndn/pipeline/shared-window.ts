@@ -1,5 +1,6 @@
 import type { CongestionController } from "./congestion-controller.js";
 import { Cubic } from "./cubic.js";
+import { hasQueue } from "./rtt-estimator.js";
 import { SlowStartExit } from "./slow-start-exit.js";
 
 /** The RTTs of the fetch a signal came from (ms). */
@@ -187,7 +188,7 @@ export class SharedWindow {
     // Heeded when a queue of half the path's own RTT (at least 4 ms) stood all round, before the
     // queue is long enough to overflow; drained to a quarter of it (at least 2 ms), so the link
     // stays busy while it drains.
-    if (path.lastRoundMin - path.minRtt < Math.max(path.minRtt / 2, 4)) {
+    if (!hasQueue(path.lastRoundMin, path.minRtt)) {
       return;
     }
     const factor = Math.max(MIN_DRAIN_FACTOR, (path.minRtt + Math.max(path.minRtt / 4, 2)) / path.lastRoundMin);
