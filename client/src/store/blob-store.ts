@@ -41,6 +41,12 @@ export class BlobStore {
   private readonly writing = new Set<string>();
   private readonly listeners: StoreListener[] = [];
   private used = 0;
+  /**
+   * The blob touched last, while no add or remove has happened since: it is still the index's last
+   * entry with the newest mtime, so touching it again (every segment a neighbour asks for) changes
+   * neither order and is skipped.
+   */
+  private lastTouched?: string;
   readonly blobDir: string;
   readonly packetDir: string;
   readonly tmpDir: string;
@@ -98,9 +104,10 @@ export class BlobStore {
   /** Marks `hex` most recently used (also on disk, for the next start). */
   touch(hex: string): void {
     const e = this.index.get(hex);
-    if (!e) {
+    if (!e || hex === this.lastTouched) {
       return;
     }
+    this.lastTouched = hex;
     this.index.delete(hex);
     this.index.set(hex, e);
     const now = new Date();
@@ -146,6 +153,7 @@ export class BlobStore {
       return;
     }
     this.index.delete(hex);
+    this.lastTouched = undefined;
     this.used -= e.blobBytes + e.packetBytes;
     this.notify(hex, false);
     void this.unlink(hex).catch((err: unknown) => this.log.warn({ digest: `sha256:${hex}`, err: String(err) }, "store: unlink failed"));
@@ -172,6 +180,7 @@ export class BlobStore {
 
   private add(hex: string, e: Entry): void {
     this.index.set(hex, e);
+    this.lastTouched = undefined;
     this.used += e.blobBytes + e.packetBytes;
     this.evict();
   }
