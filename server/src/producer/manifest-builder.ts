@@ -9,8 +9,7 @@ import {
 } from "@ndnreg/shared/ndn";
 import { LRUCache } from "lru-cache";
 
-import { LookupRefusedError } from "../registry/lookup-limiter.js";
-import { RangeOverloadError } from "./range-cache.js";
+import { BoundRefusedError } from "../registry/bound-refusal.js";
 import type { SegmentProducer } from "./segment-producer.js";
 
 /** What answers a manifest node Interest: the signed node, a Nack (reason), or nothing (past the end). */
@@ -100,7 +99,7 @@ export class ManifestBuilder {
     const p = m.queue.then(() => this.build(m, index));
     m.queue = p.catch(() => undefined);
     return p.catch((err: unknown) => {
-      if (err instanceof RangeOverloadError || err instanceof LookupRefusedError) {
+      if (err instanceof BoundRefusedError) {
         throw err; // no room now: the producer drops the Interest, its consumer retransmits
       }
       this.log.warn({ repository: m.id.repository, digest: m.id.digest.text, node: index, err: String(err) }, "manifest node unavailable");

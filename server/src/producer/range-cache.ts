@@ -1,6 +1,7 @@
 import type { BlobId } from "@ndnreg/shared/ndn";
 import { LRUCache } from "lru-cache";
 
+import { BoundRefusedError } from "../registry/bound-refusal.js";
 import { BufferPool } from "./buffer-pool.js";
 import { LoadSlots, type SlotOutcome } from "./load-slots.js";
 import { aheadReadBytes, BlobRuns, missReadBytes, readBudget, type ReadSizes, type Run } from "./sequential-runs.js";
@@ -15,7 +16,7 @@ export type RangeLoader = (id: BlobId, begin: number, end: number, into: Uint8Ar
  * A read the bounds leave no room for (registry reads in flight and queued, range buffers): the
  * Interest gets no answer and its consumer retransmits.
  */
-export class RangeOverloadError extends Error {}
+export class RangeOverloadError extends BoundRefusedError {}
 
 export interface RangeCacheOptions {
   readonly segmentSize: number;
@@ -30,8 +31,6 @@ export interface RangeCacheOptions {
   /** Reads waiting for a slot, and how long they may wait. */
   readonly maxQueuedLoads?: number;
   readonly maxQueueMs?: number;
-  /** Blobs whose access is remembered. */
-  readonly maxBlobs?: number;
   /** Ranges not served for this long are let go, and spare buffers with them. */
   readonly idleMs?: number;
 }
@@ -100,6 +99,8 @@ interface BlobState {
 }
 
 const EMPTY = new Uint8Array(0);
+/** Blobs whose access (ranges, runs) is remembered; the least recently used is forgotten. */
+const MAX_BLOBS = 4096;
 /** V8's collector, when node runs with --expose-gc (the server's shebang). */
 const collectGarbage = (globalThis as { gc?: () => void }).gc;
 /** The coarse clock: ticks of TICK_MS. */
@@ -203,7 +204,7 @@ export class RangeCache {
     this.slots = new LoadSlots(opts.maxLoads, opts.maxQueuedLoads ?? 4 * opts.maxLoads, opts.maxQueueMs ?? 1000);
     this.reserve = Math.max(1, Math.floor(opts.maxLoads / 4));
     this.idleTicks = Math.ceil((opts.idleMs ?? 5000) / TICK_MS);
-    this.blobs = new LRUCache({ max: opts.maxBlobs ?? 4096, dispose: (blob) => this.forget(blob) });
+    this.blobs = new LRUCache({ max: MAX_BLOBS, dispose: (blob) => this.forget(blob) });
     const { small: s, large: l, slots } = this;
     this.stats = {
       hits: 0, misses: 0, loads: 0, loadErrors: 0, loadedBytes: 0,

@@ -7,6 +7,7 @@ import {
 
 import type { BlobStat } from "../registry/registry-client.js";
 import type { BlobCatalog } from "../registry/blob-catalog.js";
+import { BoundRefusedError } from "../registry/bound-refusal.js";
 import { LookupRefusedError } from "../registry/lookup-limiter.js";
 import type { DigestIndex } from "./digest-index.js";
 import { type RangeCache, RangeOverloadError } from "./range-cache.js";
@@ -188,7 +189,7 @@ export class SegmentProducer {
       const [begin, end] = segmentByteRange(segment, stat.size, segmentSize);
       return this.data(req, end > begin ? await this.read(id, stat.size, begin, end) : EMPTY, last);
     } catch (err: unknown) {
-      if (err instanceof RangeOverloadError || err instanceof LookupRefusedError) {
+      if (err instanceof BoundRefusedError) {
         throw err; // dropped by admit()
       }
       // Registry down or failing: answer at once so consumers fall back instead of timing out.

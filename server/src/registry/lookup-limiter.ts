@@ -1,7 +1,9 @@
 import { LRUCache } from "lru-cache";
 
+import { BoundRefusedError } from "./bound-refusal.js";
+
 /** A registry lookup the rate limits refused: the Interests waiting on it get no answer. */
-export class LookupRefusedError extends Error {}
+export class LookupRefusedError extends BoundRefusedError {}
 
 export interface LookupLimits {
   /** Registry lookups per second, overall and per repository (the prefix branch an Interest names). */
@@ -13,7 +15,6 @@ export interface LookupLimits {
 }
 
 export interface LookupLimiterStats {
-  admitted: number;
   refused: number;
   readonly waiting: number;
 }
@@ -73,7 +74,7 @@ export class LookupLimiter {
     this.maxWaiting = limits.maxWaiting ?? 1000;
     this.maxWaitMs = limits.maxWaitMs ?? 1000;
     const { waiting } = this;
-    this.stats = { admitted: 0, refused: 0, get waiting() { return waiting.length; } };
+    this.stats = { refused: 0, get waiting() { return waiting.length; } };
   }
 
   /**
@@ -127,7 +128,6 @@ export class LookupLimiter {
     --overall.tokens;
     --own.tokens;
     this.repositories.set(repository, own);
-    ++this.stats.admitted;
     return "taken";
   }
 
