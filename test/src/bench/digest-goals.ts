@@ -3,6 +3,7 @@ import path from "node:path";
 import { getBlob } from "./blob-get.js";
 import { createImage, pushImage } from "./images.js";
 import { median } from "./layer-rounds.js";
+import { metricSum } from "./metrics-scrape.js";
 import { cpuSeconds } from "./proc-stats.js";
 import type { ClientHandle, Stack } from "./stack.js";
 
@@ -14,19 +15,6 @@ export interface GoalRow {
   readonly measured: string;
   readonly target: string;
   readonly met: boolean;
-}
-
-/** Sum of a Prometheus metric's samples whose labels include `labels`. */
-export async function scrape(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
-  const text = await (await fetch(url)).text();
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
-    if (m?.[1] === name && Object.entries(labels).every(([k, v]) => (m[2] ?? "").includes(`${k}="${v}"`))) {
-      sum += Number(m[3]);
-    }
-  }
-  return sum;
 }
 
 /** Segments clients received against segments the server produced: the share caches answered. */
@@ -51,9 +39,9 @@ export class CacheHits {
   private async read(): Promise<[number, number]> {
     let received = 0;
     for (const c of this.clients) {
-      received += await scrape(`${c.url}/metrics`, "ndnreg_client_segments_total");
+      received += await metricSum(`${c.url}/metrics`, "ndnreg_client_segments_total");
     }
-    const produced = this.stack.server?.running ? await scrape(`${this.stack.serverMetricsUrl!}/metrics`, "ndnreg_server_segments_total") : 0;
+    const produced = this.stack.server?.running ? await metricSum(`${this.stack.serverMetricsUrl!}/metrics`, "ndnreg_server_segments_total") : 0;
     return [received, produced];
   }
 }
@@ -92,13 +80,13 @@ export async function sharedLayerGoal(stack: Stack, layerMb: number): Promise<Go
 /** A 1 MB range at 90% of a large blob through an anchored client: bytes over NDN. */
 export async function rangeGoal(client: ClientHandle, repository: string, digest: string, size: number): Promise<GoalRow> {
   const start = Math.floor(size * 0.9);
-  const before = await scrape(`${client.url}/metrics`, "ndnreg_client_ndn_packet_bytes_total");
+  const before = await metricSum(`${client.url}/metrics`, "ndnreg_client_ndn_packet_bytes_total");
   const res = await fetch(`${client.url}/v2/${repository}/blobs/${digest}`, { headers: { range: `bytes=${start}-${start + MB - 1}` } });
   const body = Buffer.from(await res.arrayBuffer());
   if (res.status !== 206 || body.length !== MB) {
     throw new Error(`range: ${res.status}, ${body.length} bytes`);
   }
-  const bytes = await scrape(`${client.url}/metrics`, "ndnreg_client_ndn_packet_bytes_total") - before;
+  const bytes = await metricSum(`${client.url}/metrics`, "ndnreg_client_ndn_packet_bytes_total") - before;
   return { goal: `1 MB range at offset ${(start / MB).toFixed(0)} MB of a ${(size / MB).toFixed(0)} MB blob, anchored: bytes over NDN`, measured: `${(bytes / MB).toFixed(3)} MB`, target: "<= 1.2 MB", met: bytes <= 1.2 * MB };
 }
 

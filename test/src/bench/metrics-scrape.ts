@@ -13,3 +13,17 @@ export async function scrapeMetrics(url: string): Promise<Map<string, number>> {
   }
   return out;
 }
+
+/** Sum of a metric's samples whose labels include `labels` (0 when it has none). */
+export async function metricSum(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  let sum = 0;
+  for (const [series, value] of await scrapeMetrics(url)) {
+    const brace = series.indexOf("{");
+    const seriesName = brace < 0 ? series : series.slice(0, brace);
+    const seriesLabels = brace < 0 ? "" : series.slice(brace);
+    if (seriesName === name && Object.entries(labels).every(([k, v]) => seriesLabels.includes(`${k}="${v}"`))) {
+      sum += value;
+    }
+  }
+  return sum;
+}

@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import { CountingProxy } from "./counting-proxy.js";
 import { entryCommand } from "./entry.js";
 import { Forwarder } from "./forwarder.js";
+import { scrapeMetrics } from "./metrics-scrape.js";
 import { freePort } from "./ports.js";
 import { ManagedProcess, waitUntil } from "./process.js";
 import { Redirector } from "./redirector.js";
@@ -181,8 +182,7 @@ export class Stack {
 
   /** Segment Data the running server has produced (its Interests answered with Data), from its /metrics. */
   async serverSegments(): Promise<number> {
-    const text = await (await fetch(`${this.serverMetricsUrl}/metrics`)).text();
-    return Number(/^ndnreg_server_interests_total\{outcome="data"\} (\d+)$/m.exec(text)?.[1] ?? NaN);
+    return (await scrapeMetrics(`${this.serverMetricsUrl}/metrics`)).get('ndnreg_server_interests_total{outcome="data"}') ?? NaN;
   }
 
   async stopServer(signal: NodeJS.Signals = "SIGTERM"): Promise<void> {

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { type ClientHandle, pullImage, pushImage, scrape as metricSum, Stack, verifyPulled } from "../bench/index.js";
+import { type ClientHandle, pullImage, pushImage, metricSum, Stack, verifyPulled } from "../bench/index.js";
 import { blobLog, blobSources, pushRawBlob, pushTestImage } from "./helpers.js";
 
 const MB = 1_000_000;

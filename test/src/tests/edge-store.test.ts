@@ -4,7 +4,7 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 
-import { Forwarder, getBlob, hashFile, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
+import { Forwarder, getBlob, hashFile, pullImage, scrapeMetrics, Stack, verifyPulled, waitUntil } from "../bench/index.js";
 import { Name } from "@ndn/packet";
 import { canonicalBlobName, parseSha256Digest } from "@ndnreg/shared/ndn";
 
@@ -23,9 +23,7 @@ async function assertStoredBlobsWhole(storeDir: string): Promise<string[]> {
 }
 
 async function metric(url: string, series: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? 0 : Number(line.slice(series.length + 1));
+  return (await scrapeMetrics(`${url}/metrics`)).get(series) ?? 0;
 }
 
 /** The edge store: verified NDN bytes kept on disk, served after restarts, and never a partial blob. */
