@@ -148,10 +148,11 @@ export class NdnBlobFetcher {
             if (data.segment % MANIFEST_FANOUT === 0) {
               manifest.prefetch(data.segment); // keep nodes ahead of the segments they list
             }
-            // The fast path (node here, digest right) stays synchronous: no promise and no buffer per segment.
-            const expected = manifest.digestNow(data.segment);
-            const ok = expected !== undefined && implicitDigestText(data.wire) === expected;
-            payloads.push(ok ? data.content : await this.checked(data, found.name, manifest, size, found.count, ctrl.signal, repair, stats));
+            // With the node here (the usual case) this stays synchronous: no promise and no buffer per segment.
+            const expected = manifest.digestNow(data.segment) ?? await manifest.digest(data.segment);
+            payloads.push(implicitDigestText(data.wire) === expected
+              ? data.content
+              : await this.refetch(data, expected, found.name, size, found.count, ctrl.signal, repair, stats));
           }
           ++next;
           ++stats.segments;
@@ -207,18 +208,14 @@ export class NdnBlobFetcher {
   }
 
   /**
-   * The payload of a segment whose implicit digest is in the signed manifest: this copy if it
-   * matches, else a copy fetched by its exact name (no cache can answer that with another packet),
-   * else the bytes over HTTP, which must rebuild the listed packet.
+   * The payload of a segment whose copy does not match `expected`, its implicit digest in the
+   * signed manifest: a copy fetched by its exact name (no cache can answer that with another
+   * packet), else the bytes over HTTP, which must rebuild the listed packet.
    */
-  private async checked(
-    data: SegmentPacket, name: Name, manifest: ManifestReader, size: number, count: number, signal: AbortSignal, repair: SegmentRepair, stats: FetchStats,
+  private async refetch(
+    data: SegmentPacket, expected: string, name: Name, size: number, count: number, signal: AbortSignal, repair: SegmentRepair, stats: FetchStats,
   ): Promise<Uint8Array> {
     const seg = data.segment;
-    const expected = manifest.digestNow(seg) ?? await manifest.digest(seg);
-    if (implicitDigestText(data.wire) === expected) {
-      return data.content;
-    }
     ++stats.badSegments;
     const exactName = name.append(Segment, seg).append(ImplicitDigest.create(Buffer.from(expected, "latin1")));
     const exact = await fetchOnePacket(this.opts.fw, new Interest(exactName, Interest.Lifetime(1000)), signal);

@@ -1,6 +1,7 @@
 import { Name } from "@ndn/packet";
 import {
-  decodeDataContent, encodeSegmentInterest, hasNamePrefix, lastComponentOffset, type PeekedPacket, readSegmentComponent, TLV, type WireTap, type WireTransport,
+  decodeDataContent, encodeSegmentInterest, hasNamePrefix, lastComponentOffset, latin1Text, type PeekedPacket, readSegmentComponent, TLV, type WireTap,
+  type WireTransport,
 } from "@ndnreg/shared/ndn";
 
 import type { SegmentChannel, SegmentFlow, SegmentSink } from "../pipeline/channel.js";
@@ -25,7 +26,7 @@ export class WireChannel implements SegmentChannel {
 
   open(blob: Name, sink: SegmentSink): SegmentFlow {
     const blobValue = blob.value;
-    const key = keyOf(blobValue);
+    const key = latin1Text(blobValue);
     let sinks = this.sessions.get(key);
     if (!sinks) {
       sinks = new Set();
@@ -56,7 +57,7 @@ export class WireChannel implements SegmentChannel {
     }
     const last = lastComponentOffset(pkt.nameValue);
     const segment = last < 0 ? undefined : readSegmentComponent(pkt.nameValue, last);
-    const sinks = segment === undefined ? undefined : this.sessions.get(keyOf(pkt.nameValue.subarray(0, last)));
+    const sinks = segment === undefined ? undefined : this.sessions.get(latin1Text(pkt.nameValue.subarray(0, last)));
     if (!sinks || segment === undefined) {
       return true; // late or unsolicited: nobody is waiting for it
     }
@@ -75,8 +76,4 @@ export class WireChannel implements SegmentChannel {
     }
     return true;
   };
-}
-
-function keyOf(nameValue: Uint8Array): string {
-  return Buffer.from(nameValue.buffer, nameValue.byteOffset, nameValue.byteLength).toString("latin1");
 }

@@ -12,7 +12,7 @@ export interface SegmentPacket {
 }
 
 /** NDNLPv2 Nack reasons (a network Nack: the Interest went no further). */
-export const NackReason = { Congestion: 50, Duplicate: 100, NoRoute: 150 } as const;
+export { NackReason } from "@ndn/packet";
 
 export interface SegmentSink {
   /** Data for a segment; `congestionMark`: NDNLPv2 CongestionMark was set on it. */
