@@ -15,11 +15,6 @@ export interface PipelineOptions {
   readonly window?: SharedWindow;
   /** Retransmissions of one segment before giving up. */
   readonly maxRetx?: number;
-  /**
-   * Most segments from the oldest not yet delivered to the newest requested: what arrived behind
-   * a lost segment waits in memory, so this bounds it (x 8000 bytes).
-   */
-  readonly maxSpan?: number;
   /** Filled in as the fetch runs (for logs and metrics). */
   readonly stats?: PipelineStats;
 }
@@ -50,6 +45,11 @@ export function describeStats(s: PipelineStats): string {
 export class PipelineError extends Error {}
 
 /** In-order segments that make a batch for the consumer (256 KB: one HTTP write). */
+/**
+ * Most segments from the oldest not yet delivered to the newest requested: what arrived behind a
+ * lost segment waits in memory, so this bounds it (x 8000 bytes).
+ */
+const MAX_SPAN = 4096;
 const MIN_BATCH = 32;
 
 /**
@@ -87,7 +87,6 @@ class SegmentFetch implements WindowUser {
   private readonly timer = new RetransmitTimer();
   private readonly flow: SegmentFlow;
   private readonly maxRetx: number;
-  private readonly maxSpan: number;
   readonly stats: PipelineStats;
   /** Segments [first, next) have been requested. */
   private next: number;
@@ -105,7 +104,6 @@ class SegmentFetch implements WindowUser {
     this.window = opts.window ?? new SharedWindow();
     this.next = this.delivered = this.contiguous = opts.first ?? 0;
     this.maxRetx = Math.min(opts.maxRetx ?? 8, 255);
-    this.maxSpan = Math.max(1, opts.maxSpan ?? 4096);
     this.stats = opts.stats ?? newPipelineStats();
     this.flow = opts.channel.open(name, {
       data: (packet, marked) => this.onData(packet, marked),
@@ -170,7 +168,7 @@ class SegmentFetch implements WindowUser {
       }
     }
     const seg = this.next;
-    if (seg >= this.count || seg - this.delivered >= this.maxSpan || this.contiguous - this.delivered >= Math.max(MIN_READY, this.window.cwnd)
+    if (seg >= this.count || seg - this.delivered >= MAX_SPAN || this.contiguous - this.delivered >= Math.max(MIN_READY, this.window.cwnd)
       || !this.ring.reserve(this.delivered, seg + 1)) {
       return false;
     }

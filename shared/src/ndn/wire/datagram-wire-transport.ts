@@ -5,7 +5,7 @@ import { Decoder } from "@ndn/tlv";
 import { pushable } from "@ndn/util";
 
 import { LpReassembler } from "./lp-reassembler.js";
-import { peekNetworkPacket, readLpFrame } from "./packets.js";
+import { type LpFrame, peekNetworkPacket, readLpFrame } from "./packets.js";
 import { packetArena } from "./slab-arena.js";
 import type { WireTap, WireTransport } from "./wire-transport.js";
 
@@ -49,11 +49,6 @@ export class DatagramWireTransport extends Transport implements WireTransport {
 
   get isOpen(): boolean {
     return this.open;
-  }
-
-  /** Datagrams dropped incomplete (a fragment lost) or refused. */
-  get droppedFragments(): number {
-    return this.reassembler.dropped;
   }
 
   send(packet: Uint8Array): void {
@@ -112,18 +107,20 @@ export class DatagramWireTransport extends Transport implements WireTransport {
       return; // malformed, or an idle LpPacket
     }
     if (lp.fragCount === 1) {
-      const peeked = peekNetworkPacket(lp.fragment, lp);
-      if (!peeked || !this.tap(peeked, this)) {
-        this.toNdnts.push(new Decoder(msg).read());
-      }
+      this.offer(lp.fragment, lp, msg);
       return;
     }
     const whole = this.reassembler.add(lp);
     if (whole) {
-      const peeked = peekNetworkPacket(whole.packet, whole);
-      if (!peeked || !this.tap(peeked, this)) {
-        this.toNdnts.push(new Decoder(whole.packet).read());
-      }
+      this.offer(whole.packet, whole, whole.packet);
     }
   };
+
+  /** A whole network packet to the tap; what it declines goes to NDNts as `wire` (the LpPacket or the packet). */
+  private offer(packet: Uint8Array, lp: Pick<LpFrame, "pitToken" | "nackReason" | "congestionMark">, wire: Uint8Array): void {
+    const peeked = peekNetworkPacket(packet, lp);
+    if (!peeked || !this.tap(peeked, this)) {
+      this.toNdnts.push(new Decoder(wire).read());
+    }
+  }
 }
