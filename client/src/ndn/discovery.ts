@@ -4,7 +4,8 @@ import { Interest, type Name, type Verifier } from "@ndn/packet";
 import { makeDiscoveryInterest } from "@ndn/rdr";
 import { Encoder } from "@ndn/tlv";
 import {
-  type BlobId, type BlobMetadata, canonicalBlobName, decodeBlobMetadata, ContentType, legacyBlobName, MANIFEST_FANOUT, metadataName, SEGMENT_SIZE, segmentCount,
+  type BlobId, type BlobMetadata, canonicalBlobName, decodeBlobMetadata, ContentType, describesCanonicalBlob, legacyBlobName, metadataName, SEGMENT_SIZE,
+  segmentCount,
 } from "@ndnreg/shared/ndn";
 
 import { NdnFetchError } from "./fetch-error.js";
@@ -27,6 +28,13 @@ const METADATA_ATTEMPTS = 2;
  * legacy names, whose segment size segment 0 announces. A prefix that answered only legacy names
  * is remembered for a while, so its next blobs do not wait for metadata again.
  */
+/** The RDR discovery Interest for a blob's metadata in its repository. */
+export function metadataInterest(prefix: Name, id: BlobId, lifetimeMs: number): Interest {
+  const interest = makeDiscoveryInterest(metadataName(prefix, id));
+  interest.lifetime = lifetimeMs;
+  return interest;
+}
+
 export class Discovery {
   private legacyUntil = 0;
 
@@ -93,7 +101,7 @@ export class Discovery {
         throw new NdnFetchError("size-mismatch", `metadata says ${m.blobSize} bytes, the upstream ${size}`);
       }
       const count = segmentCount(size);
-      if (!m.name.equals(name) || m.segmentSize !== SEGMENT_SIZE || m.finalSegment !== count - 1 || m.manifestFanout !== MANIFEST_FANOUT) {
+      if (!describesCanonicalBlob(m, name, count)) {
         last = `unexpected fields (name ${m.name.toString()}, segment size ${m.segmentSize}, final segment ${m.finalSegment}, fanout ${m.manifestFanout})`;
         continue;
       }
@@ -103,9 +111,7 @@ export class Discovery {
   }
 
   private discoveryInterest(id: BlobId, lifetimeMs: number): Interest {
-    const interest = makeDiscoveryInterest(metadataName(this.prefix, id));
-    interest.lifetime = lifetimeMs;
-    return interest;
+    return metadataInterest(this.prefix, id, lifetimeMs);
   }
 
   private async legacy(id: BlobId, size: number, signal: AbortSignal, lifetimeMs: number, bytes: { n: number }): Promise<Discovered> {

@@ -1,6 +1,6 @@
 import type { Forwarder } from "@ndn/fw";
 import { Segment } from "@ndn/naming-convention2";
-import { Interest, type Name, type Verifier } from "@ndn/packet";
+import { type Data, Interest, type Name, type Verifier } from "@ndn/packet";
 import { Encoder } from "@ndn/tlv";
 import { ContentType, latin1Text, MANIFEST_FANOUT, manifestNodeCount, manifestNodeSegments } from "@ndnreg/shared/ndn";
 
@@ -19,6 +19,16 @@ const ATTEMPTS = 2;
  * segments. Nodes are fetched ahead of the segments they cover, so checking a segment rarely waits.
  * Entries are kept as latin1 texts (see implicitDigestText): checking a segment allocates no buffer.
  */
+/** Why `data` cannot be node `n` of the manifest of a blob of `count` segments (undefined: it can). */
+export function manifestNodeProblem(data: Data, n: number, count: number): string | undefined {
+  const [first, end] = manifestNodeSegments(n, count);
+  const final = data.finalBlockId;
+  if (data.content.length !== (end - first) * 32 || !final || !Segment.match(final) || Segment.parse(final) !== manifestNodeCount(count) - 1) {
+    return `node has ${data.content.length} bytes for ${end - first} segments`;
+  }
+  return undefined;
+}
+
 export class ManifestReader {
   /** Per node, the implicit digest of each segment it lists, as latin1 text. */
   private readonly nodes: Array<string[] | undefined>;
@@ -80,7 +90,6 @@ export class ManifestReader {
   }
 
   private async fetchNode(n: number): Promise<string[]> {
-    const [first, end] = manifestNodeSegments(n, this.count);
     let last = "";
     for (let attempt = 0; attempt < ATTEMPTS; ++attempt) {
       const interest = new Interest(this.name.append(Segment, n), Interest.MustBeFresh, Interest.Lifetime(this.lifetimeMs));
@@ -98,9 +107,9 @@ export class ManifestReader {
       if (data.contentType === ContentType.Nack) {
         throw new NdnFetchError("nack", `manifest node ${n}: producer: ${new TextDecoder().decode(data.content).slice(0, 200)}`);
       }
-      const final = data.finalBlockId;
-      if (data.content.length !== (end - first) * 32 || !final || !Segment.match(final) || Segment.parse(final) !== this.nodeCount - 1) {
-        last = `node has ${data.content.length} bytes for ${end - first} segments`;
+      const problem = manifestNodeProblem(data, n, this.count);
+      if (problem !== undefined) {
+        last = problem;
         continue;
       }
       const entries: string[] = [];

@@ -1,13 +1,11 @@
 import type { Forwarder } from "@ndn/fw";
 import { Segment } from "@ndn/naming-convention2";
-import { Interest, type Name, type Verifier } from "@ndn/packet";
-import { makeDiscoveryInterest } from "@ndn/rdr";
+import { type Data, Interest, type Name, type Verifier } from "@ndn/packet";
 import { Encoder } from "@ndn/tlv";
-import {
-  type BlobId, canonicalBlobName, ContentType, decodeBlobMetadata, MANIFEST_FANOUT, manifestName, manifestNodeCount, manifestNodeSegments, metadataName,
-  SEGMENT_SIZE, segmentCount,
-} from "@ndnreg/shared/ndn";
+import { type BlobId, canonicalBlobName, ContentType, decodeBlobMetadata, describesCanonicalBlob, manifestName, manifestNodeCount, segmentCount } from "@ndnreg/shared/ndn";
 
+import { metadataInterest } from "../ndn/discovery.js";
+import { manifestNodeProblem } from "../ndn/manifest-reader.js";
 import { fetchOnePacket } from "../ndn/one-packet.js";
 import type { PacketSource } from "./blob-store.js";
 import type { StoredPackets } from "./packet-file.js";
@@ -26,12 +24,12 @@ const LIFETIME_MS = 2000;
  */
 export function ndnPacketSource(fw: Forwarder, prefix: Name, verifier?: Verifier): PacketSource {
   return async (id: BlobId, size: number, signal: AbortSignal): Promise<StoredPackets> => {
-    const one = async (interest: () => Interest, what: string, check: (content: Uint8Array) => string | undefined): Promise<Uint8Array> => {
+    const one = async (interest: () => Interest, what: string, check: (data: Data) => string | undefined): Promise<Uint8Array> => {
       let last = "no answer";
       for (let attempt = 0; attempt < ATTEMPTS; ++attempt) {
         const got = await fetchOnePacket(fw, interest(), signal, verifier);
         if ("data" in got) {
-          const bad = got.data.contentType === ContentType.Nack ? "producer Nack" : check(got.data.content);
+          const bad = got.data.contentType === ContentType.Nack ? "producer Nack" : check(got.data);
           if (bad === undefined) {
             return Encoder.encode(got.data);
           }
@@ -43,14 +41,9 @@ export function ndnPacketSource(fw: Forwarder, prefix: Name, verifier?: Verifier
       throw new Error(`${what}: ${last}`);
     };
     const count = segmentCount(size);
-    const metadata = await one(() => {
-      const i = makeDiscoveryInterest(metadataName(prefix, id));
-      i.lifetime = LIFETIME_MS;
-      return i;
-    }, "metadata", (content) => {
-      const m = decodeBlobMetadata(content);
-      return m.name.equals(canonicalBlobName(prefix, id.digest)) && m.blobSize === size && m.segmentSize === SEGMENT_SIZE
-        && m.finalSegment === count - 1 && m.manifestFanout === MANIFEST_FANOUT ? undefined : "fields do not match the blob";
+    const metadata = await one(() => metadataInterest(prefix, id, LIFETIME_MS), "metadata", (data) => {
+      const m = decodeBlobMetadata(data.content);
+      return m.blobSize === size && describesCanonicalBlob(m, canonicalBlobName(prefix, id.digest), count) ? undefined : "fields do not match the blob";
     });
     const nodeCount = manifestNodeCount(count);
     const nodes = new Array<Uint8Array>(nodeCount);
@@ -58,9 +51,8 @@ export function ndnPacketSource(fw: Forwarder, prefix: Name, verifier?: Verifier
     let next = 0;
     const worker = async () => {
       for (let n = next++; n < nodeCount; n = next++) {
-        const [first, end] = manifestNodeSegments(n, count);
         nodes[n] = await one(() => new Interest(base.append(Segment, n), Interest.Lifetime(LIFETIME_MS)), `manifest node ${n}`,
-          (content) => (content.length === (end - first) * 32 ? undefined : "wrong length"));
+          (data) => manifestNodeProblem(data, n, count));
       }
     };
     await Promise.all(Array.from({ length: Math.min(NODE_CONCURRENCY, nodeCount) }, worker));

@@ -2,6 +2,8 @@ import type { Name } from "@ndn/packet";
 import { Metadata } from "@ndn/rdr";
 import { Decoder, Extensible, ExtensionRegistry, StructFieldNNI } from "@ndn/tlv";
 
+import { MANIFEST_FANOUT, SEGMENT_SIZE } from "./segments.js";
+
 /**
  * TLV-TYPEs of the blob metadata fields (docs/protocol.md, "Metadata"). Even numbers in the
  * application range: non-critical, so a plain RDR decoder still reads the Name and skips them.
@@ -46,4 +48,13 @@ Metadata.extend(BlobMetadata);
 /** Decode metadata content; throws on malformed TLV. */
 export function decodeBlobMetadata(content: Uint8Array): BlobMetadata {
   return new Decoder(content).decode(BlobMetadata) as BlobMetadata;
+}
+
+/**
+ * Whether metadata describes the canonical form of a blob of `count` segments under `name`: the
+ * protocol's segment size and fanout, and that last segment. Its size is compared apart, by the
+ * caller: a size that differs from the upstream's has a cause of its own.
+ */
+export function describesCanonicalBlob(m: BlobMetadata, name: Name, count: number): boolean {
+  return m.name.equals(name) && m.segmentSize === SEGMENT_SIZE && m.finalSegment === count - 1 && m.manifestFanout === MANIFEST_FANOUT;
 }
