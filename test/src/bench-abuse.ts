@@ -24,7 +24,7 @@ import { Component, Name, TT } from "@ndn/packet";
 import { canonicalBlobName, LEGACY_SEGMENT_SIZE, legacyBlobName, makeBlobId, SEGMENT_SIZE } from "@ndnreg/shared/ndn";
 
 import {
-  type ClientHandle, getBlob, NdnConsumer, peakRss, pushRawBlob, residentBytes, resetPeakRss, scrapeMetrics, Stack,
+  type ClientHandle, cpuSeconds, getBlob, NdnConsumer, peakRss, pushRawBlob, residentBytes, resetPeakRss, scrapeMetrics, Stack,
 } from "./bench/index.js";
 
 const MB = 1e6;
@@ -224,6 +224,7 @@ async function flood(stack: Stack, prefix: Name, client: ClientHandle, digest: s
     perSecond.push(stack.registry.blobHeads - lastHeads);
     lastHeads = stack.registry.blobHeads;
   }, 1000);
+  const cpu0 = floodCpu(stack, client);
   const t0 = performance.now();
   const pending: Array<Promise<unknown>> = [];
   let sent = 0;
@@ -242,16 +243,27 @@ async function flood(stack: Stack, prefix: Name, client: ClientHandle, digest: s
   const pull = await timedPull(client, digest);
   await sender;
   const floodSeconds = (performance.now() - t0) / 1000;
+  const cpu = floodCpu(stack, client).map(([who, s], i) => `${who} ${(s - cpu0[i]![1]).toFixed(1)}`).join(", ");
   await Promise.all(pending);
   clearInterval(sampler);
   const heads = stack.registry.blobHeads - heads0;
   const peak = Math.max(0, ...perSecond);
-  const detail = `${sent} Interests in ${floodSeconds.toFixed(1)} s, ${heads} registry HEADs (${(heads / floodSeconds).toFixed(1)}/s on average); ${tallyText(attacker)}; pull ${pull.mbps.toFixed(1)} MB/s (${pull.source}); server: ${await outcomes(stack)}`;
+  const detail = `${sent} Interests in ${floodSeconds.toFixed(1)} s, ${heads} registry HEADs (${(heads / floodSeconds).toFixed(1)}/s on average); ${tallyText(attacker)}; CPU s during the flood: ${cpu}; pull ${pull.mbps.toFixed(1)} MB/s (${pull.source}); server: ${await outcomes(stack)}`;
   attacker.close();
   const name = `unknown-digest flood, ${mode}, ${floodRate}/s`;
   return [
     { case: name, figure: "registry HEADs in the busiest second", value: peak, goal: "<= 50", ok: peak <= 50, detail },
     { case: name, figure: "a real pull's speed, ratio to no flood", value: pull.mbps, goal: ">= 0.8 over NDN", ok: pull.source === "ndn", detail: pull.source },
+  ];
+}
+
+/** CPU seconds so far of the processes a flood loads: server, forwarder, client, registry, and this one (the attacker). */
+function floodCpu(stack: Stack, client: ClientHandle): Array<[string, number]> {
+  const own = process.cpuUsage();
+  const of = (pid: number | undefined) => (pid === undefined ? NaN : cpuSeconds(pid));
+  return [
+    ["server", of(stack.server?.child.pid)], ["ndnd", of(stack.forwarder.pid)], ["client", of(client.proc.child.pid)],
+    ["registry", of(stack.registry.pid)], ["bench (attacker)", (own.user + own.system) / 1e6],
   ];
 }
 
