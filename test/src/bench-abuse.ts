@@ -246,8 +246,9 @@ async function flood(stack: Stack, prefix: Name, client: ClientHandle, digests: 
       const due = Math.floor((performance.now() - t0) / 1000 * floodRate);
       for (; sent < due; ++sent) {
         const repository = mode === "one repository" ? "abuse/flood" : `abuse/r${randomBytes(4).toString("hex")}`;
-        const digest = new Component(TT.GenericNameComponent, randomBytes(32));
-        attacker.send(new Interest(prefix.append(new Component(TT.GenericNameComponent, repository), digest, Segment.create(0)), Interest.Lifetime(1000), Interest.MustBeFresh));
+        const gen = (v: Uint8Array | string) => new Component(TT.GenericNameComponent, v);
+        const name = prefix.append(gen(repository), gen(randomBytes(32)), Segment.create(0));
+        attacker.send(new Interest(name, Interest.Lifetime(1000), Interest.MustBeFresh));
       }
       await sleep(10);
     }
