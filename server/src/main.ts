@@ -1,12 +1,13 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432 node --max-semi-space-size=4 --initial-old-space-size=64 --expose-gc
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=8388608 node --max-semi-space-size=4 --initial-old-space-size=64 --expose-gc
 // A 4 MB young generation keeps peak RSS down at no CPU cost; a 64 MB initial old generation keeps
 // socket read buffers, which count towards it, from setting off a full collection every few MB.
-// glibc keeps up to 32 MB of freed heap, so the registry read buffers freed after a burst of blobs
-// are not faulted in again at the next (docs/performance.md, "V8's old-generation limit" and
-// "Memory given back"). --expose-gc: once the range cache lets its memory go after an idle spell,
-// it runs one collection so that the memory is freed at once. None of these can be set at run
-// time, so they live only here: every launcher (package scripts, pm2, the Dockerfile, the tests)
-// executes this file.
+// glibc keeps up to 8 MB of freed heap, so most registry read buffers freed after a burst of blobs
+// are not faulted in again at the next, while the server's memory goes back near its base once
+// idle; the fixed threshold also keeps 4 MB range slabs mapped on their own, unmapped when freed
+// (docs/performance.md, "V8's old-generation limit", "Memory given back" and "Producer bounds").
+// --expose-gc: once the range cache lets its memory go after an idle spell, it runs collections so
+// that the memory is freed at once. None of these can be set at run time, so they live only here:
+// every launcher (package scripts, pm2, the Dockerfile, the tests) executes this file.
 import "@ndnreg/shared/polyfill";
 
 import { Forwarder } from "@ndn/fw";

@@ -572,10 +572,13 @@ export class RangeCache {
       }
       released += tier.pool.trim(idle);
     }
-    if (released > 0) {
-      // Nothing has been read for idleMs: one full collection now frees the slabs let go (and the
-      // rest of the burst's garbage), which V8 alone would keep until allocation resumed.
-      collectGarbage?.();
+    if (released > 0 && collectGarbage) {
+      // Nothing has been read for idleMs: a full collection now frees the slabs let go (and the
+      // rest of the burst's garbage), which V8 alone would keep until allocation resumed. V8
+      // frees dead buffers' memory behind a collection, so a second one a second later returns
+      // what the first left.
+      collectGarbage();
+      setTimeout(collectGarbage, 1000).unref();
     }
     const forgotten: string[] = [];
     this.blobs.forEach((blob, hex) => {

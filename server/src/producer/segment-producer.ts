@@ -158,15 +158,38 @@ export class SegmentProducer {
     }
   }
 
-  /** Segment `segment` of `req`: Data, a Nack Data, or null (past the end, or dropped by a bound). */
-  reply(req: SegmentTarget, segment: number): Promise<SegmentReply | null> {
+  /**
+   * Segment `segment` of `req`: Data, a Nack Data, or null (past the end, or dropped by a bound).
+   * An Interest a bound refuses now is dropped at once (null, not a promise): past the pending
+   * bound, or needing a registry lookup the lookup limits refuse, so a flood costs no asynchronous
+   * work.
+   */
+  reply(req: SegmentTarget, segment: number): Promise<SegmentReply | null> | null {
     const legacy = req.kind === "legacy";
     const id = legacy ? req.id : this.published(req.digest);
     if (!id) {
       ++this.counters.unpublished;
       return Promise.resolve(nack("digest not published by this server", false));
     }
+    if (this.waiting >= this.opts.maxPending) {
+      return this.overloaded("droppedOverload", "too many Interests pending");
+    }
+    if (this.refusesLookup(id)) {
+      return null;
+    }
     return this.admit(() => this.replyFor(req, id, segment));
+  }
+
+  /**
+   * Whether an Interest for `id` needs a registry lookup that the lookup limits refuse now:
+   * if so it is counted as dropped (decided without allocating, for floods of unknown digests).
+   */
+  refusesLookup(id: BlobId): boolean {
+    if (!this.opts.catalog.refusesLookup(id)) {
+      return false;
+    }
+    this.overloaded("droppedRateLimited", "too many registry lookups waiting");
+    return true;
   }
 
   private async replyFor(req: SegmentTarget, id: BlobId, segment: number): Promise<SegmentReply | null> {
@@ -174,11 +197,7 @@ export class SegmentProducer {
     try {
       const stat = await this.stat(id);
       if (!stat.found) {
-        ++this.counters.nackMissing;
-        if (!legacy) {
-          this.opts.index.forget(id.digest);
-        }
-        return nack(`blob not found (registry ${stat.status})`, legacy);
+        return this.missing(req, stat.status);
       }
       const segmentSize = legacy ? this.opts.legacy.segmentSize : undefined;
       const last = segmentCount(stat.size, segmentSize) - 1;
@@ -207,8 +226,11 @@ export class SegmentProducer {
     const legacy = req.kind === "legacy";
     const id = legacy ? req.id : this.published(req.digest);
     const stat = id && this.opts.catalog.peek(id);
-    if (!id || !stat?.found) {
+    if (!id || !stat) {
       return undefined;
+    }
+    if (!stat.found) {
+      return this.missing(req, stat.status);
     }
     const segmentSize = legacy ? this.opts.legacy.segmentSize : undefined;
     const last = segmentCount(stat.size, segmentSize) - 1;
@@ -218,6 +240,15 @@ export class SegmentProducer {
     const [begin, end] = segmentByteRange(segment, stat.size, segmentSize);
     const content = end > begin ? this.peek(id, stat.size, begin, end) : EMPTY;
     return content && this.data(req, content, last);
+  }
+
+  /** The registry does not have the blob (its answer may come from the negative cache): a Nack, and canonical names for it are no longer answered. */
+  private missing(req: SegmentTarget, status: number): SegmentReply {
+    ++this.counters.nackMissing;
+    if (req.kind === "segment") {
+      this.opts.index.forget(req.digest);
+    }
+    return nack(`blob not found (registry ${status})`, req.kind === "legacy");
   }
 
   /** An Interest that gets no answer at all (a malformed name): counted and logged at debug. */

@@ -44,6 +44,16 @@ export class BlobCatalog {
     return this.entries.peek(this.keyOf(id));
   }
 
+  /**
+   * Whether stat() would need a registry lookup that the lookup limits refuse now (no answer
+   * cached, none in progress): decided without allocating, so a flood of unknown digests is
+   * dropped before any asynchronous work.
+   */
+  refusesLookup(id: BlobId): boolean {
+    const key = this.keyOf(id);
+    return !this.entries.has(key) && !this.pending.has(key) && this.limiter.wouldRefuse(id.repository);
+  }
+
   /** Rejects with LookupRefusedError when the lookup limits refuse a registry lookup. */
   async stat(id: BlobId): Promise<BlobStat> {
     const key = this.keyOf(id);

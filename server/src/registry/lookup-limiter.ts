@@ -9,7 +9,11 @@ export interface LookupLimits {
   /** Registry lookups per second, overall and per repository (the prefix branch an Interest names). */
   readonly rate: number;
   readonly repositoryRate: number;
-  /** Lookups waiting for their turn, and how long one may wait (consumers retransmit after ~1 s). */
+  /**
+   * Lookups waiting for their turn (half in each half of the rate), and how long one may wait
+   * (consumers retransmit after ~1 s). By default what the rate can serve within the wait, and a
+   * burst: a longer queue would only hold lookups until they are refused.
+   */
   readonly maxWaiting?: number;
   readonly maxWaitMs?: number;
 }
@@ -27,6 +31,8 @@ interface Bucket {
 
 interface Waiting {
   readonly repository: string;
+  /** The half of the rate (and of the queue) it was queued in. */
+  readonly half: 0 | 1;
   readonly demand: () => number;
   readonly since: number;
   readonly resolve: () => void;
@@ -47,8 +53,11 @@ const PROVEN_TTL_MS = 10 * 60_000;
  * worth, then the rate).
  * Past the limits lookups wait their turn, the one more Interests wait for first (then the one
  * whose repository has fewer waiting): a consumer starting a blob sends a window of Interests for
- * it, a flood one per digest. Known blobs never
- * come here (the catalog answers them), so they never wait behind a flood.
+ * it, a flood one per digest. Each half has its own share of the queue, so lookups in proven
+ * repositories never wait behind a flood of made-up ones. Known blobs never come here (the
+ * catalog answers them), so they never wait behind a flood. wouldRefuse() tells, without
+ * allocating, whether a new lookup would be refused: a flood's Interests are dropped before any
+ * asynchronous work.
  */
 export class LookupLimiter {
   /** The two halves of the overall rate: [unproven repositories, proven ones]. */
@@ -58,10 +67,12 @@ export class LookupLimiter {
   private readonly proven = new LRUCache<string, true>({ max: 10_000, ttl: PROVEN_TTL_MS, ttlResolution: 0 });
   private readonly repositories: LRUCache<string, Bucket>;
   private readonly waiting: Waiting[] = [];
-  /** Lookups waiting, per repository. */
+  /** Lookups waiting, per repository, and per half of the rate. */
   private readonly waitingIn = new Map<string, number>();
+  private readonly waitingInHalf: [number, number] = [0, 0];
   private timer?: NodeJS.Timeout;
-  private readonly maxWaiting: number;
+  /** Lookups that may wait in each half of the rate. */
+  private readonly maxWaitingPerHalf: number;
   private readonly maxWaitMs: number;
   readonly stats: LookupLimiterStats;
 
@@ -71,8 +82,9 @@ export class LookupLimiter {
     const now = performance.now();
     this.overall = [{ tokens: this.overallBurst, at: now }, { tokens: this.overallBurst, at: now }];
     this.repositories = new LRUCache({ max: 10_000 });
-    this.maxWaiting = limits.maxWaiting ?? 1000;
     this.maxWaitMs = limits.maxWaitMs ?? 1000;
+    const maxWaiting = limits.maxWaiting ?? Math.ceil(limits.rate * this.maxWaitMs / 1000 + 2 * this.overallBurst);
+    this.maxWaitingPerHalf = Math.max(1, Math.ceil(maxWaiting / 2));
     const { waiting } = this;
     this.stats = { refused: 0, get waiting() { return waiting.length; } };
   }
@@ -84,23 +96,44 @@ export class LookupLimiter {
    */
   admit(repository: string, demand: () => number): Promise<void> {
     const now = performance.now();
-    if (this.waiting.length === 0 && this.take(repository, now) === "taken") {
+    const half = this.halfOf(repository);
+    if (this.waitingInHalf[half] === 0 && this.take(repository, half, now) === "taken") {
       return Promise.resolve();
     }
-    if (this.waiting.length >= this.maxWaiting) {
-      const least = this.leastWanted();
-      const other = this.waiting[least]!;
-      if (other.demand() > demand() || (other.demand() === demand() && this.waitingCount(other.repository) <= this.waitingCount(repository) + 1)) {
+    if (this.waitingInHalf[half] >= this.maxWaitingPerHalf) {
+      const least = this.leastWanted(half);
+      if (this.outranks(this.waiting[least]!, repository, demand())) {
         ++this.stats.refused;
         return Promise.reject(new LookupRefusedError("too many registry lookups waiting"));
       }
       this.refuse(least, "pushed out by lookups more Interests wait for");
     }
     return new Promise<void>((resolve, reject) => {
-      this.waiting.push({ repository, demand, since: now, resolve, reject });
+      this.waiting.push({ repository, half, demand, since: now, resolve, reject });
       this.waitingIn.set(repository, this.waitingCount(repository) + 1);
+      ++this.waitingInHalf[half];
       this.timer ??= setTimeout(this.pump, this.interval);
     });
+  }
+
+  /**
+   * Whether admit() would refuse a lookup in `repository` that one Interest waits for, decided now
+   * without allocating: its half of the queue is full of lookups at least as wanted. Counted as
+   * refused when it is.
+   */
+  wouldRefuse(repository: string): boolean {
+    const half = this.halfOf(repository);
+    if (this.waitingInHalf[half] < this.maxWaitingPerHalf || !this.outranks(this.waiting[this.leastWanted(half)]!, repository, 1)) {
+      return false;
+    }
+    ++this.stats.refused;
+    return true;
+  }
+
+  /** A waiting lookup keeps its place against a newcomer: more Interests wait for it, or as many in a repository no more crowded. */
+  private outranks(w: Waiting, repository: string, demand: number): boolean {
+    const d = w.demand();
+    return d > demand || (d === demand && this.waitingCount(w.repository) <= this.waitingCount(repository) + 1);
   }
 
   /** The registry found a blob in `repository`: its lookups draw on the proven half of the rate for a while. */
@@ -110,13 +143,14 @@ export class LookupLimiter {
     }
   }
 
-  private bucketOf(repository: string): Bucket {
-    return this.overall[this.proven.has(repository) ? 1 : 0];
+  /** 1: the proven half of the rate, 0: the rest. */
+  private halfOf(repository: string): 0 | 1 {
+    return this.proven.has(repository) ? 1 : 0;
   }
 
   /** Both buckets have a token: take them. Else which one has none. */
-  private take(repository: string, now: number): "taken" | "overall" | "repository" {
-    const overall = this.bucketOf(repository);
+  private take(repository: string, half: 0 | 1, now: number): "taken" | "overall" | "repository" {
+    const overall = this.overall[half];
     if (refill(overall, now, this.overallRate, this.overallBurst) < 1) {
       return "overall";
     }
@@ -145,14 +179,14 @@ export class LookupLimiter {
       }
     }
     const blocked = new Set<string>();
-    const exhausted = new Set<Bucket>();
+    const exhausted = [false, false];
     for (;;) {
       let best = -1;
       let bestDemand = 0;
       let bestCrowd = 0;
       for (let i = 0; i < this.waiting.length; ++i) {
         const w = this.waiting[i]!;
-        const d = blocked.has(w.repository) || exhausted.has(this.bucketOf(w.repository)) ? 0 : w.demand();
+        const d = blocked.has(w.repository) || exhausted[w.half] ? 0 : w.demand();
         // Equally wanted: the repository with fewer lookups waiting first, so a flood in one
         // repository does not hold back a lookup in another.
         const crowd = d > 0 && d === bestDemand ? this.waitingCount(w.repository) : 0;
@@ -166,9 +200,9 @@ export class LookupLimiter {
         break;
       }
       const w = this.waiting[best]!;
-      const took = this.take(w.repository, now);
+      const took = this.take(w.repository, w.half, now);
       if (took === "overall") {
-        exhausted.add(this.bucketOf(w.repository)); // its half of the rate is spent: the other half may go on
+        exhausted[w.half] = true; // its half of the rate is spent: the other half may go on
         continue;
       }
       if (took === "repository") {
@@ -183,13 +217,16 @@ export class LookupLimiter {
     }
   };
 
-  /** The lookup fewest Interests wait for; of those, the newest in the repository with most waiting. */
-  private leastWanted(): number {
+  /** In `half` of the queue, the lookup fewest Interests wait for; of those, the newest in the repository with most waiting. */
+  private leastWanted(half: 0 | 1): number {
     let least = 0;
     let leastDemand = Infinity;
     let leastCrowd = 0;
     for (let i = 0; i < this.waiting.length; ++i) {
       const w = this.waiting[i]!;
+      if (w.half !== half) {
+        continue;
+      }
       const d = w.demand();
       const crowd = this.waitingCount(w.repository);
       if (d < leastDemand || (d === leastDemand && crowd >= leastCrowd)) {
@@ -207,6 +244,7 @@ export class LookupLimiter {
 
   private remove(i: number): Waiting {
     const w = this.waiting.splice(i, 1)[0]!;
+    --this.waitingInHalf[w.half];
     const n = this.waitingCount(w.repository) - 1;
     if (n > 0) {
       this.waitingIn.set(w.repository, n);

@@ -4,11 +4,20 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { describe, test } from "node:test";
 
-import { type BlobId, makeBlobId } from "@ndnreg/shared/ndn";
+import { Segment } from "@ndn/naming-convention2";
+import { Component, Interest, Name, TT } from "@ndn/packet";
+import { Encoder } from "@ndn/tlv";
+import { createLogger } from "@ndnreg/shared";
+import { type BlobId, LEGACY_SEGMENT_SIZE, makeBlobId, peekPacket, SEGMENT_SIZE, type WireTransport } from "@ndnreg/shared/ndn";
 
 import { RangeCache, type RangeCacheOptions, RangeOverloadError } from "@ndnreg/server/producer/range-cache";
 import { aheadReadBytes, BlobRuns, missReadBytes, READ_AMPLIFICATION, readBudget, type ReadSizes } from "@ndnreg/server/producer/sequential-runs";
+import { WireAdapter } from "@ndnreg/server/producer/adapters/wire-adapter";
+import { DigestIndex } from "@ndnreg/server/producer/digest-index";
+import { SegmentProducer } from "@ndnreg/server/producer/segment-producer";
+import { BlobCatalog } from "@ndnreg/server/registry/blob-catalog";
 import { LookupLimiter, LookupRefusedError } from "@ndnreg/server/registry/lookup-limiter";
+import type { RegistryClient } from "@ndnreg/server/registry/registry-client";
 
 const SEG = 8000;
 const SIZES: ReadSizes = { small: 8 * SEG, max: 512 * SEG, maxAhead: 3 * 512 * SEG };
@@ -295,7 +304,7 @@ describe("range cache", () => {
 
 describe("registry lookup limits", () => {
   test("at most 1.25 x the rate in a second; the lookup more Interests wait for goes first", async () => {
-    const limiter = new LookupLimiter({ rate: 20, repositoryRate: 1000 });
+    const limiter = new LookupLimiter({ rate: 20, repositoryRate: 1000, maxWaiting: 200 });
     const order: string[] = [];
     const t0 = performance.now();
     const waits = Array.from({ length: 40 }, (_, i) => limiter.admit("a/b", () => 1).then(() => order.push(`low${i}`), () => order.push(`refused${i}`)));
@@ -333,5 +342,53 @@ describe("registry lookup limits", () => {
     assert.ok(performance.now() - t0 < 150, `a proven repository waited ${(performance.now() - t0).toFixed(0)} ms behind the flood`);
     const settled = await Promise.all(flood);
     assert.ok(settled.filter((r) => r === "ok").length <= 1.25 * 10 + 2, "the flood got more than its half of the rate");
+  });
+
+  test("the queue holds what the rate can serve in a wait; past it a newcomer is refused at once, and a proven repository still goes", async () => {
+    const limiter = new LookupLimiter({ rate: 20, repositoryRate: 10 }); // 2.5 at once per half, then 10/s; 1 s of waiting
+    limiter.found("real/app");
+    const flood = Array.from({ length: 200 }, (_, i) => limiter.admit(`made/up${i}`, () => 1).then(() => "ok", (e: unknown) => e));
+    assert.ok(limiter.stats.waiting <= 20, `${limiter.stats.waiting} lookups waiting: more than 1 s of the rate`);
+    assert.equal(limiter.wouldRefuse("made/up-new"), true, "a full half refuses a newcomer at once");
+    assert.equal(limiter.wouldRefuse("real/app"), false, "the proven half has room");
+    const t0 = performance.now();
+    await limiter.admit("real/app", () => 1);
+    assert.ok(performance.now() - t0 < 20, `a proven repository waited ${(performance.now() - t0).toFixed(0)} ms behind the flood`);
+    const settled = await Promise.all(flood);
+    assert.ok(settled.filter((r) => r instanceof LookupRefusedError).length >= 180);
+  });
+});
+
+describe("a flood of unknown digests through the wire hot path", () => {
+  test("Interests the lookup limits refuse are dropped and counted before any asynchronous work: none is left pending", async () => {
+    const log = createLogger("test", "silent");
+    const prefix = new Name("/units/flood");
+    let heads = 0;
+    const registry = {
+      stat: async () => {
+        ++heads;
+        await sleep(5);
+        return { found: false, status: 404 };
+      },
+    } as unknown as RegistryClient;
+    const ranges = new RangeCache(() => Promise.reject(new Error("no reads expected")), {
+      segmentSize: SEGMENT_SIZE, blockBytes: 6 * SEGMENT_SIZE, maxRead: 8 * SEGMENT_SIZE, cacheBytes: 1 << 20, maxLoads: 2,
+    });
+    const producer = new SegmentProducer({
+      prefix, catalog: new BlobCatalog(registry, new LookupLimiter({ rate: 20, repositoryRate: 10 })), ranges, index: new DigestIndex(), log,
+      maxPending: 4096, legacy: { segmentSize: LEGACY_SEGMENT_SIZE, freshnessMs: 1000, signature: "null" },
+    });
+    const wire = new WireAdapter(producer);
+    const sink = { send: () => undefined } as unknown as WireTransport;
+    const gen = (v: Uint8Array | string) => new Component(TT.GenericNameComponent, v);
+    for (let i = 0; i < 500; ++i) {
+      const name = prefix.append(gen(`flood/r${i}`), gen(randomBytes(32)), Segment.create(0));
+      assert.equal(wire.tap(peekPacket(Encoder.encode(new Interest(name, Interest.Lifetime(1000))))!, sink), true);
+    }
+    assert.ok(producer.pending <= 20, `${producer.pending} Interests pending: refused ones went into asynchronous work`);
+    assert.ok(producer.counters.droppedRateLimited >= 480, `${producer.counters.droppedRateLimited} dropped for the rate`);
+    await sleep(1200);
+    assert.ok(heads <= 2 * 2.5 + 2 * 10 * 1.2 + 1, `${heads} registry lookups`);
+    ranges.close();
   });
 });

@@ -33,7 +33,7 @@ export function serveThroughNdnts(producer: SegmentProducer, manifests: Manifest
     let data: Data | undefined;
     switch (parsed.kind) {
       case "metadata":
-        return await producer.admit(() => metadata.reply(interest, parsed.id)) ?? undefined;
+        return producer.refusesLookup(parsed.id) ? undefined : await producer.admit(() => metadata.reply(interest, parsed.id)) ?? undefined;
       case "manifest": {
         const reply = await producer.admit(() => manifests.node(parsed.digest, parsed.node));
         data = reply === null ? undefined : "nack" in reply ? await nackData(name, reply.nack) : reply.data;
