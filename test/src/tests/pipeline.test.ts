@@ -368,23 +368,6 @@ describe("shared window", () => {
     assert.equal(cubic.cwnd, before / 2);
   });
 
-  test("on a path shorter than 32 ms a mark drains only a queue of 16 ms or more, and leaves 8 ms of it", () => {
-    const cubic = new Cubic({ initialWindow: 200 });
-    const w = new SharedWindow(cubic);
-    w.join(new Sender());
-    w.pump(0);
-    // 12 ms above a least RTT of 2 ms: what three blobs waiting on their registry reads show on loopback
-    w.answered(0, 14, 14, { srtt: 14, minRtt: 2, lastRoundMin: 14, lastRoundSentFrom: 0 }, true);
-    assert.equal(w.congestionEvents, 0);
-    assert.ok(cubic.cwnd === 200, "left alone");
-    w.answered(0, 20, 20, { srtt: 20, minRtt: 2, lastRoundMin: 20, lastRoundSentFrom: 0 }, true); // 18 ms: drained to (2 + 8) / 20
-    assert.equal(w.congestionEvents, 1);
-    assert.ok(Math.abs(cubic.cwnd - 100) < 1e-9, `${cubic.cwnd}`);
-    w.answered(30, 60, 18, { srtt: 18, minRtt: 2, lastRoundMin: 18, lastRoundSentFrom: 30 }, true); // 16 ms: drained to 10 / 18
-    assert.equal(w.congestionEvents, 2);
-    assert.ok(Math.abs(cubic.cwnd - 100 * (10 / 18)) < 1e-9, `${cubic.cwnd}`);
-  });
-
   test("after an idle second the window starts over from slow start", () => {
     const cubic = new Cubic({ initialWindow: 10 });
     const w = new SharedWindow(cubic);
@@ -690,11 +673,11 @@ describe("segment pipeline", () => {
   });
 
   test("congestion marks on a path with a standing queue decrease the window, once per round trip; the marked Data are kept", async () => {
-    // 2 segments per ms over 20 ms: 40 segments fill the path; slow start leaves the window well
-    // above that, a queue of tens of ms. (Marks without a queue: see the shared window's tests.)
-    const window = new CheckedWindow(new Cubic({ initialWindow: 32 }));
+    // 4 segments per ms over 4 ms: 16 segments fill the path, the rest of a window of 64 queues.
+    // (Marks without a queue: see the shared window's tests; here the timers' own delays would be one.)
+    const window = new CheckedWindow(new Cubic({ initialWindow: 64 }));
     const stats = newPipelineStats();
-    await fetchAll(pathChannel({ rttMs: 20, perMs: 2, mark: (seg) => (seg >= 1000 && seg < 1010) || seg === 3000 }), 3200, { window, stats });
+    await fetchAll(pathChannel({ rttMs: 4, perMs: 4, mark: (seg) => (seg >= 1000 && seg < 1010) || seg === 3000 }), 4000, { window, stats });
     assert.equal(stats.congestionMarks, 11);
     assert.equal(stats.retransmissions, 0);
     assert.equal(window.congestionEvents, 2);

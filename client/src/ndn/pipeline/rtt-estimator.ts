@@ -132,9 +132,9 @@ export class RttEstimator {
 }
 
 /**
- * Whether a round whose least RTT was `roundMin` had a standing queue over a path of least RTT
- * `minRtt`: half that RTT, 4 ms at least (SharedWindow drains on marks from a longer one on short paths).
+ * Whether a round whose least RTT was `roundMin` had a standing queue worth draining over a path
+ * of least RTT `minRtt`: half that RTT, 4 ms at least (SharedWindow heeds marks from there).
  */
-function hasQueue(roundMin: number, minRtt: number): boolean {
+export function hasQueue(roundMin: number, minRtt: number): boolean {
   return roundMin - minRtt >= Math.max(minRtt / 2, 4);
 }

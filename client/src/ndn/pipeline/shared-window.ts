@@ -1,5 +1,6 @@
 import type { CongestionController } from "./congestion-controller.js";
 import { Cubic } from "./cubic.js";
+import { hasQueue } from "./rtt-estimator.js";
 import { SlowStartExit } from "./slow-start-exit.js";
 
 /** The RTTs of the fetch a signal came from (ms). */
@@ -22,15 +23,6 @@ const IDLE_RESTART_MS = 1000;
 
 /** Most a mark shrinks the window in one round trip (a long standing queue drains over a few). */
 const MIN_DRAIN_FACTOR = 0.5;
-
-/**
- * Least standing queue (ms) a mark drains, and half of it what it drains to, on paths shorter than
- * twice that: there what a fetch measures as a queue is mostly its producer's time to answer (a
- * registry read for the next segments, processes sharing the CPU), which a smaller window does not
- * shorten, and three blobs at once each waited on their reads with a third of a window drained to
- * a few ms (docs/performance.md, "Loopback: marks on a short path").
- */
-const SHORT_PATH_QUEUE_MS = 16;
 
 /** A fetch that sends its Interests under a SharedWindow. */
 export interface WindowUser {
@@ -193,13 +185,13 @@ export class SharedWindow {
     if (sentAt < this.lastDecrease || path.lastRoundSentFrom < this.lastDecrease || !(path.lastRoundMin < Infinity)) {
       return;
     }
-    // Heeded when a queue of half the path's own RTT (SHORT_PATH_QUEUE_MS at least) stood all
-    // round, before the queue is long enough to overflow; drained to a quarter of the RTT (half
-    // the floor at least), so the link stays busy while it drains.
-    if (!drainable(path.lastRoundMin, path.minRtt)) {
+    // Heeded when a queue of half the path's own RTT (at least 4 ms) stood all round, before the
+    // queue is long enough to overflow; drained to a quarter of it (at least 2 ms), so the link
+    // stays busy while it drains.
+    if (!hasQueue(path.lastRoundMin, path.minRtt)) {
       return;
     }
-    const factor = Math.max(MIN_DRAIN_FACTOR, (path.minRtt + Math.max(path.minRtt / 4, SHORT_PATH_QUEUE_MS / 2)) / path.lastRoundMin);
+    const factor = Math.max(MIN_DRAIN_FACTOR, (path.minRtt + Math.max(path.minRtt / 4, 2)) / path.lastRoundMin);
     this.lastDecrease = now;
     ++this.decreases;
     this.controller.drain(now, factor);
@@ -213,9 +205,4 @@ export class SharedWindow {
     ++this.decreases;
     this.controller.decrease(now, this.carried);
   }
-}
-
-/** Whether a round whose least RTT was `roundMin` had a standing queue a mark drains, over a path of least RTT `minRtt`. */
-function drainable(roundMin: number, minRtt: number): boolean {
-  return roundMin - minRtt >= Math.max(minRtt / 2, SHORT_PATH_QUEUE_MS);
 }
