@@ -66,7 +66,7 @@ export class Forwarder {
     writeFileSync(path.join(f.dir, "fw.yml"), `core:
   log_level: ${process.env["NDND_LOG_LEVEL"] ?? "WARN"}
 faces:
-  udp: { enabled_unicast: true, enabled_multicast: false, port_unicast: ${f.port} }
+  udp: { enabled_unicast: true, enabled_multicast: false, port_unicast: ${f.port}${process.env["NDND_UDP_MTU"] ? `, default_mtu: ${process.env["NDND_UDP_MTU"]}` : ""} }
   tcp: { enabled: true, port_unicast: ${f.port} }
   unix: { enabled: true, socket_path: ${f.socketPath} }
   websocket: { enabled: false }
