@@ -3,7 +3,9 @@
  * toxiproxy and a UDP relay for latency; see test/src/bench/wan/), every case measured side by side
  * in one run, one table printed and saved as JSON under bench-results/. Environment:
  * WAN_CASES (single,k8,second-site,udp), WAN_MB (200: blob of the single-flow and UDP rows),
- * WAN_IMAGE_MB (200: image of the k8 and second-site rows), WAN_RUNS (3), WAN_HOSTS (8).
+ * WAN_IMAGE_MB (200: image of the k8 and second-site rows), WAN_RUNS (3), WAN_HOSTS (8),
+ * WAN_LINKS (single-flow links as RATExRTT in Mbit/s and ms, e.g. "100x200,400x50"; default: all three),
+ * WAN_K8_PATHS (the shared-link variants, subset of direct,cache,ndn; default: all).
  * Each link is measured before it is used and the bench refuses to go on if it is off.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -11,8 +13,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import {
-  checkLink, describeCheck, describeShape, LINK_TOLERANCE, type LinkCheck, type LinkShape, queueBytes, secondSite, sharedLink, singleFlows,
-  udpAndTcpFaces, type WanContext, type WanRow, WanRig, type WanSettings,
+  checkLink, describeCheck, describeShape, LINK_TOLERANCE, type LinkCheck, type LinkShape, queueBytes, secondSite, SHARED_PATHS, type SharedPath, sharedLink,
+  singleFlows, udpAndTcpFaces, type WanContext, type WanRow, WanRig, type WanSettings,
 } from "./bench/index.js";
 
 const CASES = { single: singleFlows, k8: sharedLink, "second-site": secondSite, udp: udpAndTcpFaces } as const;
@@ -39,8 +41,30 @@ function settingsFromEnv(): { cases: CaseName[]; settings: WanSettings } {
       imageBytes: Math.round(num("WAN_IMAGE_MB", 200) * 1e6),
       runs: Math.round(num("WAN_RUNS", 3)),
       hosts: Math.round(num("WAN_HOSTS", 8)),
+      ...(process.env["WAN_LINKS"] && { singleShapes: parseLinks(process.env["WAN_LINKS"]) }),
+      ...(process.env["WAN_K8_PATHS"] && { sharedPaths: parseSharedPaths(process.env["WAN_K8_PATHS"]) }),
     },
   };
+}
+
+function parseLinks(text: string): LinkShape[] {
+  return text.split(",").map((s) => {
+    const m = /^\s*(\d+(?:\.\d+)?)x(\d+(?:\.\d+)?)\s*$/.exec(s);
+    if (!m) {
+      throw new Error(`WAN_LINKS: ${s} is not RATExRTT (Mbit/s x ms, e.g. 100x200)`);
+    }
+    return { rateMbit: Number(m[1]), rttMs: Number(m[2]) };
+  });
+}
+
+function parseSharedPaths(text: string): SharedPath[] {
+  const paths = text.split(",").map((s) => s.trim());
+  for (const p of paths) {
+    if (!(SHARED_PATHS as readonly string[]).includes(p)) {
+      throw new Error(`WAN_K8_PATHS: unknown variant ${p} (known: ${SHARED_PATHS.join(", ")})`);
+    }
+  }
+  return paths as SharedPath[];
 }
 
 async function main(): Promise<void> {

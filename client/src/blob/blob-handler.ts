@@ -62,6 +62,9 @@ export class BlobHandler {
     res.once("close", () => ctrl.abort(new Error("caller went away")));
     const signal = ctrl.signal;
     try {
+      if (!this.httpOnly.has(id.digest.hex) && !this.gate.skipping && this.store?.has(id.digest.hex) !== true) {
+        this.fetches.sendMetadataEarly(id); // overlaps the HEAD's round trip; used only if the HEAD says yes
+      }
       const plan = await planBlob(this.upstream, req, path, signal, this.httpOnly.has(id.digest.hex));
       if (plan.kind === "unsatisfiable") {
         res.writeHead(416, { "content-range": `bytes */${plan.size}`, "content-length": "0" });

@@ -86,6 +86,11 @@ export class NdnBlobFetcher {
     return this.opts.anchor !== undefined;
   }
 
+  /** The metadata Interest for `id` leaves now, ahead of payloads() (Discovery.sendEarly). */
+  sendMetadataEarly(id: BlobId): void {
+    this.discovery.sendEarly(id, this.opts.firstByteTimeoutMs);
+  }
+
   async *payloads(
     id: BlobId, size: number, window: ByteWindow, signal: AbortSignal, repair: SegmentRepair, stats = newFetchStats(),
   ): AsyncGenerator<FetchBatch> {

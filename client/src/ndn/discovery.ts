@@ -4,12 +4,12 @@ import { Interest, type Name, type Verifier } from "@ndn/packet";
 import { makeDiscoveryInterest } from "@ndn/rdr";
 import { Encoder } from "@ndn/tlv";
 import {
-  type BlobId, type BlobMetadata, canonicalBlobName, decodeBlobMetadata, ContentType, describesCanonicalBlob, legacyBlobName, metadataName, SEGMENT_SIZE,
-  segmentCount,
+  type BlobId, blobKey, type BlobMetadata, canonicalBlobName, decodeBlobMetadata, ContentType, describesCanonicalBlob, legacyBlobName, metadataName,
+  SEGMENT_SIZE, segmentCount,
 } from "@ndnreg/shared/ndn";
 
 import { NdnFetchError } from "./fetch-error.js";
-import { fetchOnePacket } from "./one-packet.js";
+import { fetchOnePacket, type OnePacket } from "./one-packet.js";
 import type { SegmentPacket } from "./pipeline/channel.js";
 
 /** How a blob is published: canonical names (with metadata), or the proof of concept's legacy names. */
@@ -22,6 +22,12 @@ const LEGACY_MEMORY_MS = 10 * 60_000;
 
 /** Attempts at the metadata when its signature does not verify (a second copy may come from elsewhere). */
 const METADATA_ATTEMPTS = 2;
+
+/** Metadata Interests sent ahead of discover() at once, at most (each waits for its answer or its lifetime). */
+const MAX_EARLY = 256;
+
+/** How long an early answer waits for its discover() (the upstream's HEAD) before it is dropped. */
+const EARLY_KEEP_MS = 2000;
 
 /**
  * Step 2 of the consumer procedure (docs/protocol.md): the metadata first; with no answer, the
@@ -37,6 +43,8 @@ export function metadataInterest(prefix: Name, id: BlobId, lifetimeMs: number): 
 
 export class Discovery {
   private legacyUntil = 0;
+  /** Metadata Interests sent by sendEarly(), by blob key, until discover() takes their answer. */
+  private readonly early = new Map<string, Promise<OnePacket>>();
 
   constructor(
     private readonly fw: Forwarder,
@@ -50,18 +58,43 @@ export class Discovery {
     return Date.now() < this.legacyUntil;
   }
 
+  /**
+   * Sends the metadata Interest for `id` now, while the upstream's HEAD (consumer step 1) is on
+   * its way: discover() then takes its answer instead of waiting one more round trip. The answer
+   * is checked as any other (against the HEAD's size too) and nothing is fetched with it before
+   * the HEAD said yes. A blob the HEAD refuses costs this one Interest.
+   */
+  sendEarly(id: BlobId, budgetMs: number): void {
+    const key = blobKey(id);
+    if (this.legacyOnly || this.early.size >= MAX_EARLY || this.early.has(key)) {
+      return;
+    }
+    const lifetime = metadataLifetime(budgetMs);
+    // Its own deadline, not the request's signal: a request that joins a shared fetch may take the answer.
+    const got = fetchOnePacket(this.fw, this.discoveryInterest(id, lifetime), AbortSignal.timeout(lifetime + 1000), this.verifier)
+      .catch((err: unknown): OnePacket => ({ error: String(err) }));
+    this.early.set(key, got);
+    void got.then(() => {
+      setTimeout(() => {
+        if (this.early.get(key) === got) {
+          this.early.delete(key);
+        }
+      }, EARLY_KEEP_MS).unref();
+    });
+  }
+
   /** `budgetMs`: the first-byte deadline; the metadata may use half of it. `bytes` counts packets received. */
   async discover(id: BlobId, size: number, signal: AbortSignal, budgetMs: number, bytes: { n: number }): Promise<Discovered> {
-    const metadataLifetime = Math.max(200, Math.floor(budgetMs / 2));
+    const lifetime = metadataLifetime(budgetMs);
     if (!this.legacyOnly) {
-      const canonical = await this.metadata(id, size, signal, metadataLifetime, bytes);
+      const canonical = await this.metadata(id, size, signal, lifetime, bytes);
       if (canonical) {
         return canonical;
       }
     } else {
       // A metadata answer that was merely slow (a registry slow to answer the server's HEAD) must
       // not keep the prefix on legacy names: ask on the side, and any answer ends legacy-only.
-      void fetchOnePacket(this.fw, this.discoveryInterest(id, metadataLifetime), AbortSignal.timeout(metadataLifetime + 1000)).then((r) => {
+      void fetchOnePacket(this.fw, this.discoveryInterest(id, lifetime), AbortSignal.timeout(lifetime + 1000)).then((r) => {
         if ("data" in r) {
           this.legacyUntil = 0;
         }
@@ -75,8 +108,12 @@ export class Discovery {
   /** Undefined: no answer in time (then legacy names are tried). */
   private async metadata(id: BlobId, size: number, signal: AbortSignal, lifetimeMs: number, bytes: { n: number }): Promise<Discovered | undefined> {
     let last = "";
+    const key = blobKey(id);
+    const early = this.early.get(key);
+    this.early.delete(key);
     for (let attempt = 0; attempt < METADATA_ATTEMPTS; ++attempt) {
-      const got = await fetchOnePacket(this.fw, this.discoveryInterest(id, lifetimeMs), signal, this.verifier);
+      const got = attempt === 0 && early ? await early : await fetchOnePacket(this.fw, this.discoveryInterest(id, lifetimeMs), signal, this.verifier);
+      signal.throwIfAborted();
       if ("timeout" in got) {
         return attempt === 0 ? undefined : failMetadata(`no answer after a refused copy (${last})`);
       }
@@ -137,6 +174,11 @@ export class Discovery {
     }
     return { kind: "legacy", name, segmentSize: Math.max(1, segmentSize), count, first: { segment: 0, contentType: data.contentType, content: data.content, wire, finalSegment: final } };
   }
+}
+
+/** The metadata Interest's lifetime: half the first-byte deadline, 200 ms at least. */
+function metadataLifetime(budgetMs: number): number {
+  return Math.max(200, Math.floor(budgetMs / 2));
 }
 
 function failMetadata(why: string): never {

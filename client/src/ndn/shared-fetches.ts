@@ -29,7 +29,14 @@ const JOIN_WINDOW_BYTES = 4 * 1024 * 1024;
 export class SharedFetches {
   private readonly live = new Map<string, SharedFetch>();
 
-  constructor(private readonly fetcher: Pick<NdnBlobFetcher, "payloads"> & Partial<Pick<NdnBlobFetcher, "anchored">>) {}
+  constructor(private readonly fetcher: Pick<NdnBlobFetcher, "payloads"> & Partial<Pick<NdnBlobFetcher, "anchored" | "sendMetadataEarly">>) {}
+
+  /** A request for `id` is being planned: its metadata Interest may leave now, unless a fetch it will join runs. */
+  sendMetadataEarly(id: BlobId): void {
+    if (this.fetcher.anchored === true || !this.live.has(blobKey(id))) {
+      this.fetcher.sendMetadataEarly?.(id);
+    }
+  }
 
   /** `repair`: HTTP bytes of a segment no NDN copy of which was right (the first request's, for a shared fetch). */
   open(id: BlobId, size: number, window: ByteWindow, repair: SegmentRepair, signal: AbortSignal): BlobFetch {

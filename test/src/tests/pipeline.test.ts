@@ -154,6 +154,19 @@ describe("CUBIC", () => {
     assert.ok(c.slowStart);
   });
 
+  test("the initial window is 128 segments (1 MB): a 100 Mbit/s x 200 ms path (~300 segments) is filled in two round trips, not three", () => {
+    const c = new Cubic();
+    assert.equal(c.cwnd, 128);
+    assert.ok(c.slowStart);
+    for (let i = 0; i < 128 + 256; ++i) {
+      c.increase(i, 200);
+    }
+    assert.equal(c.cwnd, 512);
+    c.decrease(1000, Infinity);
+    c.restart();
+    assert.equal(c.cwnd, 128, "an idle restart goes back to it");
+  });
+
   test("a decrease takes the window to 0.7x; growth then returns to W_max in K seconds and goes beyond, with no bound but time", () => {
     const c = new Cubic({ initialWindow: 1000 });
     c.decrease(0, Infinity);

@@ -6,17 +6,21 @@ import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { describe, test } from "node:test";
 
+import { produce } from "@ndn/endpoint";
+import { Forwarder as NdnForwarder } from "@ndn/fw";
 import { Segment } from "@ndn/naming-convention2";
-import { Component, ImplicitDigest, Name, TT } from "@ndn/packet";
+import { Component, Data, ImplicitDigest, Name, TT } from "@ndn/packet";
+import { makeMetadataPacket } from "@ndn/rdr";
 import {
-  canonicalBlobName, isValidRepository, legacyBlobName, makeBlobId, manifestName, metadataName, openUdpSocket, parseRegistryName, parseRouterAddress,
-  parseSha256Digest, segmentCount, SlabArena,
+  BlobMetadata, canonicalBlobName, ContentType, isValidRepository, legacyBlobName, makeBlobId, MANIFEST_FANOUT, manifestName, metadataName, openUdpSocket,
+  parseRegistryName, parseRouterAddress, parseSha256Digest, SEGMENT_SIZE, segmentCount, SlabArena,
 } from "@ndnreg/shared/ndn";
 
 import { parseRange } from "@ndnreg/client/http/range";
 import { DigestMismatchError, VerifiedWriter } from "@ndnreg/client/blob/verified-writer";
 import { NdnGate } from "@ndnreg/client/ndn/gate";
-import type { FetchBatch } from "@ndnreg/client/ndn/blob-fetcher";
+import { type FetchBatch, NdnFetchError } from "@ndnreg/client/ndn/blob-fetcher";
+import { Discovery } from "@ndnreg/client/ndn/discovery";
 import { SharedFetches } from "@ndnreg/client/ndn/shared-fetches";
 
 import { barChartSvg } from "../bench/chart.js";
@@ -249,6 +253,87 @@ describe("shared fetches", () => {
     const [rest, all] = await Promise.all([read(first.payloads), read(second.payloads)]);
     assert.ok(Buffer.concat([head, rest]).equals(blob), "first reader");
     assert.ok(all.equals(blob), "late reader");
+  });
+});
+
+describe("metadata sent with the upstream's HEAD", () => {
+  const prefix = new Name("/unit/early");
+  const size = 1_000_000;
+  const id = makeBlobId("early/unit", `sha256:${"ab".repeat(32)}`)!;
+  /** A producer of `id`'s metadata on an in-process forwarder: the real answer, or a Nack Data. */
+  const rig = (answer: "metadata" | "nack") => {
+    const fw = NdnForwarder.create();
+    let interests = 0;
+    const producer = produce(metadataName(prefix, id), async (interest) => {
+      ++interests;
+      if (answer === "nack") {
+        return new Data(interest.name, Data.ContentType(ContentType.Nack), Data.FreshnessPeriod(1000), new TextEncoder().encode("digest not published"));
+      }
+      const m = BlobMetadata.create(canonicalBlobName(prefix, id.digest), {
+        blobSize: size, segmentSize: SEGMENT_SIZE, finalSegment: segmentCount(size) - 1, manifestFanout: MANIFEST_FANOUT,
+      });
+      return makeMetadataPacket(m, { prefix: legacyBlobName(prefix, id), freshnessPeriod: 60_000 });
+    }, { fw });
+    const discovery = new Discovery(fw, prefix, undefined);
+    const waitForInterests = async (n: number) => {
+      for (let i = 0; i < 100 && interests < n; ++i) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return interests;
+    };
+    return { discovery, interests: () => interests, waitForInterests, close: () => producer.close() };
+  };
+  const discover = (d: Discovery, blobSize = size) => d.discover(id, blobSize, new AbortController().signal, 2000, { n: 0 });
+
+  test("the Interest leaves before discover() is called, which takes its answer: one Interest per blob", async () => {
+    const r = rig("metadata");
+    try {
+      r.discovery.sendEarly(id, 2000);
+      assert.equal(await r.waitForInterests(1), 1, "sent ahead of the HEAD's answer");
+      const found = await discover(r.discovery);
+      assert.equal(found.kind, "canonical");
+      assert.ok(found.name.equals(canonicalBlobName(prefix, id.digest)));
+      assert.equal(found.count, segmentCount(size));
+      assert.equal(r.interests(), 1);
+    } finally {
+      r.close();
+    }
+  });
+
+  test("a blob the producer refuses still falls back (Nack), at the cost of that one Interest", async () => {
+    const r = rig("nack");
+    try {
+      r.discovery.sendEarly(id, 2000);
+      r.discovery.sendEarly(id, 2000); // a second request for it while the first is planned: no second Interest
+      await assert.rejects(discover(r.discovery), (err: unknown) => err instanceof NdnFetchError && err.reason === "nack");
+      assert.equal(r.interests(), 1);
+    } finally {
+      r.close();
+    }
+  });
+
+  test("an early answer is checked against the HEAD's size like any other", async () => {
+    const r = rig("metadata");
+    try {
+      r.discovery.sendEarly(id, 2000);
+      await assert.rejects(discover(r.discovery, size + 1), (err: unknown) => err instanceof NdnFetchError && err.reason === "size-mismatch");
+      assert.equal(r.interests(), 1);
+    } finally {
+      r.close();
+    }
+  });
+
+  test("an answer no discover() claims (the HEAD refused the caller) is dropped; a later request asks again", async () => {
+    const r = rig("metadata");
+    try {
+      r.discovery.sendEarly(id, 2000);
+      assert.equal(await r.waitForInterests(1), 1);
+      await new Promise((resolve) => setTimeout(resolve, 2300));
+      assert.equal((await discover(r.discovery)).kind, "canonical");
+      assert.equal(r.interests(), 2);
+    } finally {
+      r.close();
+    }
   });
 });
 

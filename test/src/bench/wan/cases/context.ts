@@ -27,6 +27,10 @@ export interface WanRow {
   readonly notes?: string;
 }
 
+/** The shared-link case's variants: straight from the registry, a pull-through cache, NDN. */
+export const SHARED_PATHS = ["direct", "cache", "ndn"] as const;
+export type SharedPath = (typeof SHARED_PATHS)[number];
+
 export interface WanSettings {
   /** Blob size of the single-flow and UDP rows. */
   readonly blobBytes: number;
@@ -36,6 +40,10 @@ export interface WanSettings {
   readonly runs: number;
   /** Hosts sharing the link. */
   readonly hosts: number;
+  /** The single-flow links to run (default: the three). */
+  readonly singleShapes?: readonly LinkShape[];
+  /** The shared-link variants to run (default: all three). */
+  readonly sharedPaths?: readonly SharedPath[];
 }
 
 /** What every case gets: the rig, the settings, and the link set and verified for it. */

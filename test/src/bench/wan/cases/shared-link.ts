@@ -5,7 +5,7 @@ import { pullImage, verifyPulled } from "../../images.js";
 import { describeShape } from "../link-check.js";
 import type { LinkShape } from "../shaper.js";
 import type { PushedImage, Traffic } from "../wan-rig.js";
-import { blobDone, hostsOf, MB, summarizeSources, type WanContext, type WanRow } from "./context.js";
+import { blobDone, hostsOf, MB, SHARED_PATHS, summarizeSources, type WanContext, type WanRow } from "./context.js";
 
 const SHARED_LINK_SHAPE: LinkShape = { rateMbit: 100, rttMs: 40 };
 
@@ -41,13 +41,20 @@ export async function sharedLink(ctx: WanContext, shape: LinkShape = SHARED_LINK
     return traffic;
   };
 
-  const direct = await rig.pushImage("wan/shared-direct", layers);
-  rows.push(row("direct HTTP (registry across the WAN)", direct, await pullAll(direct, () => rig.link.registryHost, "direct")));
-
-  const cache = await rig.edgeCache(site, "edge-cache");
-  const cached = await rig.pushImage("wan/shared-cache", layers);
-  rows.push(row("edge pull-through cache (distribution proxy mode)", cached, await pullAll(cached, () => cache.host, "cache")));
-  await cache.stop();
+  const paths = settings.sharedPaths ?? SHARED_PATHS;
+  if (paths.includes("direct")) {
+    const direct = await rig.pushImage("wan/shared-direct", layers);
+    rows.push(row("direct HTTP (registry across the WAN)", direct, await pullAll(direct, () => rig.link.registryHost, "direct")));
+  }
+  if (paths.includes("cache")) {
+    const cache = await rig.edgeCache(site, "edge-cache");
+    const cached = await rig.pushImage("wan/shared-cache", layers);
+    rows.push(row("edge pull-through cache (distribution proxy mode)", cached, await pullAll(cached, () => cache.host, "cache")));
+    await cache.stop();
+  }
+  if (!paths.includes("ndn")) {
+    return rows;
+  }
 
   const image = await rig.pushImage("wan/shared-ndn", layers);
   const edge = await rig.edgeForwarder(site, "edge1", rig.link.ndndTcpUri, Math.ceil(image.bytes * 1.5 / 8000));

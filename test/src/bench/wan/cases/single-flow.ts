@@ -14,8 +14,9 @@ const SINGLE_FLOW_SHAPES: readonly LinkShape[] = [
  * and through the host's client, its site's forwarder and the WAN to the origin's forwarder and
  * server (a blob never fetched before, so no cache on the way holds it). Runs alternate.
  */
-export async function singleFlows(ctx: WanContext, shapes: readonly LinkShape[] = SINGLE_FLOW_SHAPES): Promise<WanRow[]> {
+export async function singleFlows(ctx: WanContext): Promise<WanRow[]> {
   const { rig, settings } = ctx;
+  const shapes = settings.singleShapes ?? SINGLE_FLOW_SHAPES;
   const site = rig.topo.edges[0]!;
   const host = site.hosts[0]!;
   const edge = await rig.edgeForwarder(site, "edge1", rig.link.ndndTcpUri);
