@@ -177,6 +177,16 @@ export class Forwarder {
     await this.dv("link-create", faceUri);
   }
 
+  /**
+   * Link dv's neighbours again (idempotent). dv creates its faces to neighbours once, at start: a
+   * TCP neighbour that was not listening then (restarted at the same time) stays unlinked until this.
+   */
+  async linkNeighbours(): Promise<void> {
+    for (const uri of this.neighbours) {
+      await this.dv("link-create", uri);
+    }
+  }
+
   async routes(): Promise<string> {
     return this.control("route-list");
   }

@@ -10,6 +10,7 @@ import { Forwarder, getBlob, routePrefixes, Stack, waitUntil } from "../bench/in
 import { blobSources, pushRawBlob } from "./helpers.js";
 
 const BLOB_BYTES = 2_000_000;
+const UPLINK_COST = 100;
 
 /**
  * Routing across a site (docs/site.md): three forwarders in a line, each with ndnd's dv router.
@@ -33,10 +34,11 @@ describe("site routing", () => {
     const second = await pushRawBlob(stack.registry.url, repo, randomBytes(BLOB_BYTES));
     const blobPrefix = (digest: string) => canonicalBlobName(new Name(stack.prefix), parseSha256Digest(digest)!);
 
-    // a - b - c; a's way to the origin is a static route, as a site router's across its WAN would be.
+    // a - b - c; a's way to the origin is a static route, as a site router's across its WAN would
+    // be, costing more than the store's (it is child-inherit: best-route tries the store first).
     const [a, b, c] = await Promise.all(["site-a", "site-b", "site-c"].map((name) => Forwarder.start(stack.runDir, { name, routing: "dv", csCapacity: 2048 }))) as [Forwarder, Forwarder, Forwarder];
     forwarders.push(a, b, c);
-    await a.addRoute(stack.prefix, stack.forwarder.tcpUri);
+    await a.addRoute(stack.prefix, stack.forwarder.tcpUri, UPLINK_COST);
     await Promise.all([a.addNeighbour(b.tcpUri), b.addNeighbour(a.tcpUri), b.addNeighbour(c.tcpUri), c.addNeighbour(b.tcpUri)]);
 
     // The store's budget holds one blob: storing the second evicts the first.
@@ -63,7 +65,7 @@ describe("site routing", () => {
 
     // Evicted when the second blob is stored: withdrawn at the far end.
     await stack.startServer();
-    await a.addRoute(stack.prefix, stack.forwarder.tcpUri);
+    await a.addRoute(stack.prefix, stack.forwarder.tcpUri, UPLINK_COST);
     await getBlob(store, repo, second);
     await store.proc.waitForLine(/"store: evicted"/);
     await waitUntil("the evicted blob's prefix gone at the far end", async () => !(await announced(c, first)), 20_000, 200);
