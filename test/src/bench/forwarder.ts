@@ -104,7 +104,7 @@ export class Forwarder {
   /**
    * ndnd's configuration, written before each start. JSON is YAML, and ndnd reads it as strictly.
    * With dv: the combined daemon's `fw` and `dv` sections; security "insecure" (no keys or trust
-   * schema: the site's routers trust each other; what they route is verified per segment anyway).
+   * schema: the site's routers trust each other; clients verify every blob they are routed to).
    */
   private writeConfig(): string {
     const dv = this.dvNetwork && {
@@ -119,7 +119,7 @@ export class Forwarder {
 
   async startProcess(): Promise<void> {
     rmSync(this.socketPath, { force: true });
-    // NDND_CPU_PROFILE=<dir>: a Go CPU profile per forwarder start (`go tool pprof -top ndnd <file>`).
+    // NDND_CPU_PROFILE=<dir>: a Go CPU profile per forwarder start (`go tool pprof -top ndnd <file>`); not with dv (`ndnd daemon` has no such flag).
     const profile = process.env["NDND_CPU_PROFILE"];
     const profileArgs = profile ? ["--cpu-profile", path.join(profile, `${this.name}-${Date.now()}.pprof`)] : [];
     const config = this.writeConfig();
