@@ -4,6 +4,8 @@ import { connect } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 
+import { Name } from "@ndn/packet";
+
 import { freeTcpUdpPort } from "./ports.js";
 import { ManagedProcess } from "./process.js";
 
@@ -25,14 +27,29 @@ export interface ForwarderOptions {
   readonly netns?: string;
   /** The address tcpUri and udpUri name (with `netns`: one of the namespace's addresses). */
   readonly host?: string;
+  /**
+   * "dv": run ndnd's distance-vector router beside the forwarder (`ndnd daemon`, docs/site.md): it
+   * carries the routes apps register (origin client) to the neighbours added by addNeighbour.
+   */
+  readonly routing?: "dv";
+  /** The dv network name, the same on every router of a site ("/site"); the router is `<network>/<name>`. */
+  readonly dvNetwork?: string;
 }
+
+/** How often dv routers advertise to neighbours, and when one is declared dead (ndnd's defaults: 5 s, 30 s). */
+const DV_ADVERTISE_MS = 1000;
+const DV_DEAD_MS = 5000;
 
 /** A real ndnd forwarder with its own Unix socket and UDP/TCP port. */
 export class Forwarder {
   private proc?: ManagedProcess;
   readonly socketPath: string;
+  /** dv's neighbours (face URIs), kept in its configuration so that they survive restarts. */
+  private readonly neighbours: string[] = [];
+  private fwConfig: object = {};
 
-  private constructor(private readonly dir: string, readonly name: string, readonly port: number, readonly host: string, private readonly netns?: string) {
+  private constructor(private readonly dir: string, readonly name: string, readonly port: number, readonly host: string, private readonly netns?: string,
+    private readonly dvNetwork?: string) {
     this.socketPath = path.join(dir, "nfd.sock");
   }
 
@@ -58,32 +75,59 @@ export class Forwarder {
 
   static async start(runDir: string, opts: ForwarderOptions = {}): Promise<Forwarder> {
     const name = opts.name ?? "ndnd";
-    const f = new Forwarder(path.join(runDir, name), name, await freeTcpUdpPort(), opts.host ?? "127.0.0.1", opts.netns);
+    const dvNetwork = opts.routing === "dv" ? opts.dvNetwork ?? "/site" : undefined;
+    const f = new Forwarder(path.join(runDir, name), name, await freeTcpUdpPort(), opts.host ?? "127.0.0.1", opts.netns, dvNetwork);
     mkdirSync(f.dir, { recursive: true });
     const threads = Number(process.env["NDND_THREADS"] ?? 2);
     // ndnd's capacity is per forwarding thread.
     const perThread = Math.ceil((opts.csCapacity ?? 65536) / threads);
-    writeFileSync(path.join(f.dir, "fw.yml"), `core:
-  log_level: ${process.env["NDND_LOG_LEVEL"] ?? "WARN"}
-faces:
-  udp: { enabled_unicast: true, enabled_multicast: false, port_unicast: ${f.port}${process.env["NDND_UDP_MTU"] ? `, default_mtu: ${process.env["NDND_UDP_MTU"]}` : ""} }
-  tcp: { enabled: true, port_unicast: ${f.port} }
-  unix: { enabled: true, socket_path: ${f.socketPath} }
-  websocket: { enabled: false }
-fw: { threads: ${threads} }
-tables:
-  content_store: { capacity: ${perThread}, admit: true, serve: true, replacement_policy: lru }
-`);
+    f.fwConfig = {
+      core: { log_level: process.env["NDND_LOG_LEVEL"] ?? "WARN" },
+      faces: {
+        udp: {
+          enabled_unicast: true, enabled_multicast: false, port_unicast: f.port,
+          ...(process.env["NDND_UDP_MTU"] ? { default_mtu: Number(process.env["NDND_UDP_MTU"]) } : {}),
+        },
+        tcp: { enabled: true, port_unicast: f.port },
+        unix: { enabled: true, socket_path: f.socketPath },
+        websocket: { enabled: false },
+      },
+      fw: { threads },
+      tables: { content_store: { capacity: perThread, admit: true, serve: true, replacement_policy: "lru" } },
+    };
     await f.startProcess();
     return f;
   }
 
+  /** The dv router's name (with routing "dv"). */
+  get dvRouter(): string | undefined {
+    return this.dvNetwork && `${this.dvNetwork}/${this.name}`;
+  }
+
+  /**
+   * ndnd's configuration, written before each start. JSON is YAML, and ndnd reads it as strictly.
+   * With dv: the combined daemon's `fw` and `dv` sections; security "insecure" (no keys or trust
+   * schema: the site's routers trust each other; clients verify every blob they are routed to).
+   */
+  private writeConfig(): string {
+    const dv = this.dvNetwork && {
+      network: this.dvNetwork, router: this.dvRouter, keychain: "insecure",
+      advertise_interval: DV_ADVERTISE_MS, router_dead_interval: DV_DEAD_MS,
+      neighbors: this.neighbours.map((uri) => ({ uri })),
+    };
+    const file = path.join(this.dir, dv ? "ndnd.yml" : "fw.yml");
+    writeFileSync(file, `${JSON.stringify(dv ? { fw: this.fwConfig, dv } : this.fwConfig, null, 2)}\n`);
+    return file;
+  }
+
   async startProcess(): Promise<void> {
     rmSync(this.socketPath, { force: true });
-    // NDND_CPU_PROFILE=<dir>: a Go CPU profile per forwarder start (`go tool pprof -top ndnd <file>`).
+    // NDND_CPU_PROFILE=<dir>: a Go CPU profile per forwarder start (`go tool pprof -top ndnd <file>`); not with dv (`ndnd daemon` has no such flag).
     const profile = process.env["NDND_CPU_PROFILE"];
     const profileArgs = profile ? ["--cpu-profile", path.join(profile, `${this.name}-${Date.now()}.pprof`)] : [];
-    this.proc = new ManagedProcess(this.name, "ndnd", ["fw", "run", ...profileArgs, path.join(this.dir, "fw.yml")],
+    const config = this.writeConfig();
+    const command = this.dvNetwork ? ["daemon", config] : ["fw", "run", ...profileArgs, config];
+    this.proc = new ManagedProcess(this.name, "ndnd", command,
       { logFile: path.join(this.dir, "ndnd.log"), env: { ...process.env, ...FORWARDER_ENV }, netns: this.netns });
     await this.proc.waitUntil(`${this.name}'s socket accepted a connection`, () => new Promise<boolean>((resolve) => {
       if (!existsSync(this.socketPath)) {
@@ -93,6 +137,11 @@ tables:
       const s = connect(this.socketPath, () => { s.destroy(); resolve(true); });
       s.once("error", () => resolve(false));
     }));
+    if (this.dvNetwork) {
+      // The daemon starts dv a second after the forwarder; a route registered before dv listens
+      // is not readvertised until the app refreshes it.
+      await this.proc.waitUntil(`${this.name}'s dv router answered`, () => this.dv("status").then(() => true, () => false));
+    }
   }
 
   async stop(): Promise<void> {
@@ -116,6 +165,31 @@ tables:
     await this.control("route-add", `prefix=${prefix}`, `face=${faceUri}`, `cost=${cost}`);
   }
 
+  /** `ndnd dv <args>` against this forwarder's router (routing "dv"). */
+  async dv(...args: string[]): Promise<string> {
+    const { stdout } = await run("ndnd", ["dv", ...args], { env: { ...process.env, NDN_CLIENT_TRANSPORT: this.uri }, timeout: 10_000 });
+    return stdout;
+  }
+
+  /** A dv neighbour at `faceUri` (another router's tcpUri or udpUri), now and after restarts. */
+  async addNeighbour(faceUri: string): Promise<void> {
+    if (!this.dvNetwork) {
+      throw new Error(`${this.name} runs no dv router`);
+    }
+    this.neighbours.push(faceUri);
+    await this.dv("link-create", faceUri);
+  }
+
+  /**
+   * Link dv's neighbours again (idempotent). dv creates its faces to neighbours once, at start: a
+   * TCP neighbour that was not listening then (restarted at the same time) stays unlinked until this.
+   */
+  async linkNeighbours(): Promise<void> {
+    for (const uri of this.neighbours) {
+      await this.dv("link-create", uri);
+    }
+  }
+
   async routes(): Promise<string> {
     return this.control("route-list");
   }
@@ -134,4 +208,21 @@ tables:
     const num = (k: string) => Number(new RegExp(`${k}=(\\d+)`).exec(text)?.[1] ?? NaN);
     return { entries: num("nEntries"), hits: num("nHits"), misses: num("nMisses") };
   }
+}
+
+/** One line of `ndnd fw route-list`. */
+export interface RouteEntry {
+  readonly prefix: Name;
+  readonly faceId: number;
+  /** "client" (registered by an app), "static", "nlsr" (installed by dv), ... */
+  readonly origin: string;
+  readonly cost: number;
+}
+
+/** The forwarder's RIB, prefixes parsed as names (ndnd prints them in the URI format NDNts reads). */
+export async function routePrefixes(fw: Forwarder): Promise<RouteEntry[]> {
+  return (await fw.routes()).split("\n").flatMap((line) => {
+    const m = /prefix=(\S+) nexthop=(\d+) origin=(\S+) cost=(\d+)/.exec(line);
+    return m ? [{ prefix: new Name(m[1]), faceId: Number(m[2]), origin: m[3]!, cost: Number(m[4]) }] : [];
+  });
 }

@@ -23,3 +23,4 @@ export * from "./run-dir.js";
 export * from "./stack.js";
 export * from "./token-issuer.js";
 export * from "./wan/index.js";
+export * from "./site/index.js";
