@@ -27,9 +27,10 @@ import { ndnPacketSource } from "./store/store-packets.js";
 import { Upstream } from "./http/upstream.js";
 
 /**
- * Cost of the routes a store registers for its blobs on the forwarder: `/<prefix>/<digest>` is
- * longer than the server's `/<prefix>`, so it wins there whatever the cost; across a site the cost
- * ranks stores against each other.
+ * Cost of the routes a store registers for its blobs on the forwarder. `/<prefix>/<digest>` is
+ * longer than the server's `/<prefix>`, but a child-inherit uplink route (`ndnd fw route-add`) is
+ * also a nexthop there, so uplinks must cost more (docs/site.md); across a site the cost ranks
+ * stores against each other.
  */
 const STORE_ROUTE_COST = 10;
 
