@@ -76,7 +76,7 @@ async function main(): Promise<void> {
   const app = buildApp({
     upstream, blobs, log, ops: { health, metrics: config.metricsListen ? undefined : metrics.registry },
     outage: { mode: outage, answers: new OutageAnswers(blobs, published, metrics, log) },
-    manifests: store ? new ManifestKeeper(fetches, store, log) : undefined,
+    manifests: store ? new ManifestKeeper(fetches, store, gate, log) : undefined,
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const metricsServer = config.metricsListen && await listenOps({ health, metrics: metrics.registry }, config.metricsListen);

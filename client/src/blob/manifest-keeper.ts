@@ -3,6 +3,7 @@ import { createHash } from "node:crypto";
 import type { Logger } from "@ndnreg/shared";
 import type { BlobId } from "@ndnreg/shared/ndn";
 
+import type { NdnGate } from "../ndn/gate.js";
 import type { SharedFetches } from "../ndn/shared-fetches.js";
 import type { BlobStore } from "../store/blob-store.js";
 
@@ -22,12 +23,13 @@ const KEEP_MS = 30_000;
 export class ManifestKeeper {
   private readonly running = new Set<string>();
 
-  constructor(private readonly fetches: SharedFetches, private readonly store: BlobStore, private readonly log: Logger) {}
+  constructor(private readonly fetches: SharedFetches, private readonly store: BlobStore, private readonly gate: NdnGate, private readonly log: Logger) {}
 
   /** `size`: the upstream's Content-Length of the manifest just relayed. */
   keep(id: BlobId, size: number): void {
     const hex = id.digest.hex;
-    if (!Number.isSafeInteger(size) || size <= 0 || size > MAX_MANIFEST_BYTES || this.running.has(hex) || this.store.has(hex)) {
+    // While NDN gets no answer (see NdnGate) a fetch would only wait out its deadline.
+    if (!Number.isSafeInteger(size) || size <= 0 || size > MAX_MANIFEST_BYTES || this.gate.skipping || this.running.has(hex) || this.store.has(hex)) {
       return;
     }
     const tee = this.store.writer(id, size);
