@@ -21,6 +21,10 @@ import { discoverRouters } from "./ndn/router-discovery.js";
 import { ClientMetrics } from "./ops/metrics.js";
 import { loadTrustAnchor } from "./security/trust-anchor.js";
 import { BlobHandler } from "./blob/blob-handler.js";
+import { ManifestKeeper } from "./blob/manifest-keeper.js";
+import { PublishedLookup } from "./blob/published.js";
+import { OutageAnswers } from "./http/outage-answers.js";
+import { OutageMode } from "./http/outage.js";
 import { BlobStore } from "./store/blob-store.js";
 import { StoreProducer } from "./store/store-producer.js";
 import { ndnPacketSource } from "./store/store-packets.js";
@@ -65,9 +69,15 @@ async function main(): Promise<void> {
   uplink.addEventListener("up", () => gate.reachable()); // a new face: worth trying again at once
   // Always 200: with the uplink down or NDN skipped (see NdnGate) blobs still arrive, over HTTP.
   const health = () => ({ ok: true, uplink: uplink.isUp ? "up" : "down", ndn: uplink.isUp && !gate.skipping ? "ok" : "skipping" });
+  const fetches = new SharedFetches(fetcher);
+  const blobs = new BlobHandler(upstream, fetches, log, metrics, gate, config.progressIntervalMs, store);
+  const outage = new OutageMode(upstream, log, metrics);
+  // The metadata may use half the first-byte deadline, as in discovery.
+  const published = new PublishedLookup(fw, config.prefix, anchor?.verifier, Math.max(200, Math.floor(config.firstByteTimeoutMs / 2)), store);
   const app = buildApp({
-    upstream, blobs: new BlobHandler(upstream, new SharedFetches(fetcher), log, metrics, gate, config.progressIntervalMs, store), log,
-    ops: { health, metrics: config.metricsListen ? undefined : metrics.registry },
+    upstream, blobs, log, ops: { health, metrics: config.metricsListen ? undefined : metrics.registry },
+    outage: { mode: outage, answers: new OutageAnswers(blobs, published, metrics, log) },
+    manifests: store ? new ManifestKeeper(fetches, store, gate, log) : undefined,
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const metricsServer = config.metricsListen && await listenOps({ health, metrics: metrics.registry }, config.metricsListen);
@@ -79,6 +89,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down");
     storeProducer?.close();
+    outage.close();
     uplink.close();
     metricsServer?.close();
     void app.close().then(() => upstream.close()).finally(() => process.exit(0));

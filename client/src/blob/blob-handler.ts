@@ -57,15 +57,31 @@ export class BlobHandler {
   }
 
   async get(req: IncomingMessage, res: ServerResponse, id: BlobId, path: string): Promise<void> {
+    if (!this.httpOnly.has(id.digest.hex) && !this.gate.skipping && this.store?.has(id.digest.hex) !== true) {
+      this.fetches.sendMetadataEarly(id); // overlaps the HEAD's round trip; used only if the HEAD says yes
+    }
+    await this.run(req, res, id, path, (signal) => planBlob(this.upstream, req, path, signal, this.httpOnly.has(id.digest.hex)), true);
+  }
+
+  /**
+   * A blob (or a manifest, content-addressed alike) by digest while the upstream is unreachable
+   * (outage mode): `plan` was made from the server's metadata; the bytes come from the store or
+   * over NDN, whatever the gate says (HTTP has nothing to offer now), verified as always.
+   */
+  async getWithoutUpstream(req: IncomingMessage, res: ServerResponse, id: BlobId, path: string, plan: BlobPlan): Promise<void> {
+    await this.run(req, res, id, path, () => Promise.resolve(plan), false);
+  }
+
+  /** Errors of `makePlan` (the upstream's HEAD) reach the caller, before any byte of the response. */
+  private async run(
+    req: IncomingMessage, res: ServerResponse, id: BlobId, path: string, makePlan: (signal: AbortSignal) => Promise<BlobPlan>, gated: boolean,
+  ): Promise<void> {
     const outcome = new BlobOutcome(id);
     const ctrl = new AbortController();
     res.once("close", () => ctrl.abort(new Error("caller went away")));
     const signal = ctrl.signal;
     try {
-      if (!this.httpOnly.has(id.digest.hex) && !this.gate.skipping && this.store?.has(id.digest.hex) !== true) {
-        this.fetches.sendMetadataEarly(id); // overlaps the HEAD's round trip; used only if the HEAD says yes
-      }
-      const plan = await planBlob(this.upstream, req, path, signal, this.httpOnly.has(id.digest.hex));
+      const plan = await makePlan(signal);
       if (plan.kind === "unsatisfiable") {
         res.writeHead(416, { "content-range": `bytes */${plan.size}`, "content-length": "0" });
         res.end();
@@ -74,7 +90,7 @@ export class BlobHandler {
       if (plan.kind === "ndn" && this.store?.has(id.digest.hex) && await this.fromStore(res, signal, plan, outcome)) {
         return;
       }
-      if (plan.kind === "ndn" && this.gate.allow()) {
+      if (plan.kind === "ndn" && (!gated || this.gate.allow())) {
         await this.overNdn(req, res, path, signal, plan, outcome);
         return;
       }

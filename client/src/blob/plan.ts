@@ -1,4 +1,4 @@
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 
 import { type ByteRange, parseRange } from "../http/range.js";
 import type { Upstream } from "../http/upstream.js";
@@ -42,8 +42,24 @@ export async function planBlob(upstream: Upstream, req: IncomingMessage, path: s
   if (head.statusCode !== 200 || !Number.isSafeInteger(size) || size < 0 || httpOnly) {
     return { kind: "http" };
   }
+  return planForSize(req.headers, size, head.headers);
+}
+
+/**
+ * The plan for a digest the upstream could not be asked about (outage mode): its size and media
+ * type come from the server's metadata, the headers are the ones a registry sets.
+ */
+export function planPublished(request: IncomingHttpHeaders, digest: string, size: number, mediaType = "application/octet-stream"): BlobPlan {
+  return planForSize(request, size, {
+    "content-type": mediaType, "docker-content-digest": digest, etag: `"${digest}"`, "docker-distribution-api-version": "registry/2.0",
+  });
+}
+
+/** Plans the response to a request with `request` headers for a blob of `size` bytes whose registry headers are `source`'s. */
+function planForSize(request: IncomingHttpHeaders, size: number, source: Readonly<Record<string, string | string[] | undefined>>): BlobPlan {
+  const head = { headers: source };
   // A Range whose If-Range names another version of the blob is ignored: the whole blob, 200.
-  const range = ifRangeHolds(headerText(req.headers["if-range"]), head.headers) ? parseRange(headerText(req.headers.range), size) : { kind: "none" } as const;
+  const range = ifRangeHolds(headerText(request["if-range"]), head.headers) ? parseRange(headerText(request.range), size) : { kind: "none" } as const;
   if (range.kind === "multi") {
     return { kind: "http" };
   }

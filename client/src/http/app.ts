@@ -5,9 +5,14 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import type { Logger } from "@ndnreg/shared";
 import { opsHandler, type OpsSources, refuseConnect } from "@ndnreg/shared/http";
 
+import { makeBlobId } from "@ndnreg/shared/ndn";
+
 import type { BlobHandler } from "../blob/blob-handler.js";
+import type { ManifestKeeper } from "../blob/manifest-keeper.js";
+import type { OutageAnswers } from "./outage-answers.js";
+import type { OutageMode } from "./outage.js";
 import { sendUpstreamError } from "./upstream-errors.js";
-import { classify } from "./routes.js";
+import { classify, manifestRepository, offlineRoute } from "./routes.js";
 import type { Upstream } from "./upstream.js";
 
 export interface AppDeps {
@@ -16,13 +21,17 @@ export interface AppDeps {
   readonly log: Logger;
   /** /healthz, and /metrics unless the metrics have a listener of their own (--metrics-listen). */
   readonly ops: OpsSources;
+  /** Outage mode: reads by digest answered without the upstream while it is unreachable. */
+  readonly outage?: { readonly mode: OutageMode; readonly answers: OutageAnswers };
+  /** Keeps the manifests pulled through the client in the edge store (fetched over NDN). */
+  readonly manifests?: ManifestKeeper;
 }
 
 /**
  * The local registry endpoint. Request bodies are never parsed: pushes stream straight to the
  * upstream. Handlers take over the raw response so a failing blob can be aborted mid-body.
  */
-export function buildApp({ upstream, blobs, log, ops }: AppDeps): FastifyInstance {
+export function buildApp({ upstream, blobs, log, ops, outage, manifests }: AppDeps): FastifyInstance {
   // Per-request logs stay at debug: each blob already gets one line when it is done.
   const httpLog = log.child({ component: "http" }, { level: log.level === "debug" || log.level === "trace" ? log.level : "warn" });
   const loggerInstance: FastifyBaseLogger = httpLog;
@@ -46,17 +55,36 @@ export function buildApp({ upstream, blobs, log, ops }: AppDeps): FastifyInstanc
       res.end(JSON.stringify({ errors: [{ code: "NOT_FOUND", message: "only /v2/ is served here" }] }));
       return;
     }
-    const route = classify(req.method ?? "GET", url.pathname);
+    const method = req.method ?? "GET";
+    const route = classify(method, url.pathname);
+    const offline = outage && offlineRoute(method, url.pathname);
+    const path = url.pathname + url.search;
     try {
-      if (route.kind === "blob") {
-        await blobs.get(req, res, route.id, url.pathname + url.search);
+      if (offline && outage.mode.active) {
+        await outage.answers.answer(offline, req, res, path);
         return;
       }
-      const up = await upstream.request({
-        method: req.method ?? "GET", path: url.pathname + url.search, headers: req.headers, body: req, followRedirects: route.followRedirects,
-      });
+      if (route.kind === "blob") {
+        await blobs.get(req, res, route.id, path);
+        return;
+      }
+      const up = await upstream.request({ method, path, headers: req.headers, body: req, followRedirects: route.followRedirects });
+      outage?.mode.answered();
+      if (manifests && method === "GET" && up.statusCode === 200) {
+        const id = makeBlobId(manifestRepository(url.pathname) ?? "", String(up.headers["docker-content-digest"] ?? ""));
+        if (id) {
+          manifests.keep(id, Number(up.headers["content-length"]));
+        }
+      }
       await upstream.relay(up, res);
     } catch (err: unknown) {
+      if (offline && !res.headersSent && outage.mode.failed(err)) {
+        await outage.answers.answer(offline, req, res, path).catch((failure: unknown) => {
+          log.warn({ method, path: url.pathname, err: String(failure) }, "outage mode: request failed");
+          sendUpstreamError(res, err);
+        });
+        return;
+      }
       log.warn({ method: req.method, path: url.pathname, err: String(err) }, "upstream request failed");
       if (res.headersSent) {
         res.destroy();

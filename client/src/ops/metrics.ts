@@ -48,6 +48,18 @@ export class ClientMetrics {
     name: "ndnreg_client_interest_retransmissions_total", help: "Interests sent again after a retransmission timeout", registers: [this.registry],
   });
 
+  readonly outage = new Gauge({
+    name: "ndnreg_client_outage", help: "1 while the upstream is unreachable (outage mode: reads by digest answered from the edge store and NDN)", registers: [this.registry],
+  });
+  readonly outages = new Counter({
+    name: "ndnreg_client_outages_total", help: "Times the upstream became unreachable (outage mode entered)", registers: [this.registry],
+  });
+  readonly outageResponses = new Counter({
+    name: "ndnreg_client_outage_responses_total",
+    help: "Requests answered in outage mode, by kind: ping (GET /v2/), blob, manifest, head (HEAD of either), refused (tags, digests not published or not found over NDN)",
+    labelNames: ["kind"] as const, registers: [this.registry],
+  });
+
   constructor(uplinkUp: () => boolean, store?: { readonly usedBytes: number; readonly blobCount: number }) {
     new Gauge({
       name: "ndnreg_client_uplink_up", help: "1 while the face to the NDN forwarder is up", registers: [this.registry],

@@ -50,7 +50,7 @@ export class MetadataProducer {
       return nackData(interest.name, `blob not found (registry ${stat.status})`);
     }
     const metadata = BlobMetadata.create(canonicalBlobName(this.prefix, id.digest), {
-      blobSize: stat.size, segmentSize: SEGMENT_SIZE, finalSegment: segmentCount(stat.size) - 1, manifestFanout: MANIFEST_FANOUT,
+      blobSize: stat.size, segmentSize: SEGMENT_SIZE, finalSegment: segmentCount(stat.size) - 1, manifestFanout: MANIFEST_FANOUT, mediaType: stat.mediaType,
     });
     const data = await makeMetadataPacket(metadata, { prefix: legacyBlobName(this.prefix, id), freshnessPeriod: METADATA_FRESHNESS_MS, signer: this.signer });
     this.packets.set(key, data);

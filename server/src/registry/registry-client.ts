@@ -9,9 +9,11 @@ import type { BlobId } from "@ndnreg/shared/ndn";
 import { StorageLocations } from "./storage-locations.js";
 import { type RegistryCredentials, TokenAuth, type TokenAuthCounters } from "./token-auth.js";
 
+import { ManifestReads } from "./manifest-reads.js";
 import { RangeStatusError, readRangeInto } from "./range-read.js";
 
-export type BlobStat = { readonly found: true; readonly size: number } | { readonly found: false; readonly status: number };
+/** `mediaType`: the digest is a manifest of the repository (see ManifestReads), not a blob. */
+export type BlobStat = { readonly found: true; readonly size: number; readonly mediaType?: string } | { readonly found: false; readonly status: number };
 
 /** Registry answered with something other than the blob or a clean "not here". */
 class RegistryError extends Error {}
@@ -41,6 +43,10 @@ export class RegistryClient {
   private readonly auth: TokenAuth;
   private readonly locations = new StorageLocations();
   private storageRefusals = 0;
+  private readonly manifests = new ManifestReads(
+    async (id, url, method, headers, signal) => (await this.askRegistry(id, method, headers, signal, url)).res,
+    (id) => this.registryUrl(`v2/${id.repository}/manifests/${id.digest.text}`),
+  );
 
   constructor(private readonly base: URL, private readonly opts: RegistryClientOptions = {}) {
     this.http = new Agent({ connections: opts.connections ?? 16, keepAliveTimeout: 30_000, headersTimeout: 15_000, bodyTimeout: 30_000 });
@@ -53,7 +59,11 @@ export class RegistryClient {
 
   private blobUrl(id: BlobId): URL {
     // isValidRepository() guarantees the repository contains only [a-z0-9._/-] with no "..".
-    return new URL(`v2/${id.repository}/blobs/${id.digest.text}`, this.base.href.endsWith("/") ? this.base : `${this.base.href}/`);
+    return this.registryUrl(`v2/${id.repository}/blobs/${id.digest.text}`);
+  }
+
+  private registryUrl(relative: string): URL {
+    return new URL(relative, this.base.href.endsWith("/") ? this.base : `${this.base.href}/`);
   }
 
   async stat(id: BlobId, signal?: AbortSignal): Promise<BlobStat> {
@@ -67,7 +77,10 @@ export class RegistryClient {
       // with a GET URL: a one-byte read answers the question too (a plain refusal stays one).
       return this.statByRead(id, signal);
     }
-    if (res.statusCode === 404 || res.statusCode === 401) {
+    if (res.statusCode === 404) {
+      return this.manifests.stat(id, signal); // not a blob of the repository: perhaps one of its manifests
+    }
+    if (res.statusCode === 401) {
       return { found: false, status: res.statusCode };
     }
     throw new RegistryError(`HEAD ${id.repository}@${id.digest.text}: registry answered ${res.statusCode}`);
@@ -106,6 +119,13 @@ export class RegistryClient {
    */
   async readRange(id: BlobId, begin: number, end: number, signal?: AbortSignal, into?: Uint8Array, onProgress?: (filled: number) => void): Promise<Uint8Array> {
     const out = into ?? new Uint8Array(end - begin);
+    if (this.manifests.has(id)) {
+      await this.manifests.read(id, begin, end, out, signal).catch((err: unknown) => {
+        throw new RegistryError(err instanceof Error ? err.message : String(err), { cause: err });
+      });
+      onProgress?.(end - begin);
+      return out;
+    }
     const remembered = this.locations.get(id);
     const authorization = remembered ? undefined : await this.auth.authorization(id.repository);
     const from = remembered ?? this.blobUrl(id);
@@ -194,14 +214,16 @@ export class RegistryClient {
     this.opts.log?.info({ repository: id.repository, digest: id.digest.text, status }, "storage refused a signed URL; asking the registry again");
   }
 
-  /** The registry's own answer for a blob, its token challenge answered once; redirects are the caller's. */
-  private async askRegistry(id: BlobId, method: "GET" | "HEAD", headers: Headers, signal?: AbortSignal): Promise<OriginAnswer<Dispatcher.ResponseData, string>> {
-    const url = this.blobUrl(id);
-    let authorization = await this.auth.authorization(id.repository);
+  /** The registry's own answer for a blob (or, with `url`, the blob's manifest URL), its token challenge answered once; redirects are the caller's. */
+  private async askRegistry(
+    id: BlobId, method: "GET" | "HEAD", headers: Headers, signal?: AbortSignal, url = this.blobUrl(id),
+  ): Promise<OriginAnswer<Dispatcher.ResponseData, string>> {
+    const { repository } = id;
+    let authorization = await this.auth.authorization(repository);
     let res = await this.send(url, method, withAuthorization(headers, authorization), signal);
-    if (res.statusCode === 401 && this.auth.challenged(id.repository, res.headers["www-authenticate"], authorization)) {
+    if (res.statusCode === 401 && this.auth.challenged(repository, res.headers["www-authenticate"], authorization)) {
       await res.body.dump();
-      authorization = await this.auth.authorization(id.repository);
+      authorization = await this.auth.authorization(repository);
       res = await this.send(url, method, withAuthorization(headers, authorization), signal);
     }
     return { res, url, headers: withAuthorization(headers, authorization) }; // Range follows, Authorization stays home

@@ -38,6 +38,7 @@ describe("edge store", () => {
     stacks.push(stack);
     const image = await pushTestImage(stack, "store/fill:v1", { format: "oci", layers: LAYERS });
     const digests = image.blobs.map((b) => b.digest);
+    const stored = [...digests, image.manifestDigest]; // the manifest is kept too, fetched over NDN
     const refusing = await stack.proxy(true);
     const storeDir = path.join(stack.runDir, "store");
     const args = ["--store-dir", storeDir];
@@ -45,8 +46,8 @@ describe("edge store", () => {
     const first = await stack.startClient({ upstream: refusing.url, args });
     await verifyPulled(image, await pullImage(first.host, "store/fill:v1", path.join(stack.runDir, "out1")));
     assert.deepEqual([...new Set((await blobSources(first, digests)).values())], ["ndn"]);
-    await first.proc.waitUntil("every blob stored", () => Promise.resolve(first.proc.grep(/"store: blob stored"/).length === digests.length), 10_000);
-    assert.deepEqual((await assertStoredBlobsWhole(storeDir)).sort(), digests.map((d) => d.slice("sha256:".length)).sort());
+    await first.proc.waitUntil("every blob and the manifest stored", () => Promise.resolve(first.proc.grep(/"store: blob stored"/).length === stored.length), 10_000);
+    assert.deepEqual((await assertStoredBlobsWhole(storeDir)).sort(), stored.map((d) => d.slice("sha256:".length)).sort());
     assert.deepEqual(readdirSync(path.join(storeDir, "tmp")), []);
     await first.stop();
 
@@ -58,7 +59,7 @@ describe("edge store", () => {
     assert.equal(refusing.counters.blobBytes, 0);
     const imageBytes = image.blobs.reduce((n, b) => n + b.size, 0);
     assert.ok(await metric(second.url, 'ndnreg_client_blob_bytes_total{path="store"}') >= imageBytes);
-    assert.equal(await metric(second.url, "ndnreg_client_store_blobs"), digests.length);
+    assert.equal(await metric(second.url, "ndnreg_client_store_blobs"), stored.length);
   });
 
   test("kill -9 during a store write: nothing partial is under blobs/, and after a restart tmp/ is empty and the blob comes whole over NDN", async () => {
@@ -108,12 +109,13 @@ describe("edge store", () => {
     // 3 MB: 375 segments, two manifest nodes.
     const image = await pushTestImage(stack, "store/ndn:v1", { format: "oci", layers: [3_000_000, 600_000, 50_000] });
     const digests = image.blobs.map((b) => b.digest);
+    const stored = [...digests, image.manifestDigest];
     const refusing = await stack.proxy(true);
     const anchor = ["--trust-anchor", key.certFile];
 
     const a = await stack.startClient({ upstream: refusing.url, args: ["--store-dir", path.join(stack.runDir, "store-a"), ...anchor] });
     await verifyPulled(image, await pullImage(a.host, "store/ndn:v1", path.join(stack.runDir, "out-a")));
-    await a.proc.waitUntil("every blob stored", () => Promise.resolve(a.proc.grep(/"store: blob stored"/).length === digests.length), 10_000);
+    await a.proc.waitUntil("every blob and the manifest stored", () => Promise.resolve(a.proc.grep(/"store: blob stored"/).length === stored.length), 10_000);
 
     await stack.stopServer();
     await stack.forwarder.restart(); // A's uplink comes back and registers its blobs again

@@ -1,6 +1,6 @@
 import type { Name } from "@ndn/packet";
 import { Metadata } from "@ndn/rdr";
-import { Decoder, Extensible, ExtensionRegistry, StructFieldNNI } from "@ndn/tlv";
+import { Decoder, Extensible, ExtensionRegistry, StructFieldNNI, StructFieldText } from "@ndn/tlv";
 
 import { MANIFEST_FANOUT, SEGMENT_SIZE } from "./segments.js";
 
@@ -13,15 +13,18 @@ export const MetadataTT = {
   SegmentSize: 0xc2,
   FinalSegment: 0xc4,
   ManifestFanout: 0xc6,
+  /** UTF-8: present only when the digest names an image manifest or index (its Content-Type). */
+  MediaType: 0xc8,
 } as const;
 
 /** FreshnessPeriod of metadata packets (docs/protocol.md explains the choice). */
 export const METADATA_FRESHNESS_MS = 60_000;
 
 const EXTENSIONS: ExtensionRegistry<BlobMetadata> = new ExtensionRegistry<BlobMetadata>();
-for (const tt of Object.values(MetadataTT)) {
+for (const tt of [MetadataTT.BlobSize, MetadataTT.SegmentSize, MetadataTT.FinalSegment, MetadataTT.ManifestFanout]) {
   EXTENSIONS.register(tt, StructFieldNNI);
 }
+EXTENSIONS.register(MetadataTT.MediaType, StructFieldText);
 
 /** RDR metadata content for one blob: the canonical name, its size and how it is segmented. */
 export class BlobMetadata extends Metadata implements Extensible {
@@ -30,10 +33,16 @@ export class BlobMetadata extends Metadata implements Extensible {
   declare segmentSize: number;
   declare finalSegment: number;
   declare manifestFanout: number;
+  /** The manifest's media type; undefined for a blob (a layer or config). */
+  declare mediaType: string | undefined;
 
-  static create(name: Name, f: { blobSize: number; segmentSize: number; finalSegment: number; manifestFanout: number }): BlobMetadata {
+  static create(name: Name, f: { blobSize: number; segmentSize: number; finalSegment: number; manifestFanout: number; mediaType?: string }): BlobMetadata {
+    const { mediaType, ...sizes } = f;
     const m = new BlobMetadata(name);
-    Object.assign(m, f);
+    Object.assign(m, sizes);
+    if (mediaType !== undefined) {
+      m.mediaType = mediaType;
+    }
     return m;
   }
 }
@@ -42,6 +51,7 @@ Extensible.defineGettersSetters(BlobMetadata, {
   segmentSize: MetadataTT.SegmentSize,
   finalSegment: MetadataTT.FinalSegment,
   manifestFanout: MetadataTT.ManifestFanout,
+  mediaType: MetadataTT.MediaType,
 });
 Metadata.extend(BlobMetadata);
 

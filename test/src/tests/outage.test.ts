@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, describe, test } from "node:test";
+
+import { freePort, hashFile, pullImage, scrapeMetrics, Stack, verifyPulled, waitUntil } from "../bench/index.js";
+
+import { blobSources, pushTestImage } from "./helpers.js";
+
+interface RegistryErrors {
+  errors: Array<{ code: string; message: string }>;
+}
+
+async function metric(url: string, series: string): Promise<number> {
+  return (await scrapeMetrics(`${url}/metrics`)).get(series) ?? 0;
+}
+
+/** Outage mode: the upstream unreachable, pulls by digest still complete from the site's stores over NDN. */
+describe("outage mode", () => {
+  const stacks: Stack[] = [];
+  after(async () => {
+    await Promise.all(stacks.map((s) => s.stop()));
+  });
+
+  test("registry and server gone, upstream a closed port: a pull by digest completes from a neighbour's store over NDN; by tag it is refused with a clear 503", async () => {
+    const stack = await Stack.start({ label: "outage-site", csCapacity: 8192 });
+    stacks.push(stack);
+    const image = await pushTestImage(stack, "outage/site:v1", { format: "oci", layers: [2_000_000, 300_000, 20_000] });
+    const digests = image.blobs.map((b) => b.digest);
+    const stored = [...digests, image.manifestDigest];
+
+    // A pulls by tag through the registry: its store keeps the blobs and, fetched over NDN, the manifest.
+    const a = await stack.startClient({ args: ["--store-dir", path.join(stack.runDir, "store-a")] });
+    await verifyPulled(image, await pullImage(a.host, "outage/site:v1", path.join(stack.runDir, "out-a")));
+    await a.proc.waitUntil("blobs and manifest stored", () => Promise.resolve(a.proc.grep(/"store: blob stored"/).length === stored.length), 15_000);
+    for (const d of stored) {
+      assert.equal(a.proc.grep(new RegExp(`"digest":"${d}".*"store: blob stored"`)).length, 1, `${d} stored`);
+    }
+
+    // The WAN is cut: no registry, no server, caches empty; B's upstream is a port nobody listens on.
+    await stack.registry.stop();
+    await stack.stopServer();
+    await stack.forwarder.restart();
+    await waitUntil("A's store registered again", async () => ((await stack.forwarder.routes()).match(/cost=10\b/g) ?? []).length >= 2 * stored.length, 15_000, 200);
+    const closed = `http://127.0.0.1:${await freePort()}`;
+    const b = await stack.startClient({ upstream: closed, args: ["--upstream-timeout", "1000"] });
+
+    const out = path.join(stack.runDir, "out-b");
+    await pullImage(b.host, `outage/site@${image.manifestDigest}`, out);
+    await verifyPulled(image, out);
+    assert.equal(await hashFile(path.join(out, "manifest.json")), image.manifestDigest, "the manifest's bytes are the digest's");
+    assert.deepEqual([...new Set((await blobSources(b, stored)).values())], ["ndn"]);
+    assert.equal(b.proc.grep(/"upstream unreachable: outage mode/).length, 1, "the outage is logged once");
+    assert.equal(await metric(b.url, "ndnreg_client_outage"), 1);
+    assert.ok(await metric(b.url, 'ndnreg_client_outage_responses_total{kind="manifest"}') >= 1);
+    assert.ok(await metric(b.url, 'ndnreg_client_outage_responses_total{kind="blob"}') >= digests.length);
+
+    const ping = await fetch(`${b.url}/v2/`);
+    assert.equal(ping.status, 200);
+    assert.equal(ping.headers.get("docker-distribution-api-version"), "registry/2.0");
+    const layer = image.layers[0]!;
+    const head = await fetch(`${b.url}/v2/outage/site/blobs/${layer.digest}`, { method: "HEAD" });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get("content-length"), String(layer.size));
+    assert.equal(head.headers.get("docker-content-digest"), layer.digest);
+    const manifestHead = await fetch(`${b.url}/v2/outage/site/manifests/${image.manifestDigest}`, { method: "HEAD" });
+    assert.equal(manifestHead.status, 200);
+    assert.equal(manifestHead.headers.get("content-type"), "application/vnd.oci.image.manifest.v1+json");
+
+    // A repository the server never published the digest under: nothing answers for it.
+    const other = await fetch(`${b.url}/v2/outage/other/blobs/${layer.digest}`);
+    assert.equal(other.status, 503);
+
+    const byTag = await fetch(`${b.url}/v2/outage/site/manifests/v1`);
+    assert.equal(byTag.status, 503);
+    const body = await byTag.json() as RegistryErrors;
+    assert.equal(body.errors[0]?.code, "UNAVAILABLE");
+    assert.match(body.errors[0]?.message ?? "", /by digest/);
+    await assert.rejects(pullImage(b.host, "outage/site:v1", path.join(stack.runDir, "out-tag"), { timeoutMs: 60_000 }));
+  });
+
+  test("an upstream that answers is never an outage: its 404 is passed on as it is", async () => {
+    const stack = await Stack.start({ label: "outage-404", csCapacity: 8192 });
+    stacks.push(stack);
+    const image = await pushTestImage(stack, "outage/answers:v1", { format: "oci", layers: [20_000] });
+    const client = await stack.startClient({ args: ["--upstream-timeout", "1000"] });
+    const missing = `sha256:${"0".repeat(64)}`;
+    for (const what of ["manifests", "blobs"]) {
+      const res = await fetch(`${client.url}/v2/outage/answers/${what}/${missing}`);
+      assert.equal(res.status, 404, what);
+      const body = await res.json() as RegistryErrors;
+      assert.equal(body.errors[0]?.code, what === "blobs" ? "BLOB_UNKNOWN" : "MANIFEST_UNKNOWN");
+    }
+    assert.equal((await fetch(`${client.url}/v2/outage/answers/manifests/v2`)).status, 404);
+    const accept = { accept: "application/vnd.oci.image.manifest.v1+json" };
+    assert.equal((await fetch(`${client.url}/v2/outage/answers/manifests/${image.manifestDigest}`, { headers: accept })).status, 200);
+    assert.equal(await metric(client.url, "ndnreg_client_outages_total"), 0);
+    assert.equal(client.proc.grep(/outage mode/).length, 0);
+  });
+});
