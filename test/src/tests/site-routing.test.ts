@@ -42,7 +42,8 @@ describe("site routing", () => {
     await Promise.all([a.addNeighbour(b.tcpUri), b.addNeighbour(a.tcpUri), b.addNeighbour(c.tcpUri), c.addNeighbour(b.tcpUri)]);
 
     // The store's budget holds one blob: storing the second evicts the first.
-    const store = await stack.startClient({ router: a.uri, args: ["--store-dir", path.join(stack.runDir, "store"), "--store-bytes", String(Math.round(BLOB_BYTES * 1.5))] });
+    const storeArgs = ["--store-dir", path.join(stack.runDir, "store"), "--store-bytes", String(Math.round(BLOB_BYTES * 1.5))];
+    let store = await stack.startClient({ router: a.uri, args: storeArgs });
     await getBlob(store, repo, first);
     await store.proc.waitForLine(/"store: blob stored"/);
     const announced = async (fw: Forwarder, digest: string) => (await routePrefixes(fw)).some((r) => r.prefix.equals(blobPrefix(digest)));
@@ -55,7 +56,12 @@ describe("site routing", () => {
     // client registers again): only the store holds the blob.
     await stack.stopServer();
     await stack.forwarder.restart();
-    await a.restart();
+    // The store's host restarted with its routers ("the next day"): dv learns routes only from
+    // registrations made while it runs, and makes its neighbour faces only at start.
+    await store.proc.stop();
+    await Promise.all([a.restart(), b.restart(), c.restart()]);
+    await Promise.all([a.linkNeighbours(), b.linkNeighbours(), c.linkNeighbours()]);
+    store = await stack.startClient({ router: a.uri, args: storeArgs });
     await waitUntil("the first blob's prefix at the far end again", () => announced(c, first), 30_000, 200);
     const refusing = await stack.proxy(true);
     const puller = await stack.startClient({ router: c.uri, upstream: refusing.url });
