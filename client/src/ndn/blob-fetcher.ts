@@ -150,10 +150,11 @@ export class NdnBlobFetcher {
               manifest.prefetch(data.segment); // keep nodes ahead of the segments they list
             }
             // With the node here (the usual case) this stays synchronous: no promise and no buffer per segment.
-            const expected = manifest.digestNow(data.segment) ?? await manifest.digest(data.segment);
-            payloads.push(implicitDigestText(data.wire) === expected
+            const digest = implicitDigestText(data.wire);
+            const good = manifest.matchesNow(data.segment, digest) ?? await manifest.digest(data.segment) === digest;
+            payloads.push(good
               ? data.content
-              : await this.refetch(data, expected, found.name, size, found.count, ctrl.signal, repair, stats));
+              : await this.refetch(data, manifest.digestNow(data.segment)!, found.name, size, found.count, ctrl.signal, repair, stats));
           }
           ++next;
           ++stats.segments;

@@ -29,8 +29,8 @@ export function manifestNodeProblem(data: Data, n: number, count: number): strin
 
 /** A node asked for and not yet accepted. */
 interface PendingNode {
-  readonly promise: Promise<string[]>;
-  readonly resolve: (entries: string[]) => void;
+  readonly promise: Promise<string>;
+  readonly resolve: (entries: string) => void;
   readonly reject: (err: unknown) => void;
   attempts: number;
   timer?: NodeJS.Timeout;
@@ -42,11 +42,12 @@ interface PendingNode {
  * segments. Nodes are fetched ahead of the segments they cover, so checking a segment rarely waits.
  * They travel on the segments' own channel (Interests under `<blob>/32=manifest`) and are checked
  * from their wire bytes: no NDNts consumer or Data object per node.
- * Entries are kept as latin1 texts (see implicitDigestText): checking a segment allocates no buffer.
+ * A node's entries are kept as one latin1 text (see implicitDigestText), 32 characters per segment:
+ * checking a segment compares its digest text in place, and a node is one object to keep, not 250.
  */
 export class ManifestReader {
-  /** Per node, the implicit digest of each segment it lists, as latin1 text. */
-  private readonly nodes: Array<string[] | undefined>;
+  /** Per node, the implicit digests of the segments it lists, back to back, as latin1 text. */
+  private readonly nodes: Array<string | undefined>;
   private readonly pending = new Map<number, PendingNode>();
   private readonly nodeCount: number;
   private readonly flow: SegmentFlow;
@@ -65,7 +66,7 @@ export class ManifestReader {
     private readonly lastWanted = count - 1,
   ) {
     this.nodeCount = manifestNodeCount(count);
-    this.nodes = new Array<string[] | undefined>(this.nodeCount).fill(undefined);
+    this.nodes = new Array<string | undefined>(this.nodeCount).fill(undefined);
     this.flow = channel.open(name, {
       data: (packet) => this.received(packet),
       nack: (n, reason) => this.failed(n, `network Nack (reason ${reason})`),
@@ -80,7 +81,17 @@ export class ManifestReader {
   /** The expected implicit digest of `segment` as latin1 text, if its node is already here (the per-segment fast path). */
   digestNow(segment: number): string | undefined {
     const node = Math.floor(segment / MANIFEST_FANOUT);
-    return this.nodes[node]?.[segment - node * MANIFEST_FANOUT];
+    const at = (segment - node * MANIFEST_FANOUT) * 32;
+    return this.nodes[node]?.slice(at, at + 32);
+  }
+
+  /**
+   * Whether `digestText` (implicitDigestText of a Data) is the entry of `segment`, if its node is
+   * already here (the per-segment fast path: no string is made).
+   */
+  matchesNow(segment: number, digestText: string): boolean | undefined {
+    const node = Math.floor(segment / MANIFEST_FANOUT);
+    return digestText.length === 32 ? this.nodes[node]?.startsWith(digestText, (segment - node * MANIFEST_FANOUT) * 32) : false;
   }
 
   /** The expected implicit digest of `segment` as latin1 text; fetches its node (and the next ones) as needed. */
@@ -100,7 +111,7 @@ export class ManifestReader {
     }
   }
 
-  private node(n: number): Promise<string[]> {
+  private node(n: number): Promise<string> {
     const have = this.nodes[n];
     if (have) {
       return Promise.resolve(have);
@@ -112,9 +123,9 @@ export class ManifestReader {
     if (this.signal.aborted) {
       return Promise.reject(this.signal.reason as Error);
     }
-    let resolve!: (entries: string[]) => void;
+    let resolve!: (entries: string) => void;
     let reject!: (err: unknown) => void;
-    const promise = new Promise<string[]>((res, rej) => {
+    const promise = new Promise<string>((res, rej) => {
       resolve = res;
       reject = rej;
     });
@@ -154,10 +165,7 @@ export class ManifestReader {
       this.failed(n, shape);
       return;
     }
-    const entries: string[] = [];
-    for (let at = 0; at < packet.content.length; at += 32) {
-      entries.push(latin1Text(packet.content.subarray(at, at + 32)));
-    }
+    const entries = latin1Text(packet.content);
     this.nodes[n] = entries;
     this.settle(n, p);
     p.resolve(entries);
