@@ -59,7 +59,7 @@ async function main(): Promise<void> {
   const window = new SharedWindow();
   const fetcher = new NdnBlobFetcher({
     channel: wireChannel, fw, prefix: config.prefix, firstByteTimeoutMs: config.firstByteTimeoutMs, idleTimeoutMs: config.idleTimeoutMs, window,
-    anchor: anchor?.verifier,
+    anchor,
   });
   const store = config.store && await BlobStore.open(config.store.dir, config.store.bytes, log, ndnPacketSource(fw, config.prefix, anchor?.verifier));
   const storeProducer = store && new StoreProducer(fw, config.prefix, store, log);

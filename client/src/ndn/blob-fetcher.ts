@@ -1,11 +1,12 @@
 import type { Forwarder } from "@ndn/fw";
 import { Segment } from "@ndn/naming-convention2";
-import { ImplicitDigest, Interest, type Name, type Verifier } from "@ndn/packet";
+import { ImplicitDigest, Interest, type Name } from "@ndn/packet";
 import { Encoder } from "@ndn/tlv";
 import {
   type BlobId, canonicalSegmentFields, ContentType, encodeSegmentData, implicitDigestText, MANIFEST_FANOUT, ManifestKeyword, SEGMENT_SIZE, segmentByteRange,
 } from "@ndnreg/shared/ndn";
 
+import type { TrustAnchor } from "../security/trust-anchor.js";
 import { Discovery } from "./discovery.js";
 import { NdnFetchError } from "./fetch-error.js";
 import { ManifestReader } from "./manifest-reader.js";
@@ -18,7 +19,7 @@ export { NdnFetchError } from "./fetch-error.js";
 
 export interface NdnBlobFetcherOptions {
   readonly channel: SegmentChannel;
-  /** Metadata, manifest nodes and exact re-fetches go through NDNts on this forwarder. */
+  /** Metadata and exact re-fetches go through NDNts on this forwarder; manifest nodes through `channel`. */
   readonly fw: Forwarder;
   readonly prefix: Name;
   readonly firstByteTimeoutMs: number;
@@ -26,7 +27,7 @@ export interface NdnBlobFetcherOptions {
   /** The uplink's congestion window, shared by its fetches (default: one per fetch). */
   readonly window?: SharedWindow;
   /** Verifies metadata and manifest nodes (the server's certificate); without it the caller hashes whole blobs. */
-  readonly anchor?: Verifier;
+  readonly anchor?: Pick<TrustAnchor, "verifier" | "key">;
 }
 
 /** A fetch's figures beyond the pipeline's: where its packets came from and what was dropped. */
@@ -79,7 +80,7 @@ export class NdnBlobFetcher {
   private readonly discovery: Discovery;
 
   constructor(private readonly opts: NdnBlobFetcherOptions) {
-    this.discovery = new Discovery(opts.fw, opts.prefix, opts.anchor);
+    this.discovery = new Discovery(opts.fw, opts.prefix, opts.anchor?.verifier);
   }
 
   get anchored(): boolean {
@@ -118,7 +119,7 @@ export class NdnBlobFetcher {
       const first = anchor ? Math.floor(window.start / segmentSize) : 0;
       const end = anchor ? Math.min(found.count, Math.floor(window.end / segmentSize) + 1) : found.count;
       const manifest = anchor && new ManifestReader(
-        this.opts.fw, found.name.append(ManifestKeyword), found.count, anchor, ctrl.signal, Math.min(4000, this.opts.firstByteTimeoutMs), end - 1,
+        this.opts.channel, found.name.append(ManifestKeyword), found.count, anchor.key, ctrl.signal, Math.min(4000, this.opts.firstByteTimeoutMs), end - 1,
       );
       manifest?.prefetch(first);
       const check = (data: SegmentPacket) => this.check(data, size, segmentSize, found.count);
@@ -154,10 +155,11 @@ export class NdnBlobFetcher {
               manifest.prefetch(data.segment); // keep nodes ahead of the segments they list
             }
             // With the node here (the usual case) this stays synchronous: no promise and no buffer per segment.
-            const expected = manifest.digestNow(data.segment) ?? await manifest.digest(data.segment);
-            payloads.push(implicitDigestText(data.wire) === expected
+            const digest = implicitDigestText(data.wire);
+            const good = manifest.matchesNow(data.segment, digest) ?? await manifest.digest(data.segment) === digest;
+            payloads.push(good
               ? data.content
-              : await this.refetch(data, expected, found.name, size, found.count, ctrl.signal, repair, stats));
+              : await this.refetch(data, manifest.digestNow(data.segment)!, found.name, size, found.count, ctrl.signal, repair, stats));
           }
           ++next;
           ++stats.segments;
