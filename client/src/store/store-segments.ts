@@ -10,8 +10,8 @@ import { StoredBlobFile } from "./stored-blob-file.js";
 const MAX_PENDING = 1024;
 /** Disk reads in flight (chunks of 256 KB or single segments). */
 const MAX_READS = 16;
-/** Open blob files kept for the next segments of the same blobs. */
-const OPEN_FILES = 16;
+/** Open blob files kept for the next segments of the same blobs (each holds up to 2 MB of chunks). */
+const OPEN_FILES = 8;
 /** At most one warning per this many ms about Interests dropped for lack of room. */
 const DROP_WARNING_MS = 10_000;
 

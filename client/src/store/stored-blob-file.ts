@@ -4,24 +4,30 @@ import { SEGMENT_SIZE, segmentByteRange } from "@ndnreg/shared/ndn";
 
 /** Segments per read-ahead chunk: one 256 KB sequential read serves 32 segment Interests. */
 const CHUNK_SEGMENTS = 32;
-/** Chunks kept per file: the pipeline's window spans a few; older ones are retransmissions. */
-const CHUNKS_KEPT = 4;
+/** Chunks kept per file (2 MB): a pipeline's window spans several; older ones serve retransmissions. */
+const CHUNKS_KEPT = 8;
+/** How far past the last chunk read an Interest still counts as sequential. */
+const AHEAD = CHUNKS_KEPT;
 
 /** A read the file needs to answer a segment: a whole chunk (sequential) or the segment alone (random). */
 export type ReadKind = "chunk" | "segment";
 
 /**
  * A stored blob file kept open for segment reads, with read-ahead: Interests that walk the blob
- * in order (chunk N, then N+1) are served from 256 KB chunks read once; any other Interest gets a
- * read of its segment alone, so random Interests cost no more than they ask for. Holds at most
- * CHUNKS_KEPT chunks; the descriptor is closed once released and no read is in flight (an
- * evicted, unlinked file stays readable until then).
+ * in order are served from 256 KB chunks read once; any other Interest gets a read of its segment
+ * alone, so random Interests cost no more than they ask for. Sequential means: segment 0, a chunk
+ * at most AHEAD chunks past the last one read (a pipeline's window spans several), or the segment
+ * after the last one read alone (a range starting mid-blob). Holds at most CHUNKS_KEPT chunks; the
+ * descriptor is closed once released and no read is in flight (an evicted, unlinked file stays
+ * readable until then).
  */
 export class StoredBlobFile {
   private readonly fh: Promise<FileHandle>;
   /** Chunk index -> its bytes, or their read; in order of use. */
   private readonly chunks = new Map<number, Promise<Buffer> | Buffer>();
   private lastChunk = -1;
+  /** The last segment read alone: its successor starts a sequential run. */
+  private lastSingle = -1;
   private reads = 0;
   private released = false;
   private closed = false;
@@ -44,7 +50,8 @@ export class StoredBlobFile {
     if (this.chunks.has(c)) {
       return undefined;
     }
-    return c === this.lastChunk + 1 || segment === 0 ? "chunk" : "segment";
+    const ahead = c > this.lastChunk && c <= this.lastChunk + AHEAD;
+    return ahead || segment === 0 || segment === this.lastSingle + 1 ? "chunk" : "segment";
   }
 
   /** The segment's bytes, reading what readNeeded() says. */
@@ -55,12 +62,13 @@ export class StoredBlobFile {
       return this.slice(await have, segment);
     }
     if (this.readNeeded(segment) === "segment") {
+      this.lastSingle = segment;
       const [begin, end] = segmentByteRange(segment, this.size);
       return this.readAt(begin, end - begin);
     }
     const begin = c * CHUNK_SEGMENTS * SEGMENT_SIZE;
     const loading = this.readAt(begin, Math.min(CHUNK_SEGMENTS * SEGMENT_SIZE, this.size - begin));
-    this.lastChunk = c;
+    this.lastChunk = Math.max(this.lastChunk, c);
     this.chunks.set(c, loading);
     while (this.chunks.size > CHUNKS_KEPT) {
       this.chunks.delete(this.chunks.keys().next().value!);

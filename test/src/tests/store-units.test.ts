@@ -178,7 +178,7 @@ describe("edge store", () => {
 
   test("segments served from the store: the blob's bytes by the deterministic encoder, 256 KB read-ahead for sequential Interests, single reads for others, disk load bounded", async () => {
     const store = await openStore(10_000_000);
-    const b = blob(2_000_000); // 250 segments: 8 read-ahead chunks
+    const b = blob(4_000_000); // 500 segments: 16 read-ahead chunks
     assert.ok(await put(store, b));
     const hex = b.id.digest.hex;
     let held = true;
@@ -189,7 +189,7 @@ describe("edge store", () => {
     assert.equal(src.resolve(new Name("/store-test/not-a-digest")), "malformed");
     const expect = (seg: number, reply: DataFields | null | undefined) => {
       assert.ok(reply, `segment ${seg}: a reply`);
-      assert.deepEqual(reply, canonicalSegmentFields(249, b.bytes.subarray(seg * SEGMENT_SIZE, (seg + 1) * SEGMENT_SIZE)));
+      assert.deepEqual(reply, canonicalSegmentFields(499, b.bytes.subarray(seg * SEGMENT_SIZE, (seg + 1) * SEGMENT_SIZE)));
     };
     assert.equal(src.replyNow({ hex }, 0), undefined, "nothing in memory before the first read");
     // A pipeline's burst: segments 0..63 asked at once, in order: two chunk reads serve them all.
@@ -198,15 +198,21 @@ describe("edge store", () => {
     assert.equal(src.counters.chunkReads, 2);
     assert.equal(src.counters.segmentReads, 0);
     expect(40, src.replyNow({ hex }, 40)); // in memory: answered at once
-    // A random Interest far ahead reads its segment alone.
-    expect(200, await src.reply({ hex }, 200));
+    // A window ahead (out of order) still reads chunks.
+    expect(130, await src.reply({ hex }, 130));
+    assert.equal(src.counters.chunkReads, 3);
+    // A random Interest far ahead reads its segment alone; the next segment starts a run.
+    expect(450, await src.reply({ hex }, 450));
     assert.equal(src.counters.segmentReads, 1);
-    assert.equal(await src.reply({ hex }, 250), null, "past the end: no answer");
+    expect(451, await src.reply({ hex }, 451));
+    assert.equal(src.counters.chunkReads, 4);
+    expect(452, src.replyNow({ hex }, 452));
+    assert.equal(await src.reply({ hex }, 500), null, "past the end: no answer");
     assert.equal(src.counters.pastEnd, 1);
     // A burst over the bound: what is refused is counted, nothing wrong is served.
-    const wide = await Promise.all(Array.from({ length: 1500 }, (_, i) => src.reply({ hex }, (i * 7) % 250)));
+    const wide = await Promise.all(Array.from({ length: 1500 }, (_, i) => src.reply({ hex }, (i * 37) % 500)));
     assert.ok(src.counters.droppedOverload > 0, "the bounds refused some");
-    wide.forEach((r: DataFields | null, i: number) => r && expect((i * 7) % 250, r));
+    wide.forEach((r: DataFields | null, i: number) => r && expect((i * 37) % 500, r));
     // Withdrawn (evicted): no answer, even for bytes in memory.
     held = false;
     src.forget(hex);
