@@ -6,9 +6,9 @@ import { canonicalSegmentFields, type DataFields, parseRegistryName, type Resolv
 import type { BlobStore } from "./blob-store.js";
 import { StoredBlobFile } from "./stored-blob-file.js";
 
-/** Interests waiting for a disk read: past it, Interests are dropped (their consumers retransmit). */
+/** Interests waiting for a disk read or a slot for one: past it, Interests are dropped (their consumers retransmit). */
 const MAX_PENDING = 1024;
-/** Disk reads in flight (chunks of 256 KB or single segments). */
+/** Disk reads in flight (chunks of 256 KB or single segments); further Interests that need one wait for a slot. */
 const MAX_READS = 16;
 /** Open blob files kept for the next segments of the same blobs (each holds up to 2 MB of chunks). */
 const OPEN_FILES = 8;
@@ -23,7 +23,7 @@ export interface StoreServeCounters {
   /** Disk reads: read-ahead chunks, single segments. */
   chunkReads: number;
   segmentReads: number;
-  /** Dropped: too many Interests pending or reads in flight. */
+  /** Dropped: too many Interests waiting for the disk. */
   droppedOverload: number;
   /** Not answered: a digest not held (or evicted), a segment past the end, a failed read. */
   notHeld: number;
@@ -52,6 +52,8 @@ export class StoreSegments implements SegmentSource<StoredTarget> {
   private readonly files = new Map<string, StoredBlobFile>();
   private pending = 0;
   private reads = 0;
+  /** Interests waiting for a read slot (within MAX_PENDING). */
+  private readonly readSlots: Array<() => void> = [];
   private lastDropWarning = -Infinity;
 
   constructor(readonly prefix: Name, private readonly store: BlobStore, private readonly serves: (hex: string) => boolean, private readonly log: Logger) {}
@@ -80,32 +82,45 @@ export class StoreSegments implements SegmentSource<StoredTarget> {
       ++this.counters.pastEnd;
       return null; // protocol: a segment past the end is never answered
     }
-    const file = this.file(hex, size);
-    const content = file.peek(segment);
+    const content = this.file(hex, size).peek(segment);
     if (content) {
       return this.data(content, size);
     }
-    const needs = file.readNeeded(segment);
-    if (this.pending >= MAX_PENDING || (needs && this.reads >= MAX_READS)) {
+    if (this.pending >= MAX_PENDING) {
       return this.overloaded();
     }
     ++this.pending;
-    if (needs) {
-      ++this.reads;
-      ++this.counters[needs === "chunk" ? "chunkReads" : "segmentReads"];
-      this.store.touch(hex);
-    }
     try {
-      return this.data(await file.read(segment), size);
+      let file = this.file(hex, size);
+      let needs = file.readNeeded(segment);
+      while (needs && this.reads >= MAX_READS) {
+        await new Promise<void>((resolve) => this.readSlots.push(resolve)); // FIFO: a slot frees at each read's end
+        if (this.sizeOf(hex) === undefined) {
+          ++this.counters.notHeld;
+          return null; // evicted meanwhile
+        }
+        file = this.file(hex, size);
+        needs = file.readNeeded(segment);
+      }
+      if (needs) {
+        ++this.reads;
+        ++this.counters[needs === "chunk" ? "chunkReads" : "segmentReads"];
+        this.store.touch(hex);
+      }
+      try {
+        return this.data(await file.read(segment), size);
+      } finally {
+        if (needs) {
+          --this.reads;
+          this.readSlots.shift()?.();
+        }
+      }
     } catch (err: unknown) {
       ++this.counters.readErrors;
       this.log.warn({ digest: `sha256:${hex}`, segment, err: String(err) }, "store: cannot read a segment");
       return null;
     } finally {
       --this.pending;
-      if (needs) {
-        --this.reads;
-      }
     }
   }
 
