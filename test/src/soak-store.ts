@@ -13,7 +13,7 @@ import { readdirSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 
-import { type ClientHandle, Forwarder, getBlob, hashFile, metricSum, openFds, residentBytes, Stack } from "./bench/index.js";
+import { type ClientHandle, Forwarder, getBlob, hashFile, openFds, residentBytes, scrapeMetrics, Stack } from "./bench/index.js";
 import { pushRawBlob } from "./tests/helpers.js";
 
 const BLOB_BYTES = 2_000_000;
@@ -34,11 +34,13 @@ interface Sample {
 async function sample(pull: number, store: ClientHandle, neighbour: ClientHandle): Promise<Sample> {
   const s = store.proc.child.pid!;
   const n = neighbour.proc.child.pid!;
-  const metric = (name: string, labels: Record<string, string> = {}) => metricSum(`${store.url}/metrics`, name, labels);
+  // One scrape: the store writes (and evicts) after its GET has ended, so two scrapes could straddle an eviction.
+  const series = [...await scrapeMetrics(`${store.url}/metrics`)];
+  const metric = (name: string) => series.filter(([k]) => k === name || k.startsWith(`${name}{`)).reduce((sum, [, v]) => sum + v, 0);
   return {
     pull, storeRssMb: residentBytes(s) / 2 ** 20, storeFds: openFds(s), neighbourRssMb: residentBytes(n) / 2 ** 20, neighbourFds: openFds(n),
-    evictions: await metric("ndnreg_client_store_evictions_total"), withdrawals: await metric("ndnreg_client_store_withdrawals_total"),
-    servedSegments: await metric("ndnreg_client_store_segments_total"),
+    evictions: metric("ndnreg_client_store_evictions_total"), withdrawals: metric("ndnreg_client_store_withdrawals_total"),
+    servedSegments: metric("ndnreg_client_store_segments_total"),
   };
 }
 
