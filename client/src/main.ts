@@ -8,7 +8,7 @@ import "@ndnreg/shared/polyfill";
 import { Forwarder } from "@ndn/fw";
 import { createLogger } from "@ndnreg/shared";
 import { listenOps } from "@ndnreg/shared/http";
-import { formatRouterAddress, nameText, Uplink } from "@ndnreg/shared/ndn";
+import { formatRouterAddress, nameText, Uplink, type WireTap } from "@ndnreg/shared/ndn";
 
 import { buildApp } from "./http/app.js";
 import { loadClientConfig } from "./config.js";
@@ -47,9 +47,12 @@ async function main(): Promise<void> {
   }
   const fw = Forwarder.create();
   const wireChannel = new WireChannel(config.prefix, () => uplink.wire);
-  // The client's tap sends only Interests: every face carries the hot path, UDP included.
+  const late: { storeTap?: WireTap } = {};
+  // Data for the client's fetches, then segment Interests for the edge store (once it is open).
+  const tap: WireTap = (pkt, wire) => wireChannel.tap(pkt, wire) || (late.storeTap?.(pkt, wire) ?? false);
+  // Every face carries the hot path, UDP included (the transport fragments a store's Data there).
   const uplink: Uplink = new Uplink({
-    fw, routers, routes: [config.prefix], log, tap: wireChannel.tap, tapOverUdp: true,
+    fw, routers, routes: [config.prefix], log, tap, tapOverUdp: true,
     prefixRegistration: config.store ? { cost: STORE_ROUTE_COST } : undefined,
   });
   await uplink.start();
@@ -63,8 +66,9 @@ async function main(): Promise<void> {
   });
   const store = config.store && await BlobStore.open(config.store.dir, config.store.bytes, log, ndnPacketSource(fw, config.prefix, anchor?.verifier));
   const storeProducer = store && new StoreProducer(fw, config.prefix, store, log);
+  late.storeTap = storeProducer?.tap;
   const uplinkUp = () => uplink.isUp;
-  const metrics = new ClientMetrics(uplinkUp, store);
+  const metrics = new ClientMetrics(uplinkUp, store, storeProducer);
   const gate = new NdnGate(uplinkUp, config.firstByteTimeoutMs);
   uplink.addEventListener("up", () => gate.reachable()); // a new face: worth trying again at once
   // Always 200: with the uplink down or NDN skipped (see NdnGate) blobs still arrive, over HTTP.

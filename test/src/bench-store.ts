@@ -3,11 +3,13 @@
  * bench is still to come). One blob of BENCH_STORE_MB (200) is fetched by client A from the server
  * into A's store; then the server is stopped and A's forwarder restarted (caches empty), and it is
  * pulled by B, on a second forwarder routed to A's (a static route), from A's store over NDN, with
- * and without a trust anchor; and by A from its own store. Prints MB/s per row.
+ * and without a trust anchor; and by A from its own store. For the ratio, B first pulls a second
+ * blob of the same size from the server over the same path (caches empty, with and without the
+ * anchor). Prints MB/s per row.
  */
 import path from "node:path";
 
-import { createImage, Forwarder, getBlob, pushImage, Stack, waitUntil } from "./bench/index.js";
+import { createImage, Forwarder, getBlob, pushImage, scrapeMetrics, Stack, waitUntil } from "./bench/index.js";
 
 const mb = Number(process.env["BENCH_STORE_MB"] ?? 200);
 
@@ -18,14 +20,26 @@ async function main(): Promise<void> {
   try {
     const key = await stack.serverKey();
     await stack.startServer(key.env);
-    const image = createImage(path.join(stack.runDir, "image"), { format: "oci", layers: [mb * 1e6] });
+    const image = createImage(path.join(stack.runDir, "image"), { format: "oci", layers: [mb * 1e6, mb * 1e6 + 1] });
     await pushImage(image, stack.registry.host, "bench/store:v1", 900_000);
-    const digest = image.layers[0]!.digest;
-    const timed = async (what: string, client: { readonly url: string }) => {
+    const [digest, serverOnly] = image.layers.map((l) => l.digest) as [string, string];
+    const timed = async (what: string, client: { readonly url: string }, blob = digest) => {
       const t0 = performance.now();
-      const r = await getBlob(client, "bench/store", digest);
+      const r = await getBlob(client, "bench/store", blob);
       rows.push([what, r.bytes / 1e6 / ((performance.now() - t0) / 1000)]);
     };
+    const emptyCaches = async () => {
+      await stack.forwarder.restart();
+      await neighbour.restart();
+      await neighbour.addRoute(stack.prefix, stack.forwarder.tcpUri);
+    };
+    await neighbour.addRoute(stack.prefix, stack.forwarder.tcpUri);
+    await timed("server -> B over NDN (the same path), no anchor", await stack.startClient({ router: neighbour.uri }), serverOnly);
+    await emptyCaches();
+    await stack.waitForRoute();
+    await timed("server -> B over NDN (the same path), trust anchor", await stack.startClient({ router: neighbour.uri, args: ["--trust-anchor", key.certFile] }), serverOnly);
+    await emptyCaches();
+    await stack.waitForRoute();
     const storeArgs = ["--store-dir", path.join(stack.runDir, "store")];
     const a = await stack.startClient({ args: storeArgs });
     await timed("server -> A over NDN (cold caches, A stores it)", a);
@@ -48,6 +62,8 @@ async function main(): Promise<void> {
     for (const [what, rate] of rows) {
       console.log(`| ${what} | ${rate.toFixed(1)} |`);
     }
+    const served = [...(await scrapeMetrics(`${a.url}/metrics`))].filter(([series]) => /^ndnreg_client_store_(segments|reads|unanswered)_total/.test(series));
+    console.log(`\nA's store: ${served.map(([series, v]) => `${series} ${v}`).join(", ")}`);
   } finally {
     await neighbour.stop();
     await stack.stop();

@@ -3,11 +3,13 @@
  * sampling the client's and server's RSS and open file descriptors and the forwarder's face count
  * every SOAK_EVERY pulls. Exits non-zero on any failed pull or wrong byte, or when a resource keeps
  * growing (last sample above the post-warm-up sample by more than the allowed slack).
+ * SOAK_STORE=1: the edge store's soak instead (soak-store.ts).
  */
-import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import path from "node:path";
 
-import { createImage, type ClientHandle, peakRss, pullImage, pushImage, Stack, type TestImage, verifyPulled } from "./bench/index.js";
+import { createImage, type ClientHandle, openFds, peakRss, pullImage, pushImage, residentBytes, Stack, type TestImage, verifyPulled } from "./bench/index.js";
+import { storeSoak } from "./soak-store.js";
 
 const pulls = Number(process.env["SOAK_PULLS"] ?? 200);
 const every = Number(process.env["SOAK_EVERY"] ?? 20);
@@ -22,18 +24,14 @@ interface Sample {
 }
 
 function rssMb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
-}
-
-function fds(pid: number): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
+  return residentBytes(pid) / 2 ** 20;
 }
 
 async function sample(stack: Stack, client: ClientHandle, pull: number): Promise<Sample> {
   const faces = (await stack.forwarder.control("face-list")).split("\n").filter((l) => /faceid=/.test(l)).length;
   const c = client.proc.child.pid!;
   const s = stack.server!.child.pid!;
-  return { pull, clientRssMb: rssMb(c), serverRssMb: rssMb(s), clientFds: fds(c), serverFds: fds(s), faces };
+  return { pull, clientRssMb: rssMb(c), serverRssMb: rssMb(s), clientFds: openFds(c), serverFds: openFds(s), faces };
 }
 
 async function main(): Promise<void> {
@@ -90,7 +88,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
+(process.env["SOAK_STORE"] === "1" ? storeSoak(pulls, every) : main()).catch((err: unknown) => {
   console.error(err instanceof Error ? err.stack : err);
   process.exit(1);
 });

@@ -30,6 +30,9 @@ export interface NdnBlobFetcherOptions {
   readonly anchor?: Pick<TrustAnchor, "verifier" | "key">;
 }
 
+/** Retransmissions of an exact re-fetch (by implicit digest) before the bytes come over HTTP. */
+const EXACT_RETX = 2;
+
 /** A fetch's figures beyond the pipeline's: where its packets came from and what was dropped. */
 export interface FetchStats extends PipelineStats {
   names?: "canonical" | "legacy";
@@ -225,7 +228,9 @@ export class NdnBlobFetcher {
     const seg = data.segment;
     ++stats.badSegments;
     const exactName = name.append(Segment, seg).append(ImplicitDigest.create(Buffer.from(expected, "latin1")));
-    const exact = await fetchOnePacket(this.opts.fw, new Interest(exactName, Interest.Lifetime(1000)), signal);
+    // Sent again at half its lifetime while the forwarders' PIT entries live: best-route then tries
+    // another nexthop (a neighbour's store that sent the wrong copy is routed around).
+    const exact = await fetchOnePacket(this.opts.fw, new Interest(exactName, Interest.Lifetime(1000)), signal, undefined, EXACT_RETX);
     if ("data" in exact && implicitDigestText(Encoder.encode(exact.data)) === expected) {
       ++stats.refetched;
       return exact.data.content;

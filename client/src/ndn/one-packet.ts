@@ -11,9 +11,9 @@ export type OnePacket = { readonly data: Data } | { readonly timeout: true } | {
  * WireChannel.tap), and NDNts' forwarder matches implicit digests, so a Data that is not the one
  * asked for never resolves an exact Interest.
  */
-export async function fetchOnePacket(fw: Forwarder, interest: Interest, signal: AbortSignal, verifier?: Verifier): Promise<OnePacket> {
+export async function fetchOnePacket(fw: Forwarder, interest: Interest, signal: AbortSignal, verifier?: Verifier, retx = 0): Promise<OnePacket> {
   try {
-    return { data: await consume(interest, { fw, signal, verifier, retx: 0 }) };
+    return { data: await consume(interest, { fw, signal, verifier, retx }) };
   } catch (err: unknown) {
     signal.throwIfAborted();
     const message = err instanceof Error ? err.message : String(err);

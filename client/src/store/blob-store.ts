@@ -40,6 +40,7 @@ export class BlobStore {
   private readonly index = new Map<string, Entry>();
   private readonly writing = new Set<string>();
   private readonly listeners: StoreListener[] = [];
+  private evicted = 0;
   private used = 0;
   /**
    * The blob touched last, while no add or remove has happened since: it is still the index's last
@@ -97,6 +98,11 @@ export class BlobStore {
   }
 
   /** Called with every blob added or dropped from now on. */
+  /** Blobs evicted beyond the budget since the store was opened. */
+  get evictions(): number {
+    return this.evicted;
+  }
+
   listen(listener: StoreListener): void {
     this.listeners.push(listener);
   }
@@ -189,6 +195,7 @@ export class BlobStore {
   private evict(): void {
     while (this.used > this.budget && this.index.size > 1) {
       const oldest = this.index.keys().next().value!;
+      ++this.evicted;
       this.log.info({ digest: `sha256:${oldest}`, usedBytes: this.used, budget: this.budget }, "store: evicted");
       this.remove(oldest);
     }

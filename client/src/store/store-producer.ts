@@ -1,21 +1,18 @@
-import { type FileHandle, open } from "node:fs/promises";
-
 import { type Producer, produce } from "@ndn/endpoint";
 import type { Forwarder } from "@ndn/fw";
 import { Data, type Interest, type Name } from "@ndn/packet";
 import { Decoder } from "@ndn/tlv";
 import type { Logger } from "@ndnreg/shared";
 import {
-  canonicalBlobName, canonicalSegmentFields, encodeSegmentData, parseRegistryName, parseSha256Digest, segmentByteRange, segmentCount,
+  canonicalBlobName, encodeSegmentData, parseRegistryName, parseSha256Digest, SegmentResponder, type WireTap,
 } from "@ndnreg/shared/ndn";
 
 import type { BlobStore } from "./blob-store.js";
 import type { DecodedPackets } from "./packet-file.js";
+import { type StoreServeCounters, StoreSegments } from "./store-segments.js";
 
-/** Interests answered at once: each holds at most one read of 8000 bytes. */
+/** Interests NDNts hands to the handler at once (metadata, manifest nodes, segments the tap did not take). */
 const CONCURRENCY = 64;
-/** Open blob files kept for the next segments of the same blobs. */
-const OPEN_FILES = 16;
 /** Decoded packet files kept (a node is 8 KB per 2 MB of blob). */
 const PACKET_FILES = 16;
 
@@ -25,16 +22,25 @@ const PACKET_FILES = 16;
  * implicit digests match its signed manifest), manifest nodes and metadata as the server signed
  * them. Each stored blob is announced as `/<prefix>/<digest>` and its metadata's discovery name
  * (only the repository it was fetched through: the server's publication covered that one), and
- * withdrawn when evicted. Interests for anything else get no answer. The load strangers can put
- * on it is bounded by CONCURRENCY handlers at once (NDNts queues the rest on the face).
+ * withdrawn when evicted. Interests for anything else get no answer. Segment Interests from the
+ * uplink are answered on its wire hot path (`tap`, the shared SegmentResponder), the few others
+ * through NDNts; StoreSegments bounds the disk load strangers can cause.
  */
 export class StoreProducer {
   private readonly producer: Producer;
   private readonly announced = new Map<string, Name[]>();
-  private readonly files = new Map<string, OpenFile>();
+  /** Segments, for the wire tap and for Interests that reach NDNts. */
+  readonly segments: StoreSegments;
+  /** Give this to the Uplink: segment Interests for stored blobs, answered from the socket's bytes. */
+  readonly tap: WireTap;
+  /** Segments answered through NDNts, and announcements withdrawn: for metrics. */
+  ndntsSegments = 0;
+  withdrawals = 0;
   private readonly packets = new Map<string, Promise<DecodedPackets | undefined>>();
 
   constructor(fw: Forwarder, private readonly prefix: Name, private readonly store: BlobStore, private readonly log: Logger) {
+    this.segments = new StoreSegments(prefix, store, (hex) => this.announced.has(hex), log);
+    this.tap = new SegmentResponder(this.segments).tap;
     this.producer = produce(undefined, (interest) => this.answer(interest), { fw, concurrency: CONCURRENCY, describe: "edge-store" });
     for (const hex of store.digests()) {
       this.announce(hex);
@@ -42,12 +48,13 @@ export class StoreProducer {
     store.listen((hex, present) => (present ? this.announce(hex) : this.withdraw(hex)));
   }
 
+  get counters(): StoreServeCounters {
+    return this.segments.counters;
+  }
+
   close(): void {
     this.producer.close();
-    for (const f of this.files.values()) {
-      f.release();
-    }
-    this.files.clear();
+    this.segments.close();
   }
 
   private announce(hex: string): void {
@@ -64,12 +71,14 @@ export class StoreProducer {
   }
 
   private withdraw(hex: string): void {
+    if (this.announced.has(hex)) {
+      ++this.withdrawals;
+    }
     for (const n of this.announced.get(hex) ?? []) {
       this.producer.face.removeRoute(n, true);
     }
     this.announced.delete(hex);
-    this.files.get(hex)?.release();
-    this.files.delete(hex);
+    this.segments.forget(hex);
     this.packets.delete(hex);
   }
 
@@ -85,7 +94,11 @@ export class StoreProducer {
     }
     try {
       if (parsed.kind === "segment") {
-        return await this.segment(hex, parsed.segment, info.size, interest.name);
+        // Interests the wire tap did not take (another face, a UDP uplink): the same source, via NDNts.
+        const reply = await this.segments.reply({ hex }, parsed.segment);
+        const nameValue = (interest.name.at(-1).type === 0x01 ? interest.name.getPrefix(-1) : interest.name).value; // without an implicit digest
+        this.ndntsSegments += reply ? 1 : 0;
+        return reply ? decodeData(encodeSegmentData({ ...reply, nameValue })) : undefined;
       }
       const packets = await this.packetsOf(hex);
       if (!packets) {
@@ -102,34 +115,6 @@ export class StoreProducer {
     }
   }
 
-  private async segment(hex: string, segment: number, size: number, name: Name): Promise<Data | undefined> {
-    const count = segmentCount(size);
-    if (segment >= count) {
-      return undefined; // protocol: a segment past the end is never answered
-    }
-    const [begin, end] = segmentByteRange(segment, size);
-    const content = Buffer.allocUnsafe(end - begin);
-    const { bytesRead } = await this.file(hex).read(content, begin);
-    if (bytesRead !== content.length) {
-      throw new Error(`read ${bytesRead} of ${content.length} bytes at ${begin}`);
-    }
-    this.store.touch(hex);
-    const nameValue = (name.at(-1).type === 0x01 ? name.getPrefix(-1) : name).value; // without an implicit digest
-    return decodeData(encodeSegmentData({ ...canonicalSegmentFields(count - 1, content), nameValue }));
-  }
-
-  private file(hex: string): OpenFile {
-    let f = this.files.get(hex);
-    if (!f || f.failed) {
-      f = new OpenFile(this.store.blobPath(hex));
-      keepBounded(this.files, OPEN_FILES, (old) => old.release());
-    } else {
-      this.files.delete(hex);
-    }
-    this.files.set(hex, f);
-    return f;
-  }
-
   private packetsOf(hex: string): Promise<DecodedPackets | undefined> {
     let p = this.packets.get(hex);
     if (!p) {
@@ -141,46 +126,10 @@ export class StoreProducer {
   }
 }
 
-/** A blob file kept open for segment reads; closed once released and no read is in flight. */
-class OpenFile {
-  private readonly fh: Promise<FileHandle>;
-  private reads = 0;
-  private released = false;
-  failed = false;
-
-  constructor(file: string) {
-    this.fh = open(file, "r");
-    this.fh.catch(() => { this.failed = true; });
-  }
-
-  async read(into: Buffer, position: number): Promise<{ bytesRead: number }> {
-    ++this.reads;
-    try {
-      return await (await this.fh).read(into, 0, into.length, position);
-    } finally {
-      --this.reads;
-      this.closeIfDone();
-    }
-  }
-
-  release(): void {
-    this.released = true;
-    this.closeIfDone();
-  }
-
-  private closeIfDone(): void {
-    if (this.released && this.reads === 0) {
-      void this.fh.then((fh) => fh.close()).catch(() => undefined);
-    }
-  }
-}
-
 /** Drops the oldest entries of `m` until there is room for one more. */
-function keepBounded<V>(m: Map<string, V>, max: number, drop?: (v: V) => void): void {
+function keepBounded<V>(m: Map<string, V>, max: number): void {
   while (m.size >= max) {
-    const [k, v] = m.entries().next().value!;
-    m.delete(k);
-    drop?.(v);
+    m.delete(m.keys().next().value!);
   }
 }
 

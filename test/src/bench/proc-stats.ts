@@ -21,6 +21,11 @@ export function residentBytes(pid: number): number {
   return Number(m?.[1] ?? 0) * 1024;
 }
 
+/** Open file descriptors of a process now. */
+export function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
 export function resetPeakRss(pid: number): void {
   writeFileSync(`/proc/${pid}/clear_refs`, "5");
 }

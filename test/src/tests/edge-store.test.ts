@@ -1,14 +1,15 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 
-import { Forwarder, getBlob, hashFile, pullImage, scrapeMetrics, Stack, verifyPulled, waitUntil } from "../bench/index.js";
-import { Name } from "@ndn/packet";
-import { canonicalBlobName, parseSha256Digest } from "@ndnreg/shared/ndn";
+import { Forwarder, getBlob, hashFile, pullImage, RawFace, type RawPacket, scrapeMetrics, Stack, verifyPulled, waitUntil } from "../bench/index.js";
+import { Segment } from "@ndn/naming-convention2";
+import { Interest, Name } from "@ndn/packet";
+import { canonicalBlobName, MANIFEST_FANOUT, ManifestKeyword, parseSha256Digest, SEGMENT_SIZE } from "@ndnreg/shared/ndn";
 
-import { blobSources, pushRawBlob, pushTestImage } from "./helpers.js";
+import { blobLog, blobSources, pushRawBlob, pushTestImage } from "./helpers.js";
 
 const LAYERS = [3_000_000, 2_000_000, 1_000_000, 50_000];
 
@@ -20,6 +21,40 @@ async function assertStoredBlobsWhole(storeDir: string): Promise<string[]> {
     assert.equal(await hashFile(path.join(dir, hex)), `sha256:${hex}`, `stored blob ${hex} is not whole`);
   }
   return names;
+}
+
+/**
+ * Segments `segments` of a stored blob, fetched through `fw` (no cache holds them) and decoded by
+ * NDNts: each is the blob's bytes and its implicit digest is its entry in the server's signed
+ * manifest (whose nodes the store serves as the server signed them).
+ */
+async function assertServedSegments(fw: Forwarder, prefix: string, digest: string, blobFile: string, segments: readonly number[]): Promise<void> {
+  const face = await RawFace.connect(fw.socketPath);
+  try {
+    const base = canonicalBlobName(new Name(prefix), parseSha256Digest(digest)!);
+    const fetchOne = async (name: Name): Promise<RawPacket> => {
+      face.send(new Interest(name, Interest.Lifetime(2000)));
+      const p = await face.receive(3000);
+      assert.ok(p?.data, `${name.toString()}: a Data`);
+      return p;
+    };
+    const nodes = new Map<number, Uint8Array>();
+    const bytes = readFileSync(blobFile);
+    for (const seg of segments) {
+      const got = await fetchOne(base.append(Segment, seg));
+      assert.ok(got.data!.name.equals(base.append(Segment, seg)));
+      assert.deepEqual(Buffer.from(got.data!.content), bytes.subarray(seg * SEGMENT_SIZE, (seg + 1) * SEGMENT_SIZE), `segment ${seg}: the blob's bytes`);
+      const n = Math.floor(seg / MANIFEST_FANOUT);
+      if (!nodes.has(n)) {
+        nodes.set(n, (await fetchOne(base.append(ManifestKeyword).append(Segment, n))).data!.content);
+      }
+      const at = (seg % MANIFEST_FANOUT) * 32;
+      assert.deepEqual(Buffer.from(await got.data!.computeImplicitDigest()), Buffer.from(nodes.get(n)!.subarray(at, at + 32)),
+        `segment ${seg}: implicit digest is the server's manifest entry`);
+    }
+  } finally {
+    face.close();
+  }
 }
 
 async function metric(url: string, series: string): Promise<number> {
@@ -124,6 +159,9 @@ describe("edge store", () => {
       await site.addRoute(stack.prefix, stack.forwarder.tcpUri); // a static route: the site's forwarders
       // Two routes per blob: /<prefix>/<digest> and the metadata's discovery name.
       await waitUntil("A's blobs registered", async () => ((await stack.forwarder.routes()).match(/cost=10\b/g) ?? []).length >= 2 * digests.length, 15_000, 200);
+      const layer = image.layers.find((l) => l.size > 2_000_000)!;
+      // Sequential (read-ahead chunks), then back to one no chunk holds (a single-segment read), and the last, short one.
+      await assertServedSegments(site, stack.prefix, layer.digest, path.join(image.dir, layer.digest.slice(7)), [0, 1, 2, 40, 3, 200, 374]);
       const b = await stack.startClient({ upstream: refusing.url, router: site.uri, args: anchor });
       await verifyPulled(image, await pullImage(b.host, "store/ndn:v1", path.join(stack.runDir, "out-b")));
       assert.deepEqual([...new Set((await blobSources(b, digests)).values())], ["ndn"]);
@@ -132,6 +170,69 @@ describe("edge store", () => {
         assert.equal(l.badSegments ?? 0, 0, `${l.digest}: every segment matched the server's signed manifest`);
       }
       assert.equal(refusing.counters.blobBytes, 0);
+      // Every segment left A on its uplink's hot path (a Unix socket), none through NDNts.
+      const served = await scrapeMetrics(`${a.url}/metrics`);
+      assert.ok((served.get('ndnreg_client_store_segments_total{path="wire"}') ?? 0) >= 375, "the store answered on the wire path");
+      assert.equal(served.get('ndnreg_client_store_segments_total{path="ndnts"}') ?? 0, 0);
+      assert.ok((served.get('ndnreg_client_store_reads_total{kind="chunk"}') ?? 0) > 0);
+    } finally {
+      await site.stop();
+    }
+  });
+
+  test("a neighbour's store that answers badly is caught and routed around: with an anchor each wrong segment is fetched again by digest from the honest path; without, the blob comes over HTTP", async () => {
+    const stack = await Stack.start({ label: "store-rogue", csCapacity: 8192 });
+    stacks.push(stack);
+    const key = await stack.serverKey();
+    await stack.startServer(key.env);
+    const bytes = randomBytes(3_000_000); // 375 segments, two manifest nodes
+    const digest = await pushRawBlob(stack.registry.url, "store/rogue", bytes);
+    const site = await Forwarder.start(stack.runDir, { name: "rogue-site", csCapacity: 8192 });
+    try {
+      const siteRoutes = async () => {
+        await site.addRoute(stack.prefix, stack.forwarder.tcpUri);
+        // The honest path for the blob's own name, dearer than the store's registration (cost 10).
+        await site.addRoute(canonicalBlobName(new Name(stack.prefix), parseSha256Digest(digest)!).toString(), stack.forwarder.tcpUri, 100);
+      };
+      await siteRoutes();
+      // The rogue: a real store on the site's forwarder whose file went bad after it was verified
+      // (a broken disk, or a host that lies): it serves the stored, server-signed manifest and
+      // metadata, and wrong bytes in three segments.
+      const storeDir = path.join(stack.runDir, "store-rogue");
+      const rogueArgs = ["--store-dir", storeDir];
+      let rogue = await stack.startClient({ router: site.uri, args: rogueArgs });
+      await getBlob(rogue, "store/rogue", digest);
+      await rogue.proc.waitForLine(/"store: blob stored"/);
+      await rogue.stop();
+      const wrong = [5, 100, 300];
+      const file = path.join(storeDir, "blobs", "sha256", digest.slice(7));
+      const stored = readFileSync(file);
+      for (const seg of wrong) {
+        stored[seg * SEGMENT_SIZE + 17]! ^= 0x40;
+      }
+      writeFileSync(file, stored);
+      const freshSite = async () => {
+        await site.restart(); // its cache empty: Interests reach the rogue
+        await siteRoutes();
+        await waitUntil("the rogue's routes", async () => ((await site.routes()).match(/cost=10\b/g) ?? []).length >= 2, 15_000, 200);
+      };
+      rogue = await stack.startClient({ router: site.uri, args: rogueArgs });
+      await freshSite();
+
+      const anchored = await stack.startClient({ router: site.uri, args: ["--trust-anchor", key.certFile] });
+      assert.equal((await getBlob(anchored, "store/rogue", digest)).bytes, bytes.length); // getBlob checks the digest
+      const log = await blobLog(anchored, digest);
+      assert.equal(log.source, "ndn");
+      assert.equal(log.badSegments, wrong.length, "every wrong segment met was dropped");
+      assert.equal(log.refetched, wrong.length, "and fetched again by its implicit digest, over NDN");
+      assert.equal(await metric(anchored.url, 'ndnreg_client_bad_segments_total{replaced_by="exact-name"}'), wrong.length);
+      assert.ok(await metric(rogue.url, 'ndnreg_client_store_segments_total{path="wire"}') > 300, "the rogue answered the pull");
+
+      await freshSite();
+      const plain = await stack.startClient({ router: site.uri });
+      assert.equal((await getBlob(plain, "store/rogue", digest)).bytes, bytes.length, "right bytes without an anchor too");
+      await plain.proc.waitForLine(new RegExp(`"digest":"${digest}".*"digest mismatch: blob served over http instead"`));
+      assert.equal((await blobSources(plain, [digest])).get(digest), "http");
     } finally {
       await site.stop();
     }

@@ -12,10 +12,12 @@ import { Data, Name } from "@ndn/packet";
 import { Encoder } from "@ndn/tlv";
 import { createLogger } from "@ndnreg/shared";
 import {
-  type BlobId, BlobMetadata, canonicalBlobName, MANIFEST_FANOUT, makeBlobId, manifestName, manifestNodeCount, metadataName, SEGMENT_SIZE, segmentCount,
+  type BlobId, BlobMetadata, canonicalBlobName, canonicalSegmentFields, type DataFields, MANIFEST_FANOUT, makeBlobId,
+  manifestName, manifestNodeCount, metadataName, SEGMENT_SIZE, segmentCount,
 } from "@ndnreg/shared/ndn";
 
 import { BlobStore, type PacketSource } from "@ndnreg/client/store/blob-store";
+import { StoreSegments } from "@ndnreg/client/store/store-segments";
 
 import { sha256Text } from "./helpers.js";
 
@@ -172,5 +174,51 @@ describe("edge store", () => {
     writeFileSync(s.blobPath(b.id.digest.hex), b.bytes.subarray(0, 19_999));
     const again = await openStore(10_000_000, dir);
     assert.equal(again.blobCount, 0);
+  });
+
+  test("segments served from the store: the blob's bytes by the deterministic encoder, 256 KB read-ahead for sequential Interests, single reads for others, disk load bounded", async () => {
+    const store = await openStore(10_000_000);
+    const b = blob(4_000_000); // 500 segments: 16 read-ahead chunks
+    assert.ok(await put(store, b));
+    const hex = b.id.digest.hex;
+    let held = true;
+    const src = new StoreSegments(prefix, store, () => held, log);
+    const name = canonicalBlobName(prefix, b.id.digest);
+    assert.deepEqual(src.resolve(name), { hex });
+    assert.equal(src.resolve(manifestName(prefix, b.id.digest)), "decline");
+    assert.equal(src.resolve(new Name("/store-test/not-a-digest")), "malformed");
+    const expect = (seg: number, reply: DataFields | null | undefined) => {
+      assert.ok(reply, `segment ${seg}: a reply`);
+      assert.deepEqual(reply, canonicalSegmentFields(499, b.bytes.subarray(seg * SEGMENT_SIZE, (seg + 1) * SEGMENT_SIZE)));
+    };
+    assert.equal(src.replyNow({ hex }, 0), undefined, "nothing in memory before the first read");
+    // A pipeline's burst: segments 0..63 asked at once, in order: two chunk reads serve them all.
+    const burst = await Promise.all(Array.from({ length: 64 }, (_, seg) => src.reply({ hex }, seg)));
+    burst.forEach((r: DataFields | null, seg: number) => expect(seg, r));
+    assert.equal(src.counters.chunkReads, 2);
+    assert.equal(src.counters.segmentReads, 0);
+    expect(40, src.replyNow({ hex }, 40)); // in memory: answered at once
+    // A window ahead (out of order) still reads chunks.
+    expect(130, await src.reply({ hex }, 130));
+    assert.equal(src.counters.chunkReads, 3);
+    // A random Interest far ahead reads its segment alone; the next segment starts a run.
+    expect(450, await src.reply({ hex }, 450));
+    assert.equal(src.counters.segmentReads, 1);
+    expect(451, await src.reply({ hex }, 451));
+    assert.equal(src.counters.chunkReads, 4);
+    expect(452, src.replyNow({ hex }, 452));
+    assert.equal(await src.reply({ hex }, 500), null, "past the end: no answer");
+    assert.equal(src.counters.pastEnd, 1);
+    // A burst over the bound: what is refused is counted, nothing wrong is served.
+    const wide = await Promise.all(Array.from({ length: 1500 }, (_, i) => src.reply({ hex }, (i * 37) % 500)));
+    assert.ok(src.counters.droppedOverload > 0, "the bounds refused some");
+    wide.forEach((r: DataFields | null, i: number) => r && expect((i * 37) % 500, r));
+    // Withdrawn (evicted): no answer, even for bytes in memory.
+    held = false;
+    src.forget(hex);
+    assert.equal(src.replyNow({ hex }, 40), undefined);
+    assert.equal(await src.reply({ hex }, 41), null);
+    assert.equal(src.counters.notHeld, 1);
+    src.close();
   });
 });

@@ -12,14 +12,14 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 
-import { Fragmenter, LpPacket } from "@ndn/lp";
+import { Fragmenter, LpPacket, Reassembler } from "@ndn/lp";
 import { Segment } from "@ndn/naming-convention2";
 import { Component, Data, digestSigning, Interest, Nack, NackHeader, Name, nullSigner, SigType, TT } from "@ndn/packet";
 import { Decoder, Encoder } from "@ndn/tlv";
 import { Metadata } from "@ndn/rdr";
 import {
   BlobMetadata, canonicalBlobName, canonicalSegmentFields, DatagramWireTransport, decodeBlobMetadata, decodeDataContent, encodeSegmentData,
-  encodeSegmentInterest, FrameSplitter, FrameTooLargeError, hasNamePrefix, implicitDigest, lastComponentOffset, LpReassembler, MetadataTT,
+  encodeSegmentInterest, FrameSplitter, FrameTooLargeError, hasNamePrefix, implicitDigest, lastComponentOffset, LpFragmenter, LpReassembler, MetadataTT,
   parseSha256Digest, peekNetworkPacket, peekPacket, type Reassembled, readLpFrame, readNni, readSegmentComponent, readTlv, TLV, withPitToken,
 } from "@ndnreg/shared/ndn";
 
@@ -199,6 +199,29 @@ describe("wire codec against NDNts", () => {
     }
     assert.equal(add(lost.frames[0]!), undefined, "its remains were dropped");
     assert.ok(r.dropped >= 1);
+  });
+
+  test("NDNLPv2 fragments written by the hot path (a store's Data on UDP) are put back together by NDNts and by the hot path, PIT token included", () => {
+    const token = new Uint8Array([1, 2, 3, 4, 5, 6]);
+    const fragmenter = new LpFragmenter(1400);
+    const content = new Uint8Array(randomBytes(8000));
+    const packet = encodeSegmentData({ nameValue: blob.append(Segment, 3).value, ...canonicalSegmentFields(9, content), pitToken: token });
+    const data = readLpFrame(packet)!.fragment;
+    for (let round = 0; round < 2; ++round) { // two packets: consecutive sequence numbers from one fragmenter
+      const frames = fragmenter.fragment(packet);
+      assert.ok(frames.length >= 6 && frames.every((f) => f.length <= 1400), `${frames.length} frames within the MTU`);
+      const ndnts = new Reassembler(4);
+      const whole = frames.map((f) => ndnts.accept(new Decoder(f).decode(LpPacket))).at(-1);
+      assertBytes(whole?.payload, data);
+      assertBytes(whole?.pitToken, token);
+      assert.ok(new Decoder(whole!.payload!).decode(Data).name.equals(blob.append(Segment, 3)));
+      const ours = new LpReassembler(4);
+      const back = frames.toReversed().map((f) => ours.add(readLpFrame(f)!)).at(-1);
+      assertBytes(back?.packet, data);
+      assertBytes(back?.pitToken, token);
+    }
+    const small = encodeSegmentInterest(blob.value, 7, 1000);
+    assert.deepEqual(fragmenter.fragment(small), [small], "a packet within the MTU goes as it is");
   });
 
   test("UDP hot path: fragmented Data reach the tap whole, what the tap declines reaches NDNts, Interests leave one per datagram", async () => {

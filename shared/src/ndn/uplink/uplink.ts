@@ -39,17 +39,16 @@ export interface UplinkOptions {
   /** Hot-path packet handler, offered each packet before NDNts where the router carriesWire(). */
   readonly tap?: WireTap;
   /**
-   * The tap sends only packets that fit one datagram (a consumer's Interests): UDP faces carry
-   * the hot path too, its Data reassembled from NDNLPv2 fragments for it.
+   * UDP faces carry the hot path too: Data reassembled from NDNLPv2 fragments for the tap, and
+   * what it sends past the face's MTU fragmented (the client's fetches and its edge store).
    */
   readonly tapOverUdp?: boolean;
 }
 
 /**
  * Whether a face to this router carries the wire hot path (a wire transport with the tap in
- * front of NDNts): stream sockets always; UDP only for a tap that sends nothing larger than a
- * datagram (`tapOverUdp`): a producer's 8000-byte Data need NDNLPv2 fragmentation on the way
- * out, which NDNts does.
+ * front of NDNts): stream sockets always; UDP when asked (`tapOverUdp`), the server keeping
+ * NDNts' path there.
  */
 function carriesWire(router: RouterAddress, tapOverUdp = false): boolean {
   return router.scheme !== "udp" || tapOverUdp;
@@ -124,7 +123,8 @@ export class Uplink extends EventTarget {
       const face = tap && carriesWire(router, this.opts.tapOverUdp)
         ? await L3Face.makeCreateFace(async () => {
           if (router.scheme === "udp") {
-            const transport = new DatagramWireTransport(await this.udpSocket(router.host, router.port), tap, UDP_MAX_DATAGRAM, { describe: this.describe });
+            const transport = new DatagramWireTransport(
+              await this.udpSocket(router.host, router.port), tap, UDP_MAX_DATAGRAM, { describe: this.describe }, createOpts.lp.mtu);
             this.wireTransport = transport;
             return transport;
           }

@@ -4,6 +4,7 @@ import { Transport } from "@ndn/l3face";
 import { Decoder } from "@ndn/tlv";
 import { pushable } from "@ndn/util";
 
+import { LpFragmenter } from "./lp-fragmenter.js";
 import { LpReassembler } from "./lp-reassembler.js";
 import { type LpFrame, peekNetworkPacket, readLpFrame } from "./packets.js";
 import { packetArena } from "./slab-arena.js";
@@ -16,8 +17,8 @@ import type { WireTap, WireTransport } from "./wire-transport.js";
  * path decodes, reassembles and forwards every fragment through async iterators, and could not
  * keep up with a window of Data (docs/performance.md, "UDP faces").
  *
- * `send` is for packets that fit one datagram of the face's MTU (a consumer's Interests): it
- * does not fragment, so a producer's Data goes through NDNts, which does.
+ * `send` takes whole packets: with `lpMtu`, one larger than it (a store's 8 KB Data) leaves as
+ * NDNLPv2 fragments, as NDNts would send it; without, it must fit one datagram.
  */
 export class DatagramWireTransport extends Transport implements WireTransport {
   override readonly rx: Transport.RxIterable;
@@ -30,8 +31,11 @@ export class DatagramWireTransport extends Transport implements WireTransport {
   /** Slabs of the packet arena to hand back once the datagrams sent before they retired are out. */
   private readonly retired: Array<{ readonly after: number; readonly slabs: Buffer[] }> = [];
 
-  constructor(private readonly sock: Socket, private readonly tap: WireTap, private readonly maxDatagram: number, attrs: Transport.Attributes) {
+  private readonly fragmenter?: LpFragmenter;
+
+  constructor(private readonly sock: Socket, private readonly tap: WireTap, private readonly maxDatagram: number, attrs: Transport.Attributes, lpMtu?: number) {
     super(attrs);
+    this.fragmenter = lpMtu === undefined ? undefined : new LpFragmenter(lpMtu);
     this.rx = this.toNdnts;
     sock.on("message", this.onDatagram);
     sock.once("close", () => {
@@ -55,11 +59,13 @@ export class DatagramWireTransport extends Transport implements WireTransport {
     if (!this.open) {
       return;
     }
-    if (packet.length > this.maxDatagram) {
-      throw new RangeError(`DatagramWireTransport.send: ${packet.length} bytes do not fit one datagram (${this.maxDatagram})`);
+    for (const frame of this.fragmenter ? this.fragmenter.fragment(packet) : [packet]) {
+      if (frame.length > this.maxDatagram) {
+        throw new RangeError(`DatagramWireTransport.send: ${frame.length} bytes do not fit one datagram (${this.maxDatagram})`);
+      }
+      ++this.sent;
+      this.sock.send(frame, this.onSent);
     }
-    ++this.sent;
-    this.sock.send(packet, this.onSent);
     if (!this.retireScheduled) {
       this.retireScheduled = true;
       setImmediate(this.retire);
