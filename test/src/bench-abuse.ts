@@ -230,12 +230,13 @@ async function flood(stack: Stack, prefix: Name, client: ClientHandle, digests: 
       ++answers[p.data.contentType === 3 ? "nacks" : "data"];
     }
   });
-  const heads0 = stack.registry.blobHeads;
+  const registryHeads = () => stack.registry.blobHeads + stack.registry.manifestHeads;
+  const heads0 = registryHeads();
   const perSecond: number[] = [];
   let lastHeads = heads0;
   const sampler = setInterval(() => {
-    perSecond.push(stack.registry.blobHeads - lastHeads);
-    lastHeads = stack.registry.blobHeads;
+    perSecond.push(registryHeads() - lastHeads);
+    lastHeads = registryHeads();
   }, 1000);
   const cpu0 = floodCpu(stack, client);
   const t0 = performance.now();
@@ -264,7 +265,7 @@ async function flood(stack: Stack, prefix: Name, client: ClientHandle, digests: 
   const cpu = floodCpu(stack, client).map(([who, s], i) => `${who} ${(s - cpu0[i]![1]).toFixed(1)}`).join(", ");
   await sleep(1500); // the last Interests' lifetime
   clearInterval(sampler);
-  const heads = stack.registry.blobHeads - heads0;
+  const heads = registryHeads() - heads0;
   const peak = Math.max(0, ...perSecond);
   const speeds = pulls.map((p) => p.mbps);
   const overNdn = pulls.every((p) => p.source === "ndn");

@@ -25,6 +25,7 @@ const TEST_ACCOUNT = { username: "tester", password: "secret" } as const;
 // Combined log format: "GET /v2/<name>/blobs/sha256:<hex> HTTP/1.1" <status> <bytes>
 const BLOB_GET_LOG = /"GET \/v2\/\S+\/blobs\/sha256:[a-f0-9]{64}\S* HTTP\/[\d.]+" 20[06] (\d+)/;
 const BLOB_HEAD_LOG = /"HEAD \/v2\/\S+\/blobs\/sha256:[a-f0-9]{64}\S* HTTP\/[\d.]+" \d{3} /;
+const MANIFEST_HEAD_LOG = /"HEAD \/v2\/\S+\/manifests\/sha256:[a-f0-9]{64}\S* HTTP\/[\d.]+" \d{3} /;
 
 /** A real CNCF distribution registry (Debian's docker-registry) on a free loopback port. */
 export class Registry {
@@ -39,6 +40,8 @@ export class Registry {
   blobBytesServed = 0;
   /** Blob HEAD requests the registry answered (any status), from its access log. */
   blobHeads = 0;
+  /** HEADs of manifests by digest (the server's lookup of a digest that is not a blob of the repository). */
+  manifestHeads = 0;
   /** With `auth: "token"`: the realm that issues the registry's tokens. */
   tokenIssuer?: TokenIssuer;
 
@@ -93,6 +96,8 @@ export class Registry {
         this.blobBytesServed += Number(m[1]);
       } else if (BLOB_HEAD_LOG.test(line)) {
         ++this.blobHeads;
+      } else if (MANIFEST_HEAD_LOG.test(line)) {
+        ++this.manifestHeads;
       }
     });
     const netns = this.netns;
