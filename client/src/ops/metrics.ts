@@ -1,5 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
+import { followCounters } from "@ndnreg/shared/metrics";
+
 import type { NdnFailure } from "../ndn/fetch-error.js";
 import type { StoreServeCounters } from "../store/store-segments.js";
 
@@ -77,41 +79,22 @@ export class ClientMetrics {
     if (store) {
       new Gauge({ name: "ndnreg_client_store_bytes", help: "Bytes held by the edge store (blobs and their packets)", registers: [this.registry], collect() { this.set(store.usedBytes); } });
       new Gauge({ name: "ndnreg_client_store_blobs", help: "Blobs held by the edge store", registers: [this.registry], collect() { this.set(store.blobCount); } });
-      follow(this.registry, "ndnreg_client_store_evictions_total", "Blobs evicted from the edge store (beyond its byte budget)", undefined, { all: () => store.evictions });
+      followCounters(this.registry, "ndnreg_client_store_evictions_total", "Blobs evicted from the edge store (beyond its byte budget)", undefined, { all: () => store.evictions });
     }
     if (serving) {
       const c = serving.counters;
-      follow(this.registry, "ndnreg_client_store_segments_total", "Segments the edge store answered, by path: wire (the uplink's hot path) or ndnts", "path", {
+      followCounters(this.registry, "ndnreg_client_store_segments_total", "Segments the edge store answered, by path: wire (the uplink's hot path) or ndnts", "path", {
         wire: () => c.data - serving.ndntsSegments, ndnts: () => serving.ndntsSegments,
       });
-      follow(this.registry, "ndnreg_client_store_reads_total", "Disk reads of the edge store: 256 KB read-ahead chunks, single segments", "kind", {
+      followCounters(this.registry, "ndnreg_client_store_reads_total", "Disk reads of the edge store: 256 KB read-ahead chunks, single segments", "kind", {
         chunk: () => c.chunkReads, segment: () => c.segmentReads,
       });
-      follow(this.registry, "ndnreg_client_store_unanswered_total", "Segment Interests the edge store did not answer, by reason", "reason", {
+      followCounters(this.registry, "ndnreg_client_store_unanswered_total", "Segment Interests the edge store did not answer, by reason", "reason", {
         overload: () => c.droppedOverload, not_held: () => c.notHeld, past_end: () => c.pastEnd, read_error: () => c.readErrors, malformed: () => c.malformed,
       });
-      follow(this.registry, "ndnreg_client_store_withdrawals_total", "Blob announcements withdrawn (evicted or dropped)", undefined, { all: () => serving.withdrawals });
+      followCounters(this.registry, "ndnreg_client_store_withdrawals_total", "Blob announcements withdrawn (evicted or dropped)", undefined, { all: () => serving.withdrawals });
     }
     collectDefaultMetrics({ register: this.registry, prefix: "ndnreg_client_" });
   }
 }
 
-/** A Prometheus counter (one series per label value, or one without a label) that follows plain counters. */
-function follow(registry: Registry, name: string, help: string, label: string | undefined, series: Record<string, () => number>): void {
-  const seen = new Map<string, number>();
-  new Counter({
-    name, help, labelNames: label ? [label] : [], registers: [registry],
-    collect() {
-      for (const [value, read] of Object.entries(series)) {
-        const now = read();
-        const delta = now - (seen.get(value) ?? 0);
-        seen.set(value, now);
-        if (label) {
-          this.labels({ [label]: value }).inc(delta);
-        } else {
-          this.inc(delta);
-        }
-      }
-    },
-  });
-}

@@ -1,4 +1,6 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from "prom-client";
+import { collectDefaultMetrics, Gauge, Registry } from "prom-client";
+
+import { followCounters } from "@ndnreg/shared/metrics";
 
 import type { InterestCounters } from "../producer/segment-producer.js";
 import type { RangeCacheStats } from "../producer/range-cache.js";
@@ -22,7 +24,7 @@ export interface ServerMetricSources {
 export function createServerMetrics(src: ServerMetricSources): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "ndnreg_server_" });
-  mirror(registry, "ndnreg_server_interests_total",
+  followCounters(registry, "ndnreg_server_interests_total",
     "Interests under the prefix, by outcome: data (segments), metadata, manifest_node, nack_missing (no such blob), nack_error (registry failing), "
     + "nack_unpublished (canonical name of a digest not learned), past_end and digest_mismatch (not answered), dropped (malformed name), "
     + "dropped_overload (too many pending, or no room for a registry read), dropped_rate_limited (lookup of an unknown blob refused by the rate limits)",
@@ -32,19 +34,19 @@ export function createServerMetrics(src: ServerMetricSources): Registry {
       past_end: () => src.interests.pastEnd, digest_mismatch: () => src.interests.digestMismatch, dropped: () => src.interests.dropped,
       dropped_overload: () => src.interests.droppedOverload, dropped_rate_limited: () => src.interests.droppedRateLimited,
     });
-  mirror(registry, "ndnreg_server_segments_total", "Segments produced, by name kind (canonical, legacy): against the clients' segments received, the share caches answered",
+  followCounters(registry, "ndnreg_server_segments_total", "Segments produced, by name kind (canonical, legacy): against the clients' segments received, the share caches answered",
     "names", { canonical: () => src.interests.canonical, legacy: () => src.interests.legacy });
-  mirror(registry, "ndnreg_server_data_payload_bytes_total", "Blob bytes published in Data packets", undefined, { "": () => src.interests.dataBytes });
-  mirror(registry, "ndnreg_server_registry_range_requests_total", "Range GETs sent to the registry, by result", "result", {
+  followCounters(registry, "ndnreg_server_data_payload_bytes_total", "Blob bytes published in Data packets", undefined, { "": () => src.interests.dataBytes });
+  followCounters(registry, "ndnreg_server_registry_range_requests_total", "Range GETs sent to the registry, by result", "result", {
     ok: () => src.rangeCache.loads, error: () => src.rangeCache.loadErrors,
   });
-  mirror(registry, "ndnreg_server_registry_range_bytes_total", "Blob bytes read from the registry", undefined, { "": () => src.rangeCache.loadedBytes });
-  mirror(registry, "ndnreg_server_registry_stat_requests_total", "HEAD requests to the registry for a blob's size, by result", "result", {
+  followCounters(registry, "ndnreg_server_registry_range_bytes_total", "Blob bytes read from the registry", undefined, { "": () => src.rangeCache.loadedBytes });
+  followCounters(registry, "ndnreg_server_registry_stat_requests_total", "HEAD requests to the registry for a blob's size, by result", "result", {
     found: () => src.catalog.found, missing: () => src.catalog.missing, error: () => src.catalog.errors,
   });
-  mirror(registry, "ndnreg_server_registry_lookups_refused_total", "Lookups of blobs not known yet that the rate limits refused (never sent to the registry)",
+  followCounters(registry, "ndnreg_server_registry_lookups_refused_total", "Lookups of blobs not known yet that the rate limits refused (never sent to the registry)",
     undefined, { "": () => src.lookups.refused });
-  mirror(registry, "ndnreg_server_range_cache_lookups_total", "Range cache lookups by segment Interests, by result", "result", {
+  followCounters(registry, "ndnreg_server_range_cache_lookups_total", "Range cache lookups by segment Interests, by result", "result", {
     hit: () => src.rangeCache.hits, miss: () => src.rangeCache.misses,
   });
   gauge(registry, "ndnreg_server_range_cache_bytes", "Bytes of range buffers in memory (fixed pools, sized from --range-cache-bytes)", () => src.rangeCache.bytes);
@@ -61,22 +63,3 @@ function gauge(registry: Registry, name: string, help: string, read: () => numbe
   new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
 }
 
-/** A Prometheus counter (one series per label value) that follows plain counters. */
-function mirror(registry: Registry, name: string, help: string, label: string | undefined, series: Record<string, () => number>): void {
-  const seen = new Map<string, number>();
-  new Counter({
-    name, help, labelNames: label ? [label] : [], registers: [registry],
-    collect() {
-      for (const [value, read] of Object.entries(series)) {
-        const now = read();
-        const delta = now - (seen.get(value) ?? 0);
-        seen.set(value, now);
-        if (label) {
-          this.labels({ [label]: value }).inc(delta);
-        } else {
-          this.inc(delta);
-        }
-      }
-    },
-  });
-}
