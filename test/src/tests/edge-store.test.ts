@@ -9,7 +9,7 @@ import { Segment } from "@ndn/naming-convention2";
 import { Interest, Name } from "@ndn/packet";
 import { canonicalBlobName, MANIFEST_FANOUT, ManifestKeyword, parseSha256Digest, SEGMENT_SIZE } from "@ndnreg/shared/ndn";
 
-import { blobLog, blobSources, pushRawBlob, pushTestImage } from "./helpers.js";
+import { blobLog, blobSources, metric, pushRawBlob, pushTestImage } from "./helpers.js";
 
 const LAYERS = [3_000_000, 2_000_000, 1_000_000, 50_000];
 
@@ -55,10 +55,6 @@ async function assertServedSegments(fw: Forwarder, prefix: string, digest: strin
   } finally {
     face.close();
   }
-}
-
-async function metric(url: string, series: string): Promise<number> {
-  return (await scrapeMetrics(`${url}/metrics`)).get(series) ?? 0;
 }
 
 /** The edge store: verified NDN bytes kept on disk, served after restarts, and never a partial blob. */

@@ -4,7 +4,7 @@ import path from "node:path";
 import { findBearerChallenge, parseWwwAuthenticate } from "@ndnreg/shared/http";
 
 import type { BlobLog, ClientHandle, Registry, Stack, TestImage } from "../bench/index.js";
-import { createImage, type ImageSpec, procStrings, processTree, pushImage, readShebang } from "../bench/index.js";
+import { createImage, type ImageSpec, procStrings, processTree, pushImage, readShebang, scrapeMetrics } from "../bench/index.js";
 
 export { pushRawBlob, sha256Text } from "../bench/index.js";
 
@@ -99,4 +99,9 @@ export function assertLaunchedByShebang(root: number, main: string, runs: { file
 export async function blobLog(client: ClientHandle, digest: string): Promise<BlobLog> {
   await client.proc.waitForLine(new RegExp(`"digest":"${digest}".*"blob done"`), 5000);
   return client.blobLogs().findLast((l) => l.digest === digest)!;
+}
+
+/** One series of a process's /metrics (`url` its metrics listener), 0 while it has none. */
+export async function metric(url: string, series: string): Promise<number> {
+  return (await scrapeMetrics(`${url}/metrics`)).get(series) ?? 0;
 }

@@ -2,16 +2,12 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, describe, test } from "node:test";
 
-import { freePort, hashFile, pullImage, scrapeMetrics, Stack, verifyPulled, waitUntil } from "../bench/index.js";
+import { freePort, hashFile, pullImage, Stack, verifyPulled, waitUntil } from "../bench/index.js";
 
-import { blobSources, pushTestImage } from "./helpers.js";
+import { blobSources, metric, pushTestImage } from "./helpers.js";
 
 interface RegistryErrors {
   errors: Array<{ code: string; message: string }>;
-}
-
-async function metric(url: string, series: string): Promise<number> {
-  return (await scrapeMetrics(`${url}/metrics`)).get(series) ?? 0;
 }
 
 /** Outage mode: the upstream unreachable, pulls by digest still complete from the site's stores over NDN. */
