@@ -23,6 +23,8 @@ export interface ForwarderOptions {
   readonly name?: string;
   /** Content store capacity in Data packets (whole forwarder). */
   readonly csCapacity?: number;
+  /** false: the content store admits no Data (no insert per packet, nothing to serve). Default true. */
+  readonly csAdmit?: boolean;
   /** Run inside this network namespace (ndnd listens on all its addresses). */
   readonly netns?: string;
   /** The address tcpUri and udpUri name (with `netns`: one of the namespace's addresses). */
@@ -93,7 +95,7 @@ export class Forwarder {
         websocket: { enabled: false },
       },
       fw: { threads },
-      tables: { content_store: { capacity: perThread, admit: true, serve: true, replacement_policy: "lru" } },
+      tables: { content_store: { capacity: perThread, admit: opts.csAdmit ?? true, serve: true, replacement_policy: "lru" } },
     };
     await f.startProcess();
     return f;

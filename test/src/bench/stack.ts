@@ -43,6 +43,12 @@ export interface BlobLog {
   badSegments?: number;
   refetched?: number;
   repaired?: number;
+  /** The fetch's smoothed round trip and final window at its end, and congestion marks seen. */
+  srttMs?: number;
+  window?: number;
+  congestionMarks?: number;
+  seconds?: number;
+  mbps?: number;
 }
 
 export interface StackOptions {

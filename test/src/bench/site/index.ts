@@ -1,1 +1,2 @@
 export * from "./site-rig.js";
+export * from "./site-cpu.js";

@@ -6,6 +6,7 @@ import { canonicalBlobName, parseSha256Digest } from "@ndnreg/shared/ndn";
 import { Forwarder, routePrefixes } from "../forwarder.js";
 import { median } from "../layer-rounds.js";
 import { ManagedProcess, waitUntil } from "../process.js";
+import type { CpuRoles } from "./site-cpu.js";
 import type { ClientHandle } from "../stack.js";
 
 import { LINK_TOLERANCE } from "../wan/link-check.js";
@@ -45,10 +46,11 @@ export class SiteRig {
   private readonly clients = new Map<number, ClientHandle>();
   private storeGeneration = 0;
 
-  private constructor(readonly wan: WanRig, private readonly routerCsPackets: number) {}
+  private constructor(readonly wan: WanRig, private readonly routerCsPackets: number, private readonly hostCsPackets: number) {}
 
-  static async start(opts: { label: string; hosts: number; routerCsPackets: number }): Promise<SiteRig> {
-    return new SiteRig(await WanRig.start({ label: opts.label, edges: 1, hostsPerEdge: opts.hosts }), opts.routerCsPackets);
+  /** `hostCsPackets`: each host forwarder's content store (0: it admits nothing). */
+  static async start(opts: { label: string; hosts: number; routerCsPackets: number; hostCsPackets: number }): Promise<SiteRig> {
+    return new SiteRig(await WanRig.start({ label: opts.label, edges: 1, hostsPerEdge: opts.hosts }), opts.routerCsPackets, opts.hostCsPackets);
   }
 
   get hosts(): readonly WanHost[] {
@@ -61,7 +63,8 @@ export class SiteRig {
     const runDir = this.wan.stack.runDir;
     this.router = await Forwarder.start(runDir, { name: "site-router", netns: site.router.name, host: site.lanAddress, routing: "dv", csCapacity: this.routerCsPackets });
     for (const [i, h] of this.hosts.entries()) {
-      const fw = await Forwarder.start(runDir, { name: `host${i + 1}`, netns: h.ns.name, host: h.address, routing: "dv", csCapacity: 2048 });
+      const fw = await Forwarder.start(runDir, { name: `host${i + 1}`, netns: h.ns.name, host: h.address, routing: "dv",
+        csCapacity: Math.max(this.hostCsPackets, 2), csAdmit: this.hostCsPackets > 0 });
       this.hostForwarders.push(fw);
       await fw.addNeighbour(this.router.tcpUri);
       await this.router.addNeighbour(fw.tcpUri);
@@ -89,6 +92,22 @@ export class SiteRig {
     const c = await this.wan.client(this.hosts[i]!, this.hostForwarders[i]!.uri, ["--store-dir", storeDir]);
     this.clients.set(i, c);
     return c;
+  }
+
+  /**
+   * The processes of a pull on host `puller`, by role: its forwarder and client, the site router,
+   * and every other host's forwarder and client (the stores that answer it).
+   */
+  cpuRoles(puller: number): CpuRoles {
+    const pids = (xs: ReadonlyArray<number | undefined>) => xs.filter((p): p is number => p !== undefined);
+    const others = [...this.clients].filter(([i]) => i !== puller).map(([, c]) => c.proc.child.pid);
+    return {
+      "pulling ndnd": pids([this.hostForwarders[puller]?.pid]),
+      "router ndnd": pids([this.router?.pid]),
+      "storing ndnds": pids(this.hostForwarders.filter((_, i) => i !== puller).map((f) => f.pid)),
+      "pulling client": pids([this.clients.get(puller)?.proc.child.pid]),
+      "storing clients": pids(others),
+    };
   }
 
   async stopClients(): Promise<void> {
