@@ -15,11 +15,13 @@ export interface ShaperCounters {
 
 /**
  * The bottleneck queue: one bandwidth-delay product (the classic rule for a router buffer that lets
- * a single flow keep the link busy), never under 64 KB. The latency itself is added by the relays,
- * outside this queue, so it holds only what a sender pushes beyond the link's rate.
+ * a single flow keep the link busy), never under two 64 KB GSO frames (a veth passes them whole; a
+ * FIFO that cannot hold two drops nearly every one, and a short LAN's TCP falls to a few Mbit/s).
+ * The latency itself is added by the relays, outside this queue, so it holds only what a sender
+ * pushes beyond the link's rate.
  */
 export function queueBytes(shape: LinkShape): number {
-  return Math.max(64_000, Math.round((shape.rateMbit * 1e6 / 8) * (shape.rttMs / 1000)));
+  return Math.max(140_000, Math.round((shape.rateMbit * 1e6 / 8) * (shape.rttMs / 1000)));
 }
 
 /**
