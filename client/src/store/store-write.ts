@@ -13,6 +13,12 @@ import type { StoredPackets } from "./packet-file.js";
  */
 const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Bytes gathered before one write: a write per delivery batch (a few segments) cost the pulling
+ * client more main-thread time than hashing the blob.
+ */
+const WRITE_CHUNK = 1024 * 1024;
+
 interface StoreHooks {
   readonly install: (tmpBlob: string, packets: StoredPackets) => Promise<void>;
   /** The write ended, installed or not. */
@@ -22,7 +28,7 @@ interface StoreHooks {
 
 /**
  * A tee of one blob's delivery over NDN into the store: payloads are copied as they reach the
- * response and appended to a file under tmp/. commit() is called only once the bytes were
+ * response, gathered into 1 MB chunks and appended to a file under tmp/. commit() is called only once the bytes were
  * verified (whole-blob hash, or every segment against the signed manifest) and all came over NDN;
  * it flushes the file, fetches the signed packets, and lets the store rename both into place.
  * Anything else (bytes not from byte 0 or with a gap, a slow disk, an error, abort()) removes the
@@ -33,7 +39,12 @@ export class StoreWrite {
   private fh?: Promise<FileHandle>;
   private chain: Promise<unknown> = Promise.resolve();
   private received = 0;
+  /** Bytes copied but not yet written (gathered, or queued for the disk). */
   private queued = 0;
+  /** The chunk being gathered, and the bytes put into chunks so far. */
+  private chunk?: Buffer;
+  private chunkLength = 0;
+  private staged = 0;
   private state: "open" | "committing" | "ended" = "open";
   private failure?: string;
 
@@ -59,9 +70,9 @@ export class StoreWrite {
       this.fail(`delivery starts at byte ${start}`);
       return;
     }
-    const copy = Buffer.concat(payloads);
-    this.received += copy.length;
-    this.queued += copy.length;
+    const length = payloads.reduce((n, p) => n + p.length, 0);
+    this.received += length;
+    this.queued += length;
     if (this.received > this.size) {
       this.fail(`more than ${this.size} bytes`);
       return;
@@ -70,13 +81,42 @@ export class StoreWrite {
       this.fail("disk slower than the network");
       return;
     }
+    for (const p of payloads) {
+      this.stage(p);
+    }
+  }
+
+  /** Copies `bytes` into the chunk being gathered, writing each chunk once it is full. */
+  private stage(bytes: Uint8Array): void {
+    for (let off = 0; off < bytes.length;) {
+      // A chunk never runs past the blob's end (received <= size), so the last one fills exactly.
+      const chunk = this.chunk ??= Buffer.allocUnsafe(Math.min(WRITE_CHUNK, this.size - this.staged));
+      const n = Math.min(chunk.length - this.chunkLength, bytes.length - off);
+      chunk.set(bytes.subarray(off, off + n), this.chunkLength);
+      this.chunkLength += n;
+      this.staged += n;
+      off += n;
+      if (this.chunkLength === chunk.length) {
+        this.writeChunk();
+      }
+    }
+  }
+
+  /** Queues the gathered bytes for the disk, in order. */
+  private writeChunk(): void {
+    if (!this.chunk || this.chunkLength === 0) {
+      return;
+    }
+    const bytes = this.chunk.subarray(0, this.chunkLength);
+    this.chunk = undefined;
+    this.chunkLength = 0;
     this.fh ??= open(this.file, "wx");
     const fh = this.fh;
     this.chain = this.chain.then(async () => {
       if (this.failure === undefined) {
-        await (await fh).write(copy);
+        await (await fh).write(bytes);
       }
-      this.queued -= copy.length;
+      this.queued -= bytes.length;
     }).catch((err: unknown) => this.fail(String(err)));
   }
 
@@ -93,6 +133,7 @@ export class StoreWrite {
       if (this.received !== this.size) {
         this.fail(`${this.received} of ${this.size} bytes`);
       }
+      this.writeChunk();
       this.fh ??= open(this.file, "wx"); // a zero-byte blob
       await this.chain;
       if (this.failure !== undefined) {
@@ -138,6 +179,7 @@ export class StoreWrite {
       return;
     }
     this.state = "ended";
+    this.chunk = undefined;
     await this.chain.catch(() => undefined);
     const fh = this.fh;
     this.fh = undefined;

@@ -80,6 +80,14 @@ describe("edge store", () => {
     assert.equal(store.writer(b.id, b.bytes.length), undefined, "a stored blob is not written again");
   });
 
+  test("a blob of several 1 MB write chunks, its 8000-byte pieces straddling them, is stored byte for byte", async () => {
+    const store = await openStore(10_000_000);
+    const b = blob(2.5 * 1024 * 1024 + 1);
+    assert.ok(await put(store, b));
+    assert.ok(readFileSync(store.blobPath(b.id.digest.hex)).equals(b.bytes));
+    assert.deepEqual(readdirSync(store.tmpDir), []);
+  });
+
   test("a zero-byte blob is stored too", async () => {
     const store = await openStore(1_000_000);
     const b = blob(0);
