@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 
 import { type ByteRange, parseRange } from "../http/range.js";
+import { OUTAGE_GRACE_MS } from "../http/outage.js";
 import type { Upstream } from "../http/upstream.js";
 
 /**
@@ -36,7 +37,9 @@ export type BlobPlan =
  * and the caller's Range. `httpOnly`: this digest's NDN copy was wrong before.
  */
 export async function planBlob(upstream: Upstream, req: IncomingMessage, path: string, signal: AbortSignal, httpOnly: boolean): Promise<BlobPlan> {
-  const head = await upstream.request({ method: "HEAD", path, headers: req.headers, dropHeaders: ["range", "if-range"], signal, followRedirects: true });
+  const head = await upstream.request({
+    method: "HEAD", path, headers: req.headers, dropHeaders: ["range", "if-range"], signal, followRedirects: true, retryMs: OUTAGE_GRACE_MS,
+  });
   await head.body.dump();
   const size = Number(head.headers["content-length"]);
   if (head.statusCode !== 200 || !Number.isSafeInteger(size) || size < 0 || httpOnly) {

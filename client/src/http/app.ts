@@ -10,7 +10,7 @@ import { makeBlobId } from "@ndnreg/shared/ndn";
 import type { BlobHandler } from "../blob/blob-handler.js";
 import type { ManifestKeeper } from "../blob/manifest-keeper.js";
 import type { OutageAnswers } from "./outage-answers.js";
-import type { OutageMode } from "./outage.js";
+import { OUTAGE_GRACE_MS, type OutageMode } from "./outage.js";
 import { sendUpstreamError } from "./upstream-errors.js";
 import { classify, manifestRepository, offlineRoute } from "./routes.js";
 import type { Upstream } from "./upstream.js";
@@ -68,7 +68,9 @@ export function buildApp({ upstream, blobs, log, ops, outage, manifests }: AppDe
         await blobs.get(req, res, route.id, path);
         return;
       }
-      const up = await upstream.request({ method, path, headers: req.headers, body: req, followRedirects: route.followRedirects });
+      const up = await upstream.request({
+        method, path, headers: req.headers, body: req, followRedirects: route.followRedirects, retryMs: offline ? OUTAGE_GRACE_MS : undefined,
+      });
       outage?.mode.answered();
       if (manifests && method === "GET" && up.statusCode === 200) {
         const id = makeBlobId(manifestRepository(url.pathname) ?? "", String(up.headers["docker-content-digest"] ?? ""));

@@ -19,6 +19,13 @@ function isUnreachable(err: unknown): boolean {
   return code !== undefined && UNREACHABLE.has(code);
 }
 
+/**
+ * How long a read outage mode can answer keeps trying an upstream that gives no answer before the
+ * client enters outage mode: a registry restarting for a few seconds is waited for, a cut WAN link
+ * costs the first request 5 s rather than the whole --upstream-timeout.
+ */
+export const OUTAGE_GRACE_MS = 5000;
+
 /** How often the upstream is asked whether it is back, while in outage mode. */
 const PROBE_INTERVAL_MS = 5000;
 

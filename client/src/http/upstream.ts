@@ -34,6 +34,11 @@ export interface UpstreamRequest {
   readonly followRedirects?: boolean;
   /** Caller headers not to forward (e.g. Range when the proxy decides the range itself). */
   readonly dropHeaders?: readonly string[];
+  /**
+   * How long a GET/HEAD that got no answer is tried again (default: the whole --upstream-timeout).
+   * Shorter for reads outage mode can answer: their answer is the same verified bytes either way.
+   */
+  readonly retryMs?: number;
 }
 
 /**
@@ -47,7 +52,8 @@ export class Upstream {
   /** `timeoutMs`: longest wait for the upstream's response headers, and between body bytes. */
   constructor(readonly base: URL, private readonly timeoutMs = 30_000) {
     this.direct = new Agent({
-      connections: 64, keepAliveTimeout: 30_000, connectTimeout: Math.min(10_000, timeoutMs), headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
+      // A TCP handshake that has not completed in 5 s (two SYN retransmissions) is a path that is cut.
+      connections: 64, keepAliveTimeout: 30_000, connectTimeout: Math.min(5_000, timeoutMs), headersTimeout: timeoutMs, bodyTimeout: timeoutMs,
     });
   }
 
@@ -56,7 +62,7 @@ export class Upstream {
   }
 
   private async retrying(req: UpstreamRequest): Promise<Dispatcher.ResponseData> {
-    const deadline = performance.now() + this.timeoutMs;
+    const deadline = performance.now() + Math.min(req.retryMs ?? this.timeoutMs, this.timeoutMs);
     for (let delay = 100; ; delay = Math.min(1000, 2 * delay)) {
       try {
         return await this.once(req);
