@@ -174,22 +174,25 @@ async function main(): Promise<void> {
         layerRows.push(rs.find((r) => r.seconds === mid)!);
       }
     }
-    const cases: Array<{ name: string; host: string; client?: ClientHandle; ndn: boolean; before?: () => Promise<void> }> = [
+    // Cases marked `inTurns` next to each other run in turns, one run of each in a round, so that
+    // the UDP faces are compared with the Unix socket over the same stretch of the forwarder's life
+    // (its heap grows with every segment forwarded; a case run after the others pays more for it).
+    const cases: Array<{ name: string; host: string; client?: ClientHandle; ndn: boolean; inTurns?: true; before?: () => Promise<void> }> = [
       { name: "direct skopeo pull from the registry", host: stack.registry.host, ndn: false },
       {
-        name: "through client, cold caches", host: cold.host, client: cold, ndn: true,
+        name: "through client, cold caches", host: cold.host, client: cold, ndn: true, inTurns: true,
         before: async () => {
           image = await newImage();
         },
       },
       {
-        name: `${UDP_CASE} (MTU ${stack.forwarder.udpMtu}), cold caches`, host: udp.host, client: udp, ndn: true,
+        name: `${UDP_CASE} (MTU ${stack.forwarder.udpMtu}), cold caches`, host: udp.host, client: udp, ndn: true, inTurns: true,
         before: async () => {
           image = await newImage();
         },
       },
       {
-        name: `${UDP_CASE} (stock ndnd MTU ${STOCK_UDP_MTU}), cold caches`, host: udpStock.host, client: udpStock, ndn: true,
+        name: `${UDP_CASE} (stock ndnd MTU ${STOCK_UDP_MTU}), cold caches`, host: udpStock.host, client: udpStock, ndn: true, inTurns: true,
         before: async () => {
           image = await newImage();
           await stockUdpMtu(stack, udpStock); // again: ndnd replaces a face idle past its lifetime
@@ -199,13 +202,24 @@ async function main(): Promise<void> {
       { name: "router cache warm, server stopped", host: warm.host, client: warm, ndn: true, before: async () => { await stack.stopServer(); } },
     ];
     let directMbps = 0;
-    for (const [k, c] of cases.entries()) {
-      const samples: Sample[] = [];
-      for (let i = 0; i < runs; ++i) {
-        await c.before?.();
-        samples.push(await measure(stack, image, c.host, c.client, `case${k}`, i));
-        console.error(`  ${c.name} run ${i + 1}: ${samples.at(-1)!.seconds.toFixed(2)} s`);
+    const samplesOf = cases.map((): Sample[] => []);
+    for (let first = 0; first < cases.length;) {
+      let end = first + 1;
+      while (cases[first]!.inTurns && end < cases.length && cases[end]!.inTurns) {
+        ++end;
       }
+      for (let i = 0; i < runs; ++i) {
+        for (let k = first; k < end; ++k) {
+          const c = cases[k]!;
+          await c.before?.();
+          samplesOf[k]!.push(await measure(stack, image, c.host, c.client, `case${k}`, i));
+          console.error(`  ${c.name} run ${i + 1}: ${samplesOf[k]!.at(-1)!.seconds.toFixed(2)} s`);
+        }
+      }
+      first = end;
+    }
+    for (const [k, c] of cases.entries()) {
+      const samples = samplesOf[k]!;
       const seconds = median(samples.map((s) => s.seconds));
       const mbps = imageBytes / MB / seconds;
       if (!c.ndn) {
