@@ -15,10 +15,11 @@ import { fileURLToPath } from "node:url";
 import {
   anchorCpuGoal, barChartSvg, BlobPuller, CacheHits, type ClientHandle, cpuSeconds, createImage, getBlob, getThreeLayers, type GoalRow,
   type ManagedProcess, median, peakRss, printGoals, pullImage, pushImage, pushLayerRound, rangeGoal, residentBytes, resetPeakRss, roundOrder,
-  sharedLayerGoal, Stack, type TestImage, verifyPulled,
+  sharedLayerGoal, Stack, STOCK_UDP_MTU, type TestImage, verifyPulled,
 } from "./bench/index.js";
 
 const MB = 1e6;
+const UDP_CASE = "client on the forwarder's UDP face";
 const imageMb = Number(process.env["BENCH_MB"] ?? 180);
 const layerCount = Number(process.env["BENCH_LAYERS"] ?? 5);
 const runs = Number(process.env["BENCH_RUNS"] ?? 3);
@@ -81,6 +82,11 @@ async function measure(stack: Stack, image: TestImage, host: string, client: Cli
   };
 }
 
+/** Give `client`'s UDP face on the forwarder ndnd's stock MTU, so that Data reach it in NDNLPv2 fragments. */
+async function stockUdpMtu(stack: Stack, client: ClientHandle): Promise<void> {
+  await stack.forwarder.setFaceMtu(await stack.forwarder.udpFaceOf(client.proc.child.pid!), STOCK_UDP_MTU);
+}
+
 /** Three layers never fetched before (so the path is cold): at once, or one after another. */
 async function layerConcurrency(
   stack: Stack, puller: BlobPuller, client: ClientHandle, image: TestImage, repository: string, parallel: boolean, parMb: number,
@@ -124,8 +130,10 @@ async function main(): Promise<void> {
     const imageBytes = image.blobs.reduce((n, b) => n + b.size, 0);
     const cold = await stack.startClient();
     const warm = await stack.startClient();
-    // The same as `cold`, on the forwarder's UDP face (NDNLPv2 fragments of ndnd's UDP MTU).
+    // The same as `cold`, on the forwarder's UDP face: with the MTU its configuration fits to
+    // loopback (a segment per datagram), and a face given ndnd's stock MTU (NDNLPv2 fragments).
     const udp = await stack.startClient({ router: stack.forwarder.udpUri });
+    const udpStock = await stack.startClient({ router: stack.forwarder.udpUri });
     // Steady state first, as on a router and proxies that have been running for a while: JIT
     // compiled, and the forwarder's content store full of other layers. A store still growing
     // costs ndnd twice the CPU per packet (its profile: memmove into fresh memory, page faults in
@@ -137,6 +145,9 @@ async function main(): Promise<void> {
     await getBlob(cold, "bench/fill", fill.layers[0]!.digest);
     await getBlob(warm, "bench/fill", fill.layers[1]!.digest);
     await getBlob(udp, "bench/fill", fill.layers[1]!.digest);
+    await getBlob(udpStock, "bench/fill", fill.layers[1]!.digest);
+    await stockUdpMtu(stack, udpStock);
+    await getBlob(udpStock, "bench/fill", fill.layers[1]!.digest);
     const forwarderRssAfterFill = residentBytes(stack.forwarder.pid!);
     console.error(`image: ${(imageBytes / MB).toFixed(1)} MB in ${layerCount} layers; ${runs} runs per case`);
 
@@ -163,31 +174,52 @@ async function main(): Promise<void> {
         layerRows.push(rs.find((r) => r.seconds === mid)!);
       }
     }
-    const cases: Array<{ name: string; host: string; client?: ClientHandle; ndn: boolean; before?: () => Promise<void> }> = [
+    // Cases marked `inTurns` next to each other run in turns, one run of each in a round, so that
+    // the UDP faces are compared with the Unix socket over the same stretch of the forwarder's life
+    // (its heap grows with every segment forwarded; a case run after the others pays more for it).
+    const cases: Array<{ name: string; host: string; client?: ClientHandle; ndn: boolean; inTurns?: true; before?: () => Promise<void> }> = [
       { name: "direct skopeo pull from the registry", host: stack.registry.host, ndn: false },
       {
-        name: "through client, cold caches", host: cold.host, client: cold, ndn: true,
+        name: "through client, cold caches", host: cold.host, client: cold, ndn: true, inTurns: true,
         before: async () => {
           image = await newImage();
         },
       },
       {
-        name: "client on the forwarder's UDP face, cold caches", host: udp.host, client: udp, ndn: true,
+        name: `${UDP_CASE} (MTU ${stack.forwarder.udpMtu}), cold caches`, host: udp.host, client: udp, ndn: true, inTurns: true,
         before: async () => {
           image = await newImage();
+        },
+      },
+      {
+        name: `${UDP_CASE} (stock ndnd MTU ${STOCK_UDP_MTU}), cold caches`, host: udpStock.host, client: udpStock, ndn: true, inTurns: true,
+        before: async () => {
+          image = await newImage();
+          await stockUdpMtu(stack, udpStock); // again: ndnd replaces a face idle past its lifetime
         },
       },
       { name: "second client, router cache warm", host: warm.host, client: warm, ndn: true },
       { name: "router cache warm, server stopped", host: warm.host, client: warm, ndn: true, before: async () => { await stack.stopServer(); } },
     ];
     let directMbps = 0;
-    for (const c of cases) {
-      const samples: Sample[] = [];
-      for (let i = 0; i < runs; ++i) {
-        await c.before?.();
-        samples.push(await measure(stack, image, c.host, c.client, c.name.split(" ")[0]!, i));
-        console.error(`  ${c.name} run ${i + 1}: ${samples.at(-1)!.seconds.toFixed(2)} s`);
+    const samplesOf = cases.map((): Sample[] => []);
+    for (let first = 0; first < cases.length;) {
+      let end = first + 1;
+      while (cases[first]!.inTurns && end < cases.length && cases[end]!.inTurns) {
+        ++end;
       }
+      for (let i = 0; i < runs; ++i) {
+        for (let k = first; k < end; ++k) {
+          const c = cases[k]!;
+          await c.before?.();
+          samplesOf[k]!.push(await measure(stack, image, c.host, c.client, `case${k}`, i));
+          console.error(`  ${c.name} run ${i + 1}: ${samplesOf[k]!.at(-1)!.seconds.toFixed(2)} s`);
+        }
+      }
+      first = end;
+    }
+    for (const [k, c] of cases.entries()) {
+      const samples = samplesOf[k]!;
       const seconds = median(samples.map((s) => s.seconds));
       const mbps = imageBytes / MB / seconds;
       if (!c.ndn) {
@@ -244,9 +276,10 @@ async function main(): Promise<void> {
     }
     printTable(rows, imageBytes);
     const ndnRow = rows.find((r) => r.case.startsWith("through client, cold"));
-    const udpRow = rows.find((r) => r.case.startsWith("client on the forwarder's UDP face"));
-    if (ndnRow && udpRow) {
-      console.log(`\nUDP face against the Unix socket, cold: ${(udpRow.mbps / ndnRow.mbps).toFixed(2)}x`);
+    const udpRows = rows.filter((r) => r.case.startsWith(UDP_CASE));
+    if (ndnRow && udpRows.length > 0) {
+      const ratios = udpRows.map((r) => `${(r.mbps / ndnRow.mbps).toFixed(2)}x with ${/\((.*MTU \d+)\)/.exec(r.case)![1]}`);
+      console.log(`\nUDP face against the Unix socket, cold: ${ratios.join(", ")}`);
     }
     printGoals(goals);
     console.log(`\nndnd resident memory: ${(forwarderRssAfterFill / MB).toFixed(0)} MB once its content store was full, ${(residentBytes(stack.forwarder.pid!) / MB).toFixed(0)} MB at the end (capacity ${csCapacity} packets, ~${(csCapacity * 8200 / MB).toFixed(0)} MB)`);

@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   try {
     const client = await stack.startClient();
     console.log(`  registry   ${stack.registry.url}`);
-    console.log(`  forwarder  ${stack.forwarder.uri}`);
+    console.log(`  forwarder  ${stack.forwarder.uri}, ${stack.forwarder.udpUri} (UDP MTU ${stack.forwarder.udpMtu}: loopback-only)`);
     console.log(`  client     http://${client.host}  (upstream ${stack.registry.url}, prefix ${stack.prefix})`);
 
     const image = createImage(path.join(stack.runDir, "image"), {

@@ -4,10 +4,14 @@ import { connect } from "node:net";
 import path from "node:path";
 import { promisify } from "node:util";
 
+import { Forwarder as NdnForwarder } from "@ndn/fw";
+import { ControlParameters, invoke } from "@ndn/nfdmgmt";
+import { UnixTransport } from "@ndn/node-transport";
 import { Name } from "@ndn/packet";
 
 import { freeTcpUdpPort } from "./ports.js";
 import { ManagedProcess } from "./process.js";
+import { udpLocalPorts } from "./proc-stats.js";
 
 /**
  * How the bench and tests run ndnd, as the README advises operators to: freed heap pages stay
@@ -18,6 +22,11 @@ import { ManagedProcess } from "./process.js";
 const FORWARDER_ENV = { GODEBUG: "madvdontneed=0" };
 
 const run = promisify(execFile);
+
+/** The NDN packet size limit (NFD, ndnd): a UDP MTU this large carries every packet whole. */
+export const NDN_MAX_PACKET_BYTES = 8800;
+/** ndnd's own `faces.udp.default_mtu`: an NDNLPv2 frame and its IPv6 and UDP headers fit a 1500-byte frame. */
+export const STOCK_UDP_MTU = 1420;
 
 export interface ForwarderOptions {
   readonly name?: string;
@@ -36,6 +45,27 @@ export interface ForwarderOptions {
   readonly routing?: "dv";
   /** The dv network name, the same on every router of a site ("/site"); the router is `<network>/<name>`. */
   readonly dvNetwork?: string;
+  /**
+   * ndnd's `faces.udp.default_mtu`, the largest datagram it sends on a UDP face; larger packets
+   * leave as NDNLPv2 fragments. Fitted to the link: 8800 (whole packets) on a loopback-only
+   * forwarder (no `netns`, 127.0.0.1: loopback's MTU is 65536), 1420 otherwise (the namespaces'
+   * veths carry 1500-byte frames). `NDND_UDP_MTU` overrides both.
+   */
+  readonly udpMtu?: number;
+}
+
+/** The UDP MTU a forwarder's configuration gets (docs/operations.md, "The forwarder's UDP MTU"). */
+function fittedUdpMtu(opts: ForwarderOptions): number {
+  const override = process.env["NDND_UDP_MTU"];
+  if (override) {
+    const mtu = Number(override);
+    if (!Number.isInteger(mtu) || mtu < 64 || mtu > NDN_MAX_PACKET_BYTES) {
+      throw new Error(`NDND_UDP_MTU=${override}: expected an integer from 64 to ${NDN_MAX_PACKET_BYTES}`);
+    }
+    return mtu;
+  }
+  const loopbackOnly = opts.netns === undefined && (opts.host ?? "127.0.0.1") === "127.0.0.1";
+  return opts.udpMtu ?? (loopbackOnly ? NDN_MAX_PACKET_BYTES : STOCK_UDP_MTU);
 }
 
 /** How often dv routers advertise to neighbours, and when one is declared dead (ndnd's defaults: 5 s, 30 s). */
@@ -50,8 +80,8 @@ export class Forwarder {
   private readonly neighbours: string[] = [];
   private fwConfig: object = {};
 
-  private constructor(private readonly dir: string, readonly name: string, readonly port: number, readonly host: string, private readonly netns?: string,
-    private readonly dvNetwork?: string) {
+  private constructor(private readonly dir: string, readonly name: string, readonly port: number, readonly host: string, readonly udpMtu: number,
+    private readonly netns?: string, private readonly dvNetwork?: string) {
     this.socketPath = path.join(dir, "nfd.sock");
   }
 
@@ -78,7 +108,8 @@ export class Forwarder {
   static async start(runDir: string, opts: ForwarderOptions = {}): Promise<Forwarder> {
     const name = opts.name ?? "ndnd";
     const dvNetwork = opts.routing === "dv" ? opts.dvNetwork ?? "/site" : undefined;
-    const f = new Forwarder(path.join(runDir, name), name, await freeTcpUdpPort(), opts.host ?? "127.0.0.1", opts.netns, dvNetwork);
+    const f = new Forwarder(path.join(runDir, name), name, await freeTcpUdpPort(), opts.host ?? "127.0.0.1", fittedUdpMtu(opts),
+      opts.netns, dvNetwork);
     mkdirSync(f.dir, { recursive: true });
     const threads = Number(process.env["NDND_THREADS"] ?? 2);
     // ndnd's capacity is per forwarding thread.
@@ -87,8 +118,7 @@ export class Forwarder {
       core: { log_level: process.env["NDND_LOG_LEVEL"] ?? "WARN" },
       faces: {
         udp: {
-          enabled_unicast: true, enabled_multicast: false, port_unicast: f.port,
-          ...(process.env["NDND_UDP_MTU"] ? { default_mtu: Number(process.env["NDND_UDP_MTU"]) } : {}),
+          enabled_unicast: true, enabled_multicast: false, port_unicast: f.port, default_mtu: f.udpMtu,
         },
         tcp: { enabled: true, port_unicast: f.port },
         unix: { enabled: true, socket_path: f.socketPath },
@@ -202,6 +232,38 @@ export class Forwarder {
       const m = /faceid=(\d+) remote=(\S+)/.exec(line);
       return m && (!remote || remote.test(m[2]!)) ? [Number(m[1])] : [];
     });
+  }
+
+  /**
+   * The face of a process's UDP socket (the process must have sent already: ndnd creates a UDP
+   * face on its first datagram).
+   */
+  async udpFaceOf(pid: number): Promise<number> {
+    const ports = udpLocalPorts(pid);
+    const faces = await this.faceIds(new RegExp(`^udp[46]?://\\S+:(${ports.join("|")})$`));
+    if (faces.length !== 1) {
+      throw new Error(`${this.name}: expected one UDP face of process ${pid} (local ports ${ports.join(", ")}), found ${faces.length}`);
+    }
+    return faces[0]!;
+  }
+
+  /**
+   * Set one face's MTU (NFD's `faces/update`; ndnd's CLI has no such verb): a UDP face of a
+   * forwarder fitted to loopback can be given ndnd's stock 1420 to show what fragments cost.
+   */
+  async setFaceMtu(faceId: number, mtu: number): Promise<void> {
+    const fw = NdnForwarder.create();
+    const prefix = new Name("/localhost/nfd");
+    const face = await UnixTransport.createFace({ fw, addRoutes: [prefix] }, this.socketPath);
+    try {
+      const res = await invoke("faces/update", { faceId, mtu }, { cOpts: { fw }, prefix });
+      const set = res.statusCode === 200 ? ControlParameters.decodeFromResponseBody(res).mtu : undefined;
+      if (set !== mtu) {
+        throw new Error(`${this.name}: faces/update of face ${faceId} to MTU ${mtu}: ${res.statusCode} ${res.statusText}, MTU ${set}`);
+      }
+    } finally {
+      face.close();
+    }
   }
 
   /** Content-store counters from `ndnd fw cs-info`. */

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 
 const TICKS_PER_SECOND = 100; // USER_HZ on Linux
 
@@ -61,4 +61,21 @@ export function processTree(root: number): number[] {
     }
   }
   return [...tree];
+}
+
+/** Local ports of a process's UDP sockets (IPv4 and IPv6), from its namespace's socket tables. */
+export function udpLocalPorts(pid: number): number[] {
+  const inodes = new Set(readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      return m ? [m[1]!] : [];
+    } catch {
+      return []; // closed meanwhile
+    }
+  }));
+  return ["udp", "udp6"].flatMap((table) => readFileSync(`/proc/${pid}/net/${table}`, "utf8").split("\n").slice(1).flatMap((line) => {
+    // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
+    const f = line.trim().split(/\s+/);
+    return f.length > 9 && inodes.has(f[9]!) ? [Number.parseInt(f[1]!.split(":")[1]!, 16)] : [];
+  }));
 }

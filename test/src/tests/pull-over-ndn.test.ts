@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 
-import { type ClientHandle, type CountingProxy, pullImage, Stack, verifyPulled } from "../bench/index.js";
+import { type ClientHandle, type CountingProxy, NDN_MAX_PACKET_BYTES, pullImage, Stack, STOCK_UDP_MTU, verifyPulled } from "../bench/index.js";
 import { pushRawBlob, pushTestImage, sha256Text, blobSources } from "./helpers.js";
 
 /**
@@ -70,13 +70,22 @@ describe("pull through the client, blobs over NDN only", () => {
     assert.equal((await blobSources(client, [digest])).get(digest), "ndn");
   });
 
-  test("a client on a UDP uplink: Data in NDNLPv2 fragments, put back together on the hot path", async () => {
+  test("a client on a UDP uplink: whole Data at the loopback MTU, then NDNLPv2 fragments put back together on the hot path", async () => {
     const udpClient = await stack.startClient({ upstream: refusing.url, router: stack.forwarder.udpUri });
-    const image = await pushTestImage(stack, "udp/app:v1", { format: "oci", layers: [30_000, 500_000] });
-    const out = await pullImage(udpClient.host, "udp/app:v1", path.join(stack.runDir, "out-udp"));
-    await verifyPulled(image, out);
-    const sources = await blobSources(udpClient, image.blobs.map((b) => b.digest));
-    assert.deepEqual([...new Set(sources.values())], ["ndn"]);
+    assert.equal(stack.forwarder.udpMtu, NDN_MAX_PACKET_BYTES, "a loopback forwarder's UDP MTU carries whole segments");
+    const pull = async (ref: string) => {
+      const image = await pushTestImage(stack, ref, { format: "oci", layers: [30_000, 500_000] });
+      const out = await pullImage(udpClient.host, ref, path.join(stack.runDir, `out-${ref.replace(/\W/g, "-")}`));
+      await verifyPulled(image, out);
+      const sources = await blobSources(udpClient, image.blobs.map((b) => b.digest));
+      assert.deepEqual([...new Set(sources.values())], ["ndn"]);
+    };
+    await pull("udp/whole:v1");
+    // ndnd's stock MTU on this client's face: every 8000-byte segment now leaves ndnd in fragments.
+    const face = await stack.forwarder.udpFaceOf(udpClient.proc.child.pid!);
+    await stack.forwarder.setFaceMtu(face, STOCK_UDP_MTU);
+    await pull("udp/fragments:v1");
+    assert.match(await stack.forwarder.control("face-list"), new RegExp(`faceid=${face} .* mtu=${STOCK_UDP_MTU}B`), "the same face carried the pull");
   });
 
   test("the refusing upstream never served a blob byte", () => {
