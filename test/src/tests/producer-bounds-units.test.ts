@@ -10,6 +10,7 @@ import { Encoder } from "@ndn/tlv";
 import { createLogger } from "@ndnreg/shared";
 import { type BlobId, LEGACY_SEGMENT_SIZE, makeBlobId, peekPacket, SEGMENT_SIZE, type WireTransport } from "@ndnreg/shared/ndn";
 
+import { LoadSlots } from "@ndnreg/server/producer/load-slots";
 import { RangeCache, type RangeCacheOptions, RangeOverloadError } from "@ndnreg/server/producer/range-cache";
 import { aheadReadBytes, BlobRuns, missReadBytes, READ_AMPLIFICATION, readBudget, type ReadSizes } from "@ndnreg/server/producer/sequential-runs";
 import { WireAdapter } from "@ndnreg/server/producer/adapters/wire-adapter";
@@ -299,6 +300,33 @@ describe("range cache", () => {
     await sleep(2600); // idle: everything is let go
     assert.equal(cache.stats.bytes, 0);
     cache.close();
+  });
+});
+
+describe("registry read slots", () => {
+  test("a read that can go goes at once, even while an older one waits for a buffer", () => {
+    const slots = new LoadSlots(4, 8, 1000);
+    let buffers = 0;
+    const started: string[] = [];
+    const read = (name: string) => () => {
+      if (buffers === 0) {
+        return "wait" as const;
+      }
+      --buffers;
+      started.push(name);
+      return "started" as const;
+    };
+    assert.ok(slots.enter(read("first"), () => assert.fail("not refused")));
+    assert.equal(slots.queued, 1, "no buffer: it waits");
+    ++buffers;
+    assert.ok(slots.enter(read("second"), () => assert.fail("not refused")));
+    assert.deepEqual(started, ["first"], "the older read took the buffer first");
+    assert.equal(slots.queued, 1);
+    ++buffers;
+    assert.ok(slots.enter(() => (started.push("third"), "started"), () => assert.fail("not refused")));
+    assert.deepEqual(started, ["first", "second", "third"]);
+    assert.equal(slots.queued, 0);
+    assert.equal(slots.inFlight, 3);
   });
 });
 
