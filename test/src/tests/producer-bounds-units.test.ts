@@ -282,6 +282,35 @@ describe("range cache", () => {
     cache.close();
   });
 
+  test("read-ahead leaves a buffer to a read Interests wait for: another blob's pull does not wait on it", async () => {
+    const size = 40e6;
+    const a = randomBytes(size);
+    const b = randomBytes(size);
+    const ids = [idOf(a), idOf(b)];
+    // Three large buffers; a queued read is refused (300 ms) long before a range in use goes cold.
+    const options = { segmentSize: SEG, blockBytes: 8 * SEG, maxRead: 512 * SEG, cacheBytes: 17e6, maxLoads: 16, maxQueueMs: 300 };
+    const cache = new RangeCache((id, begin, end, into, progress) => new Promise<void>((resolve) => setImmediate(() => {
+      into.set((id === ids[0] ? a : b).subarray(begin, end));
+      progress(end - begin);
+      resolve();
+    })), options);
+    const get = async (which: 0 | 1, s: number) => {
+      const blob = which === 0 ? a : b;
+      const bytes = cache.peek(ids[which]!, size, s * SEG, (s + 1) * SEG) ?? await cache.read(ids[which]!, size, s * SEG, (s + 1) * SEG);
+      assert.ok(Buffer.from(bytes).equals(blob.subarray(s * SEG, (s + 1) * SEG)), `blob ${which} segment ${s}`);
+    };
+    // Blob a read in order, in windows, until its reads and read-ahead are as large as they get.
+    let next = 0;
+    for (let window = 32; next < 2000; window = Math.min(256, window * 2)) {
+      await Promise.all(Array.from({ length: window }, () => get(0, next++)));
+    }
+    // Blob b starts in order: its reads soon need a large buffer, while a's ranges are in use.
+    for (let s = 0; s < 400; s += 16) {
+      await Promise.all(Array.from({ length: 16 }, (_, k) => get(1, s + k)));
+    }
+    cache.close();
+  });
+
   test("a range in use is never evicted for another; idle ranges and spare buffers are let go", async () => {
     const size = 100e6;
     const id = idOf("evict");
