@@ -85,6 +85,21 @@ describe("sequential runs", () => {
     assert.ok(reads.length < 60, `${reads.length} reads for 200 MB`);
   });
 
+  test("a run that reaches another's start takes it over: a blob's first segments served out of order do not stop its frontier", () => {
+    const runs = new BlobRuns(4);
+    // Block [30, 36) arrived first, then [0, 30): the first run's frontier meets the second's start.
+    for (const s of [30, 31, 32, 33, 34, 35, ...Array.from({ length: 30 }, (_, i) => i)]) {
+      runs.served(s, SEG);
+    }
+    assert.equal(runs.ahead(36)?.frontier, 36, "one run, its frontier past both");
+    let moved = 0;
+    for (let s = 36; s < 400; ++s) {
+      moved += runs.served(s, SEG) ? 1 : 0;
+    }
+    assert.equal(moved, 364, "every segment after moves the frontier (and may read ahead)");
+    assert.equal(runs.ahead(400)?.start, 0);
+  });
+
   test("scattered Interests replace each other's runs, never a pull in progress", () => {
     const runs = new BlobRuns(4);
     for (let s = 0; s < 400; ++s) {
