@@ -323,10 +323,15 @@ export class RangeCache {
     if (run === undefined) {
       return;
     }
-    if (!ext.consumed && run.frontier * this.seg >= ext.end) {
-      ext.consumed = true;
+    const frontier = run.frontier * this.seg;
+    if (!ext.consumed && frontier >= ext.end) {
+      // The frontier may have jumped over the ranges after this one too (published out of order).
+      const { extents } = blob;
+      for (let i = firstFrom(extents, ext.begin); i < extents.length && extents[i]!.end <= frontier; ++i) {
+        extents[i]!.consumed = true;
+      }
       if (this.slots.queued > 0) {
-        this.slots.pump(); // a read may be waiting for a buffer this one can give
+        this.slots.pump(); // a read may be waiting for a buffer these can give
       }
     }
     if (run.frontier >= run.nextCheck) {

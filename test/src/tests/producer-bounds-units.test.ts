@@ -326,6 +326,24 @@ describe("range cache", () => {
     cache.close();
   });
 
+  test("ranges the frontier jumps over count as read to their end: their buffers go to the next reads", async () => {
+    const size = 100e6;
+    const a = idOf("jumped");
+    const other = idOf("other");
+    // Four small buffers; a queued read is refused (300 ms) long before a range in use goes cold.
+    const { cache } = fakeRegistry(new Uint8Array(0), { cacheBytes: 0, maxQueueMs: 300 });
+    const get = async (id: BlobId, s: number) => cache.peek(id, size, s * SEG, (s + 1) * SEG) ?? await cache.read(id, size, s * SEG, (s + 1) * SEG);
+    // Block 1 (segments 8-15) is served before block 0's last segments: the frontier jumps over it.
+    for (const s of [0, 8, 9, 10, 11, 12, 13, 14, 15, 1, 2, 3, 4, 5, 6, 7]) {
+      await get(a, s);
+    }
+    // Two free small buffers, then both of a's blocks are given up for the next reads.
+    for (let i = 1; i <= 4; ++i) {
+      await get(other, i * 1000);
+    }
+    cache.close();
+  });
+
   test("a range in use is never evicted for another; idle ranges and spare buffers are let go", async () => {
     const size = 100e6;
     const id = idOf("evict");
