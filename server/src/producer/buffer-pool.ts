@@ -44,6 +44,11 @@ export class BufferPool {
     return this.taken < this.capacity;
   }
 
+  /** Blocks take() would still return. */
+  get free(): number {
+    return this.capacity - this.taken;
+  }
+
   /**
    * Give a block back. Views into it stay valid until the end of the event-loop turn: a block is
    * only written by a registry read's network callbacks, which run in a later turn.

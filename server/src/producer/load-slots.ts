@@ -35,9 +35,16 @@ export class LoadSlots {
     return this.max - this.running;
   }
 
-  /** `start` now or once it can go; false (and neither called) when the queue is full. */
+  /**
+   * `start` now or once it can go; false (and neither called) when the queue is full. The reads
+   * queued before it are offered their slot first; then it goes at once if it can (those left wait
+   * for a buffer of their own), not at the next read's end or tick.
+   */
   enter(start: () => SlotOutcome, refuse: () => void): boolean {
-    if (this.queue.length === 0 && this.offer(start) !== "wait") {
+    if (this.queue.length > 0) {
+      this.pump();
+    }
+    if (this.offer(start) !== "wait") {
       return true;
     }
     if (this.queue.length >= this.maxQueued) {

@@ -58,6 +58,8 @@ interface Waiter {
 interface Tier {
   readonly pool: BufferPool;
   readonly ready: Set<Extent>;
+  /** Free buffers read-ahead leaves to reads that Interests wait for (another blob's included). */
+  readonly reserve: number;
 }
 
 /** Bytes [begin, end) of a blob: waiting for a registry slot, loading, or in memory. */
@@ -199,8 +201,9 @@ export class RangeCache {
     // large ranges; at least a few of each, so a tiny RANGE_CACHE_BYTES still serves.
     const smallCount = Math.max(4, Math.floor(opts.cacheBytes / 4 / small));
     const largeCount = Math.max(2, Math.floor((opts.cacheBytes - smallCount * small) / max));
-    this.small = { pool: new BufferPool(small, smallCount), ready: new Set() };
-    this.large = { pool: new BufferPool(max, largeCount), ready: new Set() };
+    const tier = (size: number, count: number): Tier => ({ pool: new BufferPool(size, count), ready: new Set(), reserve: Math.max(1, Math.floor(count / 4)) });
+    this.small = tier(small, smallCount);
+    this.large = tier(max, largeCount);
     this.slots = new LoadSlots(opts.maxLoads, opts.maxQueuedLoads ?? 4 * opts.maxLoads, opts.maxQueueMs ?? 1000);
     this.reserve = Math.max(1, Math.floor(opts.maxLoads / 4));
     this.idleTicks = Math.ceil((opts.idleMs ?? 5000) / TICK_MS);
@@ -320,10 +323,15 @@ export class RangeCache {
     if (run === undefined) {
       return;
     }
-    if (!ext.consumed && run.frontier * this.seg >= ext.end) {
-      ext.consumed = true;
+    const frontier = run.frontier * this.seg;
+    if (!ext.consumed && frontier >= ext.end) {
+      // The frontier may have jumped over the ranges after this one too (published out of order).
+      const { extents } = blob;
+      for (let i = firstFrom(extents, ext.begin); i < extents.length && extents[i]!.end <= frontier; ++i) {
+        extents[i]!.consumed = true;
+      }
       if (this.slots.queued > 0) {
-        this.slots.pump(); // a read may be waiting for a buffer this one can give
+        this.slots.pump(); // a read may be waiting for a buffer these can give
       }
     }
     if (run.frontier >= run.nextCheck) {
@@ -509,9 +517,13 @@ export class RangeCache {
     }
   }
 
-  /** A buffer from `tier`'s pool, giving up the range in memory that is least likely to be served again. */
+  /**
+   * A buffer from `tier`'s pool, giving up the range in memory that is least likely to be served
+   * again. Read-ahead takes a free one only above the tier's reserve, else one a run has read to
+   * its end: a read Interests wait for finds a buffer while other blobs read ahead.
+   */
   private take(tier: Tier, evict: Evictable): Uint8Array | undefined {
-    const buf = tier.pool.take(this.tick);
+    const buf = evict === "cold" || tier.pool.free > tier.reserve ? tier.pool.take(this.tick) : undefined;
     if (buf) {
       return buf;
     }
@@ -524,7 +536,7 @@ export class RangeCache {
   }
 
   private canTake(tier: Tier, evict: Evictable): boolean {
-    return tier.pool.available || this.coldest(tier, evict) !== undefined;
+    return (evict === "cold" ? tier.pool.available : tier.pool.free > tier.reserve) || this.coldest(tier, evict) !== undefined;
   }
 
   /**

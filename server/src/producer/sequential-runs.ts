@@ -53,13 +53,44 @@ export class BlobRuns {
     const hit = this.last !== undefined && s >= this.last.frontier && s < this.last.frontier + WINDOW ? this.last : this.ahead(s);
     if (hit) {
       this.last = hit;
-      return publish(hit, s, bytes) ? hit : undefined;
+      if (!publish(hit, s, bytes)) {
+        return undefined;
+      }
+      this.join(hit);
+      return hit;
     }
     if (this.runs.some((r) => s >= r.start && s < r.frontier && s >= r.frontier - WINDOW)) {
       return undefined; // just behind a frontier: a retransmission, or a second consumer close behind
     }
     this.last = this.startRun(s, bytes);
     return undefined;
+  }
+
+  /**
+   * A run whose frontier reached the start of another takes it over: segments served out of order
+   * as a blob starts (a later block's bytes arriving first) start a second run, and the first
+   * would otherwise stop for good at the second's start, reading nothing ahead and keeping its
+   * ranges from counting as read to their end.
+   */
+  private join(run: Run): void {
+    for (let next = this.startingAt(run); next; next = this.startingAt(run)) {
+      // Segments [run.frontier, next.frontier) were published: their bits go, next's are run's now.
+      for (let f = run.frontier; f < Math.min(next.frontier, run.frontier + WINDOW); ++f) {
+        run.past[(f & WINDOW_MASK) >>> 3]! &= ~(1 << (f & 7));
+      }
+      next.past.forEach((bits, i) => { run.past[i]! |= bits; });
+      run.frontier = next.frontier;
+      run.published += next.published;
+      this.runs.splice(this.runs.indexOf(next), 1);
+      if (this.last === next) {
+        this.last = run;
+      }
+      catchUp(run);
+    }
+  }
+
+  private startingAt(run: Run): Run | undefined {
+    return this.runs.find((r) => r !== run && r.start === run.frontier);
   }
 
   /** The run whose frontier window holds segment `s`: a miss there is read on its account. */
@@ -98,12 +129,18 @@ function publish(run: Run, s: number, bytes: number): boolean {
     return false;
   }
   run.published += bytes;
-  // Every bit behind the frontier is clear: the catch-up clears each one it passes.
-  for (let f = ++run.frontier; ; f = ++run.frontier) {
+  ++run.frontier;
+  catchUp(run);
+  return true;
+}
+
+/** Move the frontier over the segments published past it. Every bit behind the frontier is clear: this clears each one it passes. */
+function catchUp(run: Run): void {
+  for (let f = run.frontier; ; f = ++run.frontier) {
     const bit = 1 << (f & 7);
     const at = (f & WINDOW_MASK) >>> 3;
     if ((run.past[at]! & bit) === 0) {
-      return true;
+      return;
     }
     run.past[at]! &= ~bit;
   }

@@ -10,6 +10,7 @@ import { Encoder } from "@ndn/tlv";
 import { createLogger } from "@ndnreg/shared";
 import { type BlobId, LEGACY_SEGMENT_SIZE, makeBlobId, peekPacket, SEGMENT_SIZE, type WireTransport } from "@ndnreg/shared/ndn";
 
+import { LoadSlots } from "@ndnreg/server/producer/load-slots";
 import { RangeCache, type RangeCacheOptions, RangeOverloadError } from "@ndnreg/server/producer/range-cache";
 import { aheadReadBytes, BlobRuns, missReadBytes, READ_AMPLIFICATION, readBudget, type ReadSizes } from "@ndnreg/server/producer/sequential-runs";
 import { WireAdapter } from "@ndnreg/server/producer/adapters/wire-adapter";
@@ -82,6 +83,21 @@ describe("sequential runs", () => {
     }
     assert.ok(reads.includes(SIZES.max), "reads reach the largest");
     assert.ok(reads.length < 60, `${reads.length} reads for 200 MB`);
+  });
+
+  test("a run that reaches another's start takes it over: a blob's first segments served out of order do not stop its frontier", () => {
+    const runs = new BlobRuns(4);
+    // Block [30, 36) arrived first, then [0, 30): the first run's frontier meets the second's start.
+    for (const s of [30, 31, 32, 33, 34, 35, ...Array.from({ length: 30 }, (_, i) => i)]) {
+      runs.served(s, SEG);
+    }
+    assert.equal(runs.ahead(36)?.frontier, 36, "one run, its frontier past both");
+    let moved = 0;
+    for (let s = 36; s < 400; ++s) {
+      moved += runs.served(s, SEG) ? 1 : 0;
+    }
+    assert.equal(moved, 364, "every segment after moves the frontier (and may read ahead)");
+    assert.equal(runs.ahead(400)?.start, 0);
   });
 
   test("scattered Interests replace each other's runs, never a pull in progress", () => {
@@ -281,6 +297,53 @@ describe("range cache", () => {
     cache.close();
   });
 
+  test("read-ahead leaves a buffer to a read Interests wait for: another blob's pull does not wait on it", async () => {
+    const size = 40e6;
+    const a = randomBytes(size);
+    const b = randomBytes(size);
+    const ids = [idOf(a), idOf(b)];
+    // Three large buffers; a queued read is refused (300 ms) long before a range in use goes cold.
+    const options = { segmentSize: SEG, blockBytes: 8 * SEG, maxRead: 512 * SEG, cacheBytes: 17e6, maxLoads: 16, maxQueueMs: 300 };
+    const cache = new RangeCache((id, begin, end, into, progress) => new Promise<void>((resolve) => setImmediate(() => {
+      into.set((id === ids[0] ? a : b).subarray(begin, end));
+      progress(end - begin);
+      resolve();
+    })), options);
+    const get = async (which: 0 | 1, s: number) => {
+      const blob = which === 0 ? a : b;
+      const bytes = cache.peek(ids[which]!, size, s * SEG, (s + 1) * SEG) ?? await cache.read(ids[which]!, size, s * SEG, (s + 1) * SEG);
+      assert.ok(Buffer.from(bytes).equals(blob.subarray(s * SEG, (s + 1) * SEG)), `blob ${which} segment ${s}`);
+    };
+    // Blob a read in order, in windows, until its reads and read-ahead are as large as they get.
+    let next = 0;
+    for (let window = 32; next < 2000; window = Math.min(256, window * 2)) {
+      await Promise.all(Array.from({ length: window }, () => get(0, next++)));
+    }
+    // Blob b starts in order: its reads soon need a large buffer, while a's ranges are in use.
+    for (let s = 0; s < 400; s += 16) {
+      await Promise.all(Array.from({ length: 16 }, (_, k) => get(1, s + k)));
+    }
+    cache.close();
+  });
+
+  test("ranges the frontier jumps over count as read to their end: their buffers go to the next reads", async () => {
+    const size = 100e6;
+    const a = idOf("jumped");
+    const other = idOf("other");
+    // Four small buffers; a queued read is refused (300 ms) long before a range in use goes cold.
+    const { cache } = fakeRegistry(new Uint8Array(0), { cacheBytes: 0, maxQueueMs: 300 });
+    const get = async (id: BlobId, s: number) => cache.peek(id, size, s * SEG, (s + 1) * SEG) ?? await cache.read(id, size, s * SEG, (s + 1) * SEG);
+    // Block 1 (segments 8-15) is served before block 0's last segments: the frontier jumps over it.
+    for (const s of [0, 8, 9, 10, 11, 12, 13, 14, 15, 1, 2, 3, 4, 5, 6, 7]) {
+      await get(a, s);
+    }
+    // Two free small buffers, then both of a's blocks are given up for the next reads.
+    for (let i = 1; i <= 4; ++i) {
+      await get(other, i * 1000);
+    }
+    cache.close();
+  });
+
   test("a range in use is never evicted for another; idle ranges and spare buffers are let go", async () => {
     const size = 100e6;
     const id = idOf("evict");
@@ -299,6 +362,33 @@ describe("range cache", () => {
     await sleep(2600); // idle: everything is let go
     assert.equal(cache.stats.bytes, 0);
     cache.close();
+  });
+});
+
+describe("registry read slots", () => {
+  test("a read that can go goes at once, even while an older one waits for a buffer", () => {
+    const slots = new LoadSlots(4, 8, 1000);
+    let buffers = 0;
+    const started: string[] = [];
+    const read = (name: string) => () => {
+      if (buffers === 0) {
+        return "wait" as const;
+      }
+      --buffers;
+      started.push(name);
+      return "started" as const;
+    };
+    assert.ok(slots.enter(read("first"), () => assert.fail("not refused")));
+    assert.equal(slots.queued, 1, "no buffer: it waits");
+    ++buffers;
+    assert.ok(slots.enter(read("second"), () => assert.fail("not refused")));
+    assert.deepEqual(started, ["first"], "the older read took the buffer first");
+    assert.equal(slots.queued, 1);
+    ++buffers;
+    assert.ok(slots.enter(() => (started.push("third"), "started"), () => assert.fail("not refused")));
+    assert.deepEqual(started, ["first", "second", "third"]);
+    assert.equal(slots.queued, 0);
+    assert.equal(slots.inFlight, 3);
   });
 });
 
