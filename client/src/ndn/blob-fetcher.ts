@@ -3,7 +3,7 @@ import { Segment } from "@ndn/naming-convention2";
 import { ImplicitDigest, Interest, type Name } from "@ndn/packet";
 import { Encoder } from "@ndn/tlv";
 import {
-  type BlobId, canonicalSegmentFields, ContentType, encodeSegmentData, implicitDigestText, MANIFEST_FANOUT, ManifestKeyword, SEGMENT_SIZE, segmentByteRange,
+  type BlobId, canonicalSegmentFields, ContentType, encodeSegmentData, implicitDigestText, ManifestKeyword, SEGMENT_SIZE, segmentByteRange,
 } from "@ndnreg/shared/ndn";
 
 import type { TrustAnchor } from "../security/trust-anchor.js";
@@ -116,17 +116,20 @@ export class NdnBlobFetcher {
       const found = await this.discovery.discover(id, size, ctrl.signal, this.opts.firstByteTimeoutMs, bytes);
       stats.names = found.kind;
       stats.packetBytes = bytes.n;
+      // Nodes only after the metadata: canonical names carry no repository, so the server learns
+      // where a digest lives from the metadata Interest, and answers a node asked before with a Nack.
       const anchor = found.kind === "canonical" ? this.opts.anchor : undefined;
-      const segmentSize = found.kind === "legacy" ? found.segmentSize : SEGMENT_SIZE;
-      // Only segments covering the window when each can be checked on its own; else all of them.
-      const first = anchor ? Math.floor(window.start / segmentSize) : 0;
-      const end = anchor ? Math.min(found.count, Math.floor(window.end / segmentSize) + 1) : found.count;
+      const first = anchor ? Math.floor(window.start / SEGMENT_SIZE) : 0;
       const manifest = anchor && new ManifestReader(
-        this.opts.channel, found.name.append(ManifestKeyword), found.count, anchor.key, ctrl.signal, Math.min(4000, this.opts.firstByteTimeoutMs), end - 1,
+        this.opts.channel, found.name.append(ManifestKeyword), found.count, anchor.key, ctrl.signal, Math.min(4000, this.opts.firstByteTimeoutMs),
+        Math.min(found.count - 1, Math.floor(window.end / SEGMENT_SIZE)),
       );
       manifest?.prefetch(first);
+      const segmentSize = found.kind === "legacy" ? found.segmentSize : SEGMENT_SIZE;
+      // Only segments covering the window when each can be checked on its own; else all of them.
+      const end = manifest ? Math.min(found.count, Math.floor(window.end / segmentSize) + 1) : found.count;
       const check = (data: SegmentPacket) => this.check(data, size, segmentSize, found.count);
-      let next = first;
+      let next = manifest ? first : 0;
       if (found.kind === "legacy") {
         const bad = check(found.first);
         if (bad) {
@@ -142,9 +145,22 @@ export class NdnBlobFetcher {
         return;
       }
       const { channel, window: congestion } = this.opts;
-      const result = fetchSegments(found.name, end, { channel, signal: ctrl.signal, window: congestion, stats, first: next });
+      const offset = manifest ? first * SEGMENT_SIZE : 0; // where the bytes start: legacy segment 0 went out above
+      const reader = manifest;
+      const onRequest = reader && ((segment: number) => reader.prefetch(segment));
+      // The idle deadline measures the network only: it is off while the caller holds the
+      // payloads (a slow HTTP reader is back-pressure, not an NDN failure).
+      const out = (payloads: Uint8Array[]): FetchBatch => {
+        clearTimeout(timer);
+        if (reader) {
+          stats.packetBytes += reader.bytes;
+          reader.bytes = 0;
+        }
+        return { offset, verified: reader !== undefined, payloads };
+      };
+      const result = fetchSegments(found.name, end, { channel, signal: ctrl.signal, window: congestion, stats, first: next, onRequest });
       for await (const batch of result) {
-        const payloads: Uint8Array[] = [];
+        let payloads: Uint8Array[] = [];
         for (const data of batch) {
           stats.packetBytes += data.wire.length;
           const bad = check(data);
@@ -154,12 +170,19 @@ export class NdnBlobFetcher {
           if (!manifest) {
             payloads.push(data.content);
           } else {
-            if (data.segment % MANIFEST_FANOUT === 0) {
-              manifest.prefetch(data.segment); // keep nodes ahead of the segments they list
-            }
             // With the node here (the usual case) this stays synchronous: no promise and no buffer per segment.
             const digest = implicitDigestText(data.wire);
-            const good = manifest.matchesNow(data.segment, digest) ?? await manifest.digest(data.segment) === digest;
+            let good = manifest.matchesNow(data.segment, digest);
+            if (good === undefined) {
+              // The node is late: what is checked goes out first, the rest of the batch waits in it.
+              if (payloads.length > 0) {
+                yield out(payloads);
+                arm("idle-timeout", this.opts.idleTimeoutMs);
+                payloads = [];
+              }
+              await manifest.ready(data.segment);
+              good = manifest.matchesNow(data.segment, digest)!;
+            }
             payloads.push(good
               ? data.content
               : await this.refetch(data, manifest.digestNow(data.segment)!, found.name, size, found.count, ctrl.signal, repair, stats));
@@ -167,14 +190,9 @@ export class NdnBlobFetcher {
           ++next;
           ++stats.segments;
         }
-        // The idle deadline measures the network only: it is off while the caller holds the
-        // payloads (a slow HTTP reader is back-pressure, not an NDN failure).
-        clearTimeout(timer);
-        stats.packetBytes += manifest ? manifest.bytes : 0;
-        if (manifest) {
-          manifest.bytes = 0;
+        if (payloads.length > 0) {
+          yield out(payloads);
         }
-        yield { offset: first * segmentSize, verified: manifest !== undefined, payloads };
         arm("idle-timeout", this.opts.idleTimeoutMs);
       }
       if (next !== end) {

@@ -6,11 +6,22 @@ import type { AnchorKey } from "../security/anchor-key.js";
 import { NdnFetchError } from "./fetch-error.js";
 import type { SegmentChannel, SegmentFlow, SegmentPacket } from "./pipeline/channel.js";
 
-/** Nodes fetched ahead of the one the next segment needs: 2 MB of segments each. */
-const LOOKAHEAD = 2;
+/**
+ * Segments past the newest one asked for whose nodes are asked for too (two nodes): a node's
+ * Interest leaves before its first segment's, so segments rarely arrive before their node.
+ */
+const LOOKAHEAD_SEGMENTS = 2 * MANIFEST_FANOUT;
 
 /** Attempts per node: a bad signature may be one rogue copy, a second one ends NDN for the blob. */
 const ATTEMPTS = 2;
+
+/**
+ * A node Interest lost on the way is sent again after 500 ms, then 1, 2 and 4 s (at most the
+ * reader's lifetime) before the node is given up on: a segment waiting for it holds the pipeline,
+ * so a loss must cost about what a lost segment costs (the pipeline's timer), not a whole lifetime.
+ */
+const FIRST_TIMEOUT_MS = 500;
+const TIMEOUTS = 4;
 
 /** Why a node of `contentLength` bytes and this FinalBlockId cannot be node `n` of the manifest of a blob of `count` segments (undefined: it can). */
 function nodeShapeProblem(contentLength: number, finalSegment: number | undefined, n: number, count: number): string | undefined {
@@ -27,19 +38,28 @@ export function manifestNodeProblem(data: Data, n: number, count: number): strin
   return nodeShapeProblem(data.content.length, final && Segment.match(final) ? Segment.parse(final) : undefined, n, count);
 }
 
+/** Someone waiting for a node (rare: nodes are asked for ahead of their segments). */
+interface Waiter {
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
 /** A node asked for and not yet accepted. */
 interface PendingNode {
-  readonly promise: Promise<string>;
-  readonly resolve: (entries: string) => void;
-  readonly reject: (err: unknown) => void;
+  /** Copies refused, and Interests that got no answer. */
   attempts: number;
+  timeouts: number;
   timer?: NodeJS.Timeout;
+  /** Created only when a segment waits for the node. */
+  waiters?: Waiter[];
 }
 
 /**
  * The signed manifest of one blob, read as segments need it (docs/protocol.md, "Manifest
  * nodes"): each node is verified against the trust anchor, then lists the implicit digests of 250
- * segments. Nodes are fetched ahead of the segments they cover, so checking a segment rarely waits.
+ * segments. Nodes are asked for as the fetch asks for segments (prefetch(), called by the pipeline
+ * as it sends), a little ahead of them, so checking a segment rarely waits; no promise is made for
+ * a node nobody waits for.
  * They travel on the segments' own channel (Interests under `<blob>/32=manifest`) and are checked
  * from their wire bytes: no NDNts consumer or Data object per node.
  * A node's entries are kept as one latin1 text (see implicitDigestText), 32 characters per segment:
@@ -50,6 +70,9 @@ export class ManifestReader {
   private readonly nodes: Array<string | undefined>;
   private readonly pending = new Map<number, PendingNode>();
   private readonly nodeCount: number;
+  /** Nodes [.., asked] have been asked for by prefetch() (or are here). */
+  private asked = -1;
+  private readonly lastNode: number;
   private readonly flow: SegmentFlow;
   /** Wire bytes of the nodes received (for the bytes-over-NDN figure). */
   bytes = 0;
@@ -67,6 +90,7 @@ export class ManifestReader {
   ) {
     this.nodeCount = manifestNodeCount(count);
     this.nodes = new Array<string | undefined>(this.nodeCount).fill(undefined);
+    this.lastNode = Math.floor(Math.min(lastWanted, count - 1) / MANIFEST_FANOUT);
     this.flow = channel.open(name, {
       data: (packet) => this.received(packet),
       nack: (n, reason) => this.failed(n, `network Nack (reason ${reason})`),
@@ -96,50 +120,67 @@ export class ManifestReader {
 
   /** The expected implicit digest of `segment` as latin1 text; fetches its node (and the next ones) as needed. */
   async digest(segment: number): Promise<string> {
-    const node = Math.floor(segment / MANIFEST_FANOUT);
-    this.prefetch(segment);
-    await this.node(node);
+    await this.ready(segment);
     return this.digestNow(segment)!;
   }
 
-  /** Start fetching the node of `segment` and the LOOKAHEAD after it. */
-  prefetch(segment: number): void {
-    const node = Math.floor(segment / MANIFEST_FANOUT);
-    const lastNode = Math.floor(this.lastWanted / MANIFEST_FANOUT);
-    for (let n = node; n <= node + LOOKAHEAD && n <= lastNode; ++n) {
-      void this.node(n).catch(() => undefined); // a failure resurfaces when the node is needed
-    }
-  }
-
-  private node(n: number): Promise<string> {
-    const have = this.nodes[n];
-    if (have) {
-      return Promise.resolve(have);
-    }
-    const waiting = this.pending.get(n);
-    if (waiting) {
-      return waiting.promise;
+  /** Resolves once the node listing `segment` is here (asking for it, and the ones after it, as needed). */
+  ready(segment: number): Promise<void> {
+    this.prefetch(segment);
+    const n = Math.floor(segment / MANIFEST_FANOUT);
+    if (this.nodes[n] !== undefined) {
+      return Promise.resolve();
     }
     if (this.signal.aborted) {
       return Promise.reject(this.signal.reason as Error);
     }
-    let resolve!: (entries: string) => void;
-    let reject!: (err: unknown) => void;
-    const promise = new Promise<string>((res, rej) => {
-      resolve = res;
-      reject = rej;
+    const p = this.request(n)!;
+    return new Promise<void>((resolve, reject) => {
+      (p.waiters ??= []).push({ resolve, reject });
     });
-    const p: PendingNode = { promise, resolve, reject, attempts: 0 };
-    this.pending.set(n, p);
-    this.express(n, p);
-    return promise;
   }
 
+  /**
+   * `segment` is about to be asked for: ask for the nodes up to the one listing LOOKAHEAD_SEGMENTS
+   * after it, those not asked for yet. Cheap when there are none (called once per segment sent).
+   */
+  prefetch(segment: number): void {
+    const last = Math.min(this.lastNode, Math.floor((segment + LOOKAHEAD_SEGMENTS) / MANIFEST_FANOUT));
+    if (last <= this.asked || this.signal.aborted) {
+      return;
+    }
+    for (let n = Math.max(this.asked + 1, Math.floor(segment / MANIFEST_FANOUT)); n <= last; ++n) {
+      this.request(n);
+    }
+    this.asked = last;
+  }
+
+  /** Asks for node `n` unless it is here or asked for already; its pending entry (undefined: here). */
+  private request(n: number): PendingNode | undefined {
+    if (this.nodes[n] !== undefined) {
+      return undefined;
+    }
+    let p = this.pending.get(n);
+    if (!p) {
+      p = { attempts: 0, timeouts: 0 };
+      this.pending.set(n, p);
+      this.express(n, p);
+    }
+    return p;
+  }
+
+  /** Sends the Interest for node `n` (again); its lifetime is how long it is waited for, so a retransmission is forwarded anew. */
   private express(n: number, p: PendingNode): void {
-    ++p.attempts;
     clearTimeout(p.timer);
-    p.timer = setTimeout(() => this.failed(n, "no answer"), this.lifetimeMs);
-    this.flow.express(n, this.lifetimeMs);
+    const lifetime = Math.min(this.lifetimeMs, FIRST_TIMEOUT_MS * 2 ** p.timeouts);
+    p.timer = setTimeout(() => {
+      if (++p.timeouts < TIMEOUTS) {
+        this.express(n, p);
+      } else {
+        this.settle(n, p, new NdnFetchError("bad-manifest", `manifest node ${n}: no answer`));
+      }
+    }, lifetime);
+    this.flow.express(n, lifetime);
   }
 
   /** A Data under the manifest's name: accepted only as a node being waited for, signed by the anchor. */
@@ -156,8 +197,7 @@ export class ManifestReader {
       return;
     }
     if (packet.contentType === ContentType.Nack) {
-      this.settle(n, p);
-      p.reject(new NdnFetchError("nack", `manifest node ${n}: producer: ${new TextDecoder().decode(packet.content).slice(0, 200)}`));
+      this.settle(n, p, new NdnFetchError("nack", `manifest node ${n}: producer: ${new TextDecoder().decode(packet.content).slice(0, 200)}`));
       return;
     }
     const shape = nodeShapeProblem(packet.content.length, packet.finalSegment, n, this.count);
@@ -165,36 +205,41 @@ export class ManifestReader {
       this.failed(n, shape);
       return;
     }
-    const entries = latin1Text(packet.content);
-    this.nodes[n] = entries;
+    this.nodes[n] = latin1Text(packet.content);
     this.settle(n, p);
-    p.resolve(entries);
   }
 
-  /** An attempt at node `n` failed: ask once more, or give up on it. */
+  /** An attempt at node `n` failed: ask once more, or give up on it (a segment that needs it later asks again). */
   private failed(n: number, why: string): void {
     const p = this.pending.get(n);
     if (!p) {
       return;
     }
-    if (p.attempts < ATTEMPTS) {
+    if (++p.attempts < ATTEMPTS) {
       this.express(n, p);
       return;
     }
-    this.settle(n, p);
-    p.reject(new NdnFetchError("bad-manifest", `manifest node ${n}: ${why}`));
+    this.settle(n, p, new NdnFetchError("bad-manifest", `manifest node ${n}: ${why}`));
   }
 
-  private settle(n: number, p: PendingNode): void {
+  /** Node `n` is here (no `err`) or given up on: its waiters learn which. */
+  private settle(n: number, p: PendingNode, err?: unknown): void {
     clearTimeout(p.timer);
     this.pending.delete(n);
+    for (const w of p.waiters ?? []) {
+      if (err === undefined) {
+        w.resolve();
+      } else {
+        w.reject(err);
+      }
+    }
   }
 
-  private close(): void {
+  /** Stops asking: the flow is closed and waiting segments fail (with the fetch's abort reason, if any). */
+  close(): void {
     this.flow.close();
     for (const [n, p] of this.pending) {
-      this.settle(n, p);
-      p.reject(this.signal.reason);
+      this.settle(n, p, this.signal.reason ?? new NdnFetchError("fetch-error", "manifest reader closed"));
     }
   }
 }

@@ -144,4 +144,20 @@ describe("manifest reader on the segments' channel", () => {
     ctrl.abort(new Error("done"));
     assert.ok(channel.closed);
   });
+
+  test("nodes are asked for as segments are, two nodes ahead, and a node with no answer is asked again within a second", async () => {
+    const anchor = await makeKey("anchor", (name) => generateSigningKey(name, ECDSA));
+    const channel = new FakeChannel();
+    const ctrl = new AbortController();
+    const reader = new ManifestReader(channel, new Name("/ndnreg/test/ahead"), 2000, new AnchorKey(anchor.certificate), ctrl.signal, 60_000);
+    reader.prefetch(0);
+    assert.deepEqual(channel.expressed, [0, 1, 2]);
+    reader.prefetch(249);
+    assert.deepEqual(channel.expressed, [0, 1, 2], "nothing new until a segment past node 0 is asked for");
+    reader.prefetch(250);
+    assert.deepEqual(channel.expressed, [0, 1, 2, 3]);
+    await new Promise((r) => setTimeout(r, 700));
+    assert.deepEqual(channel.expressed.slice(4).sort(), [0, 1, 2, 3], "each unanswered node asked again after 500 ms, not after its 60 s lifetime");
+    ctrl.abort(new Error("done"));
+  });
 });

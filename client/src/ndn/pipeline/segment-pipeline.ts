@@ -17,6 +17,8 @@ export interface PipelineOptions {
   readonly maxRetx?: number;
   /** Filled in as the fetch runs (for logs and metrics). */
   readonly stats?: PipelineStats;
+  /** Called as each segment is asked for the first time, before its Interest leaves (what it needs alongside may leave first). */
+  readonly onRequest?: (segment: number) => void;
 }
 
 export interface PipelineStats {
@@ -173,6 +175,7 @@ class SegmentFetch implements WindowUser {
       return false;
     }
     ++this.next;
+    this.opts.onRequest?.(seg);
     this.send(seg, now, false);
     return true;
   }
