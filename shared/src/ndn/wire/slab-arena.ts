@@ -14,8 +14,8 @@ export class SlabArena {
     readonly slabSize = 64 * 1024,
     /**
      * Slabs kept for reuse; more retired than this (nobody writes them out) go to the GC. A stream
-     * face's backlog is bounded (wire-transport.ts), so 4 MiB covers the packets in flight and
-     * keeps little after a load.
+     * face's backlog is bounded (wire-transport.ts: 1 MiB, plus the answers to one read of
+     * Interests), so 4 MiB covers nearly every packet in flight and little is kept after a load.
      */
     private readonly maxKept = 64,
   ) {
