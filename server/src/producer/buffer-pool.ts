@@ -1,17 +1,19 @@
-/** A slab of memory, its blocks, and those of them that are free. */
+/** A slab of memory, and which of its blocks are in use. */
 interface Slab {
   readonly memory: ArrayBuffer;
-  readonly blocks: number;
-  readonly free: Uint8Array[];
+  readonly inUse: Uint8Array;
+  used: number;
 }
 
 /**
  * A fixed number of equal-sized blocks for registry reads: memory for ranges is bounded by
- * construction. Blocks are reused rather than freed, because fresh memory page-faults on first
- * touch, which costs more than everything else the server does with it (docs/performance.md, "The
- * range cache"). Blocks are cut from slabs of about 4 MB, allocated on demand: that large, the C
- * allocator maps each slab on its own and unmaps it once it is freed (smaller buffers would stay
- * in its heap). A slab whose blocks are all free is let go when the pool has been idle.
+ * construction. A buffer is one block or several adjacent blocks of one slab, so a large read
+ * takes what its size needs and no more. Blocks are reused rather than freed, because fresh memory
+ * page-faults on first touch, which costs more than everything else the server does with it
+ * (docs/performance.md, "The range cache"). Blocks are cut from slabs of about 4 MB, allocated on
+ * demand: that large, the C allocator maps each slab on its own and unmaps it once it is freed
+ * (smaller buffers would stay in its heap). A slab whose blocks are all free is let go when the
+ * pool has been idle.
  */
 export class BufferPool {
   private readonly slabs: Slab[] = [];
@@ -24,24 +26,37 @@ export class BufferPool {
     this.blocksPerSlab = Math.max(1, Math.floor(slabBytes / size));
   }
 
-  /** A block, or undefined when all `capacity` are in use. `now` is the caller's clock. */
-  take(now: number): Uint8Array | undefined {
-    this.lastTake = now;
-    // From the oldest slabs first, so that the newest empty out and can be let go.
-    let slab = this.slabs.find((s) => s.free.length > 0);
-    if (!slab) {
-      if (this.created >= this.capacity) {
-        return undefined;
-      }
-      slab = this.newSlab(Math.min(this.blocksPerSlab, this.capacity - this.created));
-    }
-    ++this.taken;
-    return slab.free.pop();
+  /** Most blocks one buffer may span (one slab's). */
+  get maxBlocks(): number {
+    return Math.min(this.blocksPerSlab, this.capacity);
   }
 
-  /** Whether take() would return a block now. */
-  get available(): boolean {
-    return this.taken < this.capacity;
+  /** Blocks in use. */
+  get inUse(): number {
+    return this.taken;
+  }
+
+  /**
+   * A buffer of `blocks` adjacent blocks, or undefined when no slab has that many free in a row
+   * and the pool may not grow. `now` is the caller's clock.
+   */
+  take(now: number, blocks = 1): Uint8Array | undefined {
+    this.lastTake = now;
+    // From the oldest slabs first, so that the newest empty out and can be let go.
+    for (const slab of this.slabs) {
+      const at = slab.inUse.length - slab.used < blocks ? -1 : freeRow(slab.inUse, blocks);
+      if (at >= 0) {
+        return this.mark(slab, at, blocks);
+      }
+    }
+    const room = Math.min(this.blocksPerSlab, this.capacity - this.created);
+    return room >= blocks ? this.mark(this.newSlab(room), 0, blocks) : undefined;
+  }
+
+  /** Whether take(now, blocks) would return a buffer now. */
+  canTake(blocks = 1): boolean {
+    return Math.min(this.blocksPerSlab, this.capacity - this.created) >= blocks
+      || this.slabs.some((s) => s.inUse.length - s.used >= blocks && freeRow(s.inUse, blocks) >= 0);
   }
 
   /** Blocks take() would still return. */
@@ -50,15 +65,21 @@ export class BufferPool {
   }
 
   /**
-   * Give a block back. Views into it stay valid until the end of the event-loop turn: a block is
+   * Give a buffer back. Views into it stay valid until the end of the event-loop turn: a block is
    * only written by a registry read's network callbacks, which run in a later turn.
    */
-  release(block: Uint8Array): void {
-    const slab = this.slabs.find((s) => s.memory === block.buffer);
-    if (slab) {
-      --this.taken;
-      slab.free.push(block);
+  release(buffer: Uint8Array): void {
+    const slab = this.slabs.find((s) => s.memory === buffer.buffer);
+    if (!slab) {
+      return;
     }
+    const first = buffer.byteOffset / this.size;
+    const blocks = buffer.byteLength / this.size;
+    for (let i = first; i < first + blocks; ++i) {
+      slab.inUse[i] = 0;
+    }
+    slab.used -= blocks;
+    this.taken -= blocks;
   }
 
   /** Let go of the slabs with no block in use if nothing was taken since `idleSince`; returns the bytes let go. */
@@ -66,9 +87,9 @@ export class BufferPool {
     let bytes = 0;
     for (let i = this.slabs.length - 1; i >= 0 && this.lastTake < idleSince; --i) {
       const slab = this.slabs[i]!;
-      if (slab.free.length === slab.blocks) {
+      if (slab.used === 0) {
         this.slabs.splice(i, 1);
-        this.created -= slab.blocks;
+        this.created -= slab.inUse.length;
         bytes += slab.memory.byteLength;
       }
     }
@@ -80,14 +101,29 @@ export class BufferPool {
     return this.created * this.size;
   }
 
+  private mark(slab: Slab, at: number, blocks: number): Uint8Array {
+    slab.inUse.fill(1, at, at + blocks);
+    slab.used += blocks;
+    this.taken += blocks;
+    return new Uint8Array(slab.memory, at * this.size, blocks * this.size);
+  }
+
   private newSlab(blocks: number): Slab {
-    const memory = new ArrayBuffer(blocks * this.size);
-    const slab: Slab = { memory, blocks, free: [] };
-    for (let i = blocks - 1; i >= 0; --i) {
-      slab.free.push(new Uint8Array(memory, i * this.size, this.size));
-    }
+    const slab: Slab = { memory: new ArrayBuffer(blocks * this.size), inUse: new Uint8Array(blocks), used: 0 };
     this.slabs.push(slab);
     this.created += blocks;
     return slab;
   }
+}
+
+/** The first index of `blocks` free entries in a row, or -1. */
+function freeRow(inUse: Uint8Array, blocks: number): number {
+  let run = 0;
+  for (let i = 0; i < inUse.length; ++i) {
+    run = inUse[i] ? 0 : run + 1;
+    if (run === blocks) {
+      return i - blocks + 1;
+    }
+  }
+  return -1;
 }

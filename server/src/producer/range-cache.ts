@@ -103,6 +103,11 @@ interface BlobState {
 const EMPTY = new Uint8Array(0);
 /** Blobs whose access (ranges, runs) is remembered; the least recently used is forgotten. */
 const MAX_BLOBS = 4096;
+/**
+ * Blocks a largest read is made of: a run's reads shrink to fewer of them when many runs share the
+ * large pool (see runSizes).
+ */
+const LARGE_PARTS = 4;
 /** V8's collector, when node runs with --expose-gc (the server's shebang). */
 const collectGarbage = (globalThis as { gc?: () => void }).gc;
 /** The coarse clock: ticks of TICK_MS. */
@@ -175,6 +180,8 @@ function addWaiter(waiters: Waiter[], w: Waiter): void {
 export class RangeCache {
   private readonly seg: number;
   private readonly sizes: ReadSizes;
+  /** Blobs whose runs asked for a large read, and the tick they last did: they share the large pool. */
+  private readonly running = new Map<BlobState, number>();
   private readonly small: Tier;
   private readonly large: Tier;
   private readonly slots: LoadSlots;
@@ -195,15 +202,19 @@ export class RangeCache {
     this.seg = opts.segmentSize;
     // Ranges begin and end on small-block boundaries (or the blob's end), so they never overlap.
     const small = Math.min(opts.maxRead, opts.blockBytes);
-    const max = small * Math.max(1, Math.floor(opts.maxRead / small));
+    const smallPerMax = Math.max(1, Math.floor(opts.maxRead / small));
+    const parts = Math.min(LARGE_PARTS, smallPerMax);
+    const largeBlock = small * Math.floor(smallPerMax / parts);
+    const max = parts * largeBlock;
     this.sizes = { small, max, maxAhead: 3 * max };
     // A quarter of the memory for small blocks (random reads, a blob's first blocks), the rest for
-    // large ranges; at least a few of each, so a tiny RANGE_CACHE_BYTES still serves.
+    // large ranges, each 1 to LARGE_PARTS adjacent large blocks; at least a few of each, so a tiny
+    // RANGE_CACHE_BYTES still serves.
     const smallCount = Math.max(4, Math.floor(opts.cacheBytes / 4 / small));
-    const largeCount = Math.max(2, Math.floor((opts.cacheBytes - smallCount * small) / max));
-    const tier = (size: number, count: number): Tier => ({ pool: new BufferPool(size, count), ready: new Set(), reserve: Math.max(1, Math.floor(count / 4)) });
-    this.small = tier(small, smallCount);
-    this.large = tier(max, largeCount);
+    const largeCount = Math.max(2 * parts, Math.floor((opts.cacheBytes - smallCount * small) / largeBlock));
+    const tier = (pool: BufferPool): Tier => ({ pool, ready: new Set(), reserve: Math.max(1, Math.floor(pool.capacity / 4)) });
+    this.small = tier(new BufferPool(small, smallCount));
+    this.large = tier(new BufferPool(largeBlock, largeCount, max));
     this.slots = new LoadSlots(opts.maxLoads, opts.maxQueuedLoads ?? 4 * opts.maxLoads, opts.maxQueueMs ?? 1000);
     this.reserve = Math.max(1, Math.floor(opts.maxLoads / 4));
     this.idleTicks = Math.ceil((opts.idleMs ?? 5000) / TICK_MS);
@@ -345,10 +356,10 @@ export class RangeCache {
       return;
     }
     const from = this.coveredTo(blob, run.frontier * this.seg);
-    const bytes = aheadReadBytes(run, from, blob.size, this.seg, readBudget(blob.published, blob.read), this.sizes);
+    const bytes = aheadReadBytes(run, from, blob.size, this.seg, readBudget(blob.published, blob.read), this.runSizes(blob));
     const tier = bytes > this.sizes.small ? this.large : this.small;
     // Read-ahead never pushes out a range read ahead for another blob that has not reached it.
-    if (bytes === 0 || !this.canTake(tier, "consumed")) {
+    if (bytes === 0 || !this.canTake(tier, "consumed", bytes)) {
       return;
     }
     this.addExtent(blob, id, from, this.clip(blob, from, from + bytes), tier, "consumed");
@@ -404,7 +415,7 @@ export class RangeCache {
         }
         const run = blob.runs.ahead(segment);
         const begin = at - at % small;
-        let end = begin + missReadBytes(run, readBudget(blob.published, blob.read), this.sizes);
+        let end = begin + missReadBytes(run, readBudget(blob.published, blob.read), run ? this.runSizes(blob) : this.sizes);
         for (let j = i + 1; !run && j < wanted.length && end - begin < this.sizes.max; ++j) {
           const next = wanted[j]!.at;
           if (next >= end + small) {
@@ -413,7 +424,7 @@ export class RangeCache {
           end = Math.max(end, next - next % small + small);
         }
         end = this.clip(blob, begin, Math.min(end, begin + this.sizes.max));
-        if (!run && end - begin > small && !this.canTake(this.large, "cold")) {
+        if (!run && end - begin > small && !this.canTake(this.large, "cold", end - begin)) {
           end = this.clip(blob, begin, begin + small); // no large buffer free: the block alone
         } // a run's read waits for a large buffer (runs free theirs as they go) rather than splitting into blocks
         if (!this.addExtent(blob, id, begin, end, end - begin > small ? this.large : this.small, "cold")) {
@@ -447,7 +458,7 @@ export class RangeCache {
       this.fail(ext, new RangeOverloadError("blob forgotten"));
       return "gone";
     }
-    const buf = this.take(ext.tier, evict);
+    const buf = this.take(ext.tier, evict, ext.end - ext.begin);
     if (!buf) {
       return "wait";
     }
@@ -518,25 +529,49 @@ export class RangeCache {
   }
 
   /**
-   * A buffer from `tier`'s pool, giving up the range in memory that is least likely to be served
-   * again. Read-ahead takes a free one only above the tier's reserve, else one a run has read to
-   * its end: a read Interests wait for finds a buffer while other blobs read ahead.
+   * A buffer from `tier`'s pool for `bytes`, giving up the ranges in memory least likely to be
+   * served again until one fits (a large buffer is adjacent blocks of one slab). Read-ahead takes
+   * free blocks only above the tier's reserve, else ones a run has read to its end: a read that
+   * Interests wait for finds a buffer while other blobs read ahead.
    */
-  private take(tier: Tier, evict: Evictable): Uint8Array | undefined {
-    const buf = evict === "cold" || tier.pool.free > tier.reserve ? tier.pool.take(this.tick) : undefined;
-    if (buf) {
-      return buf;
+  private take(tier: Tier, evict: Evictable, bytes: number): Uint8Array | undefined {
+    const blocks = Math.ceil(bytes / tier.pool.size);
+    let buf = evict === "cold" || tier.pool.free - blocks >= tier.reserve ? tier.pool.take(this.tick, blocks) : undefined;
+    while (!buf) {
+      const victim = this.coldest(tier, evict);
+      if (!victim) {
+        return undefined;
+      }
+      this.drop(victim, false);
+      buf = tier.pool.take(this.tick, blocks);
     }
-    const victim = this.coldest(tier, evict);
-    if (!victim) {
-      return undefined;
-    }
-    this.drop(victim, false);
-    return tier.pool.take(this.tick);
+    return buf;
   }
 
-  private canTake(tier: Tier, evict: Evictable): boolean {
-    return (evict === "cold" ? tier.pool.available : tier.pool.free > tier.reserve) || this.coldest(tier, evict) !== undefined;
+  private canTake(tier: Tier, evict: Evictable, bytes: number): boolean {
+    const blocks = Math.ceil(bytes / tier.pool.size);
+    return (tier.pool.canTake(blocks) && (evict === "cold" || tier.pool.free - blocks >= tier.reserve)) || this.coldest(tier, evict) !== undefined;
+  }
+
+  /**
+   * Read sizes for a run of `blob`: the large pool is shared by the runs that asked for it in the
+   * last second, and each reads at most half its share at once and holds at most its share ahead,
+   * so 20 pulls read 1 MB ranges from a pool of a few dozen MB rather than wait for 4 MB buffers.
+   */
+  private runSizes(blob: BlobState): ReadSizes {
+    this.running.set(blob, this.tick);
+    let runs = 0;
+    for (const tick of this.running.values()) {
+      runs += tick > this.tick - HOT_TICKS ? 1 : 0;
+    }
+    const { pool } = this.large;
+    const share = Math.floor(pool.capacity / runs);
+    const blocks = Math.max(1, Math.min(pool.maxBlocks, Math.floor(share / 2)));
+    const maxAhead = pool.size * Math.max(blocks, share - blocks);
+    if (blocks === pool.maxBlocks && maxAhead >= this.sizes.maxAhead) {
+      return this.sizes;
+    }
+    return { small: this.sizes.small, max: blocks * pool.size, maxAhead: Math.min(maxAhead, this.sizes.maxAhead) };
   }
 
   /**
@@ -591,6 +626,11 @@ export class RangeCache {
       // what the first left.
       collectGarbage();
       setTimeout(collectGarbage, 1000).unref();
+    }
+    for (const [blob, tick] of this.running) {
+      if (tick <= this.tick - HOT_TICKS) {
+        this.running.delete(blob);
+      }
     }
     const forgotten: string[] = [];
     this.blobs.forEach((blob, hex) => {

@@ -273,6 +273,49 @@ describe("range cache", () => {
     cache.close();
   });
 
+  test("many runs share the large pool: each reads one 1 MB block at a time, none is refused; a run alone reads 4 MB again", async () => {
+    const size = 24e6;
+    const cacheBytes = 32 << 20;
+    const { cache, reg } = fakeRegistry(new Uint8Array(0), { cacheBytes });
+    const block = 128 * SEG; // a quarter of the largest read
+    const get = async (id: BlobId, s: number) => cache.peek(id, size, s * SEG, (s + 1) * SEG) ?? await cache.read(id, size, s * SEG, (s + 1) * SEG);
+    const pull = async (id: BlobId, onPast: (bytes: number) => void) => {
+      let next = 0;
+      let window = 32;
+      while (next < size / SEG) {
+        const batch = Array.from({ length: Math.min(window, size / SEG - next) }, () => get(id, next++));
+        await Promise.all(batch);
+        onPast(next * SEG);
+        window = Math.min(128, window * 2);
+      }
+    };
+    // Reads started once every run has published 4 MB: the pool is shared twenty ways by then.
+    let going = 0;
+    let sharedFrom = Infinity;
+    let peakBytes = 0;
+    await Promise.all(Array.from({ length: 20 }, (_, i) => {
+      let counted = false;
+      return pull(idOf(`run ${i}`), (bytes) => {
+        peakBytes = Math.max(peakBytes, cache.stats.bytes);
+        if (!counted && bytes >= 4e6) {
+          counted = true;
+          if (++going === 20) {
+            sharedFrom = reg.loads.length;
+          }
+        }
+      });
+    }));
+    const shared = reg.loads.slice(sharedFrom).map((l) => l.end - l.begin);
+    assert.ok(shared.length > 20, `${shared.length} reads while twenty runs went on`);
+    assert.ok(Math.max(...shared) <= block, `reads while twenty runs went on: up to ${Math.max(...shared)} bytes`);
+    assert.ok(peakBytes <= cacheBytes, `${peakBytes} bytes of range buffers`);
+    await sleep(1300); // the other runs are over: one alone has the pool to itself
+    const before = reg.loads.length;
+    await pull(idOf("alone"), () => undefined);
+    assert.ok(reg.loads.slice(before).some((l) => l.end - l.begin === SIZES.max), "a run alone reads 4 MB ranges");
+    cache.close();
+  });
+
   test("bounds: registry reads in flight stay within maxLoads, a short queue after them, the rest refused; memory within the pools", async () => {
     const size = 500e6;
     const id = idOf("bounds");

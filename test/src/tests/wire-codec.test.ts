@@ -9,7 +9,10 @@ import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import dgram from "node:dgram";
 import { once } from "node:events";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { describe, test } from "node:test";
 
 import { Fragmenter, LpPacket, Reassembler } from "@ndn/lp";
@@ -20,7 +23,8 @@ import { Metadata } from "@ndn/rdr";
 import {
   BlobMetadata, canonicalBlobName, canonicalSegmentFields, DatagramWireTransport, decodeBlobMetadata, decodeDataContent, encodeSegmentData,
   encodeSegmentInterest, FrameSplitter, FrameTooLargeError, hasNamePrefix, implicitDigest, lastComponentOffset, LpFragmenter, LpReassembler, MetadataTT,
-  parseSha256Digest, peekNetworkPacket, peekPacket, type Reassembled, readLpFrame, readNni, readSegmentComponent, readTlv, TLV, withPitToken,
+  parseSha256Digest, peekNetworkPacket, peekPacket, type Reassembled, readLpFrame, readNni, readSegmentComponent, readTlv, StreamWireTransport, TLV,
+  withPitToken,
 } from "@ndnreg/shared/ndn";
 
 const blob = new Name("/ndn-registry").append("org/team/app").append(new Component(TT.GenericNameComponent, randomBytes(32)));
@@ -374,4 +378,39 @@ test("the worked example in docs/protocol.md is what the encoder makes", () => {
   const wire = encodeSegmentData({ ...canonicalSegmentFields(0, content), nameValue: name.value });
   assert.equal(Buffer.from(wire).toString("hex"), hex);
   assert.equal(implicitDigest(wire).toString("hex"), implicit);
+});
+
+test("a stream face that is not read holds a bounded backlog: no Interest is read from it until it drains", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "ndnreg-backlog-"));
+  const server = net.createServer().listen(path.join(dir, "face.sock"));
+  const sockets: net.Socket[] = [];
+  server.on("connection", (s) => sockets.push(s));
+  try {
+    await once(server, "listening");
+    const accepted = once(server, "connection") as Promise<[net.Socket]>;
+    const sock = net.connect(path.join(dir, "face.sock"));
+    sockets.push(sock);
+    await once(sock, "connect");
+    const [forwarder] = await accepted;
+    forwarder.pause(); // a forwarder that reads nothing for now
+    let interests = 0;
+    const face = new StreamWireTransport(sock, () => ++interests > 0, { describe: "backlog test" });
+    const data = encodeSegmentData({ ...canonicalSegmentFields(0, randomBytes(8000)), nameValue: blob.append(Segment, 0).value });
+    for (let i = 0; i < 1000; ++i) {
+      face.send(data); // 8 MB in one turn: more than the kernel takes
+    }
+    await new Promise((r) => setImmediate(r));
+    forwarder.write(encodeSegmentInterest(blob.value, 1, 1000));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(interests, 0, "an Interest was read while megabytes of Data waited to be written");
+    forwarder.resume(); // reads everything: the face drains and reads again
+    for (let i = 0; i < 100 && interests === 0; ++i) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(interests, 1, "the Interest is read once the backlog is out");
+  } finally {
+    sockets.forEach((s) => s.destroy());
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

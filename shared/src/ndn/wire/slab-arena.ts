@@ -12,8 +12,12 @@ export class SlabArena {
 
   constructor(
     readonly slabSize = 64 * 1024,
-    /** Slabs kept for reuse; more retired than this (nobody writes them out) go to the GC. */
-    private readonly maxKept = 256,
+    /**
+     * Slabs kept for reuse; more retired than this (nobody writes them out) go to the GC. A stream
+     * face's backlog is bounded (wire-transport.ts: 1 MiB, plus the answers to one read of
+     * Interests), so 4 MiB covers nearly every packet in flight and little is kept after a load.
+     */
+    private readonly maxKept = 64,
   ) {
     this.slab = Buffer.allocUnsafeSlow(slabSize);
   }

@@ -9,6 +9,12 @@ import { peekPacket, type PeekedPacket } from "./packets.js";
 import { packetArena } from "./slab-arena.js";
 
 const NOTHING = Buffer.alloc(0);
+/**
+ * Bytes queued on the socket past which nothing more is read from it until it drains: Interests
+ * not read are not answered, so a slow forwarder or a stranger that reads slowly holds at most
+ * this much of our memory in Data (the rest waits in the kernel and the forwarder).
+ */
+const MAX_BACKLOG = 1 << 20;
 
 /** The face a tapped packet came from, as the tap sees it: where its replies go. */
 export interface WireTransport {
@@ -35,6 +41,7 @@ export class StreamWireTransport extends Transport implements WireTransport {
   private readonly toNdnts = pushable<Decoder.Tlv>();
   private readonly splitter = new FrameSplitter();
   private corked = false;
+  private paused = false;
   private open = true;
 
   constructor(private readonly sock: Socket, private readonly tap: WireTap, attrs: Transport.Attributes) {
@@ -90,12 +97,23 @@ export class StreamWireTransport extends Transport implements WireTransport {
   private readonly uncork = () => {
     this.corked = false;
     this.sock.uncork();
+    if (this.sock.writableLength > MAX_BACKLOG && !this.paused) {
+      // Over the bound, write() has returned false, so "drain" follows once the backlog is out.
+      this.paused = true;
+      this.sock.pause();
+      this.sock.once("drain", this.resume);
+    }
     // Writes complete in order: when this empty one does, every packet queued before it has left
     // the process, so slabs retired by now may be reused. (A destroyed socket cancels its writes.)
     const retired = packetArena.takeRetired();
     if (retired.length > 0) {
       this.sock.write(NOTHING, () => packetArena.reuse(retired));
     }
+  };
+
+  private readonly resume = () => {
+    this.paused = false;
+    this.sock.resume();
   };
 
   private readonly onFrame = (frame: Uint8Array) => {
