@@ -81,13 +81,14 @@ export const SERVER_SETTINGS = {
       + "segment asked for alone reads its 64 KB block",
     default: "512", parse: integer(1, 4096),
   },
-  // Fixed pools: the ranges being served and read ahead, for several blobs at once. 32 MiB holds
-  // one pull's 16 MB (4 MB reads, 12 MB ahead); twenty pulls share it in 1 MB reads.
+  // Fixed pools: the ranges being served and read ahead, for several blobs at once; twenty pulls
+  // share them in 1 MB reads. Under 64 MiB, an anchored pull across a WAN read its blobs from the
+  // registry up to twice (docs/performance.md, "Main after the third round of merges").
   "range-cache-bytes": {
     describe: "memory for upstream ranges, in fixed pools: a quarter in 48 KB blocks, the rest in quarters of --upstream-range-segments "
       + "(a read takes 1 to 4 of them: fewer when many blobs are read at once); ranges not served for 5 s are let go (the routers' "
       + "content stores are the real cache)",
-    default: "33554432", parse: integer(0, 2 ** 40),
+    default: "67108864", parse: integer(0, 2 ** 40),
   },
 } as const satisfies SettingTable;
 
