@@ -5,12 +5,12 @@ import { after, before, describe, test } from "node:test";
 import { type ClientHandle, pullImage, type Redirector, Stack, type TestImage, verifyPulled } from "../bench/index.js";
 import { blobSources, pushTestImage, tokenFor } from "./helpers.js";
 
-const EXPIRES_MS = 1500;
+const EXPIRES_MS = 3000;
 const pastExpiry = () => new Promise((r) => setTimeout(r, EXPIRES_MS + 500));
 
 /**
  * The registry (token auth) sits behind a Redirector: every blob GET and HEAD is answered with 307
- * to a storage origin with a signed URL that expires after 1.5 s, and storage refuses requests that
+ * to a storage origin with a signed URL that expires after 3 s, and storage refuses requests that
  * carry Authorization. The router's content store holds 64 packets and the server's range cache
  * 1 MB, so a second pull of a 3 MB layer makes the server read the registry again.
  */
