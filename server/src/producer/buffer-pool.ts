@@ -31,32 +31,19 @@ export class BufferPool {
     return Math.min(this.blocksPerSlab, this.capacity);
   }
 
-  /** Blocks in use. */
-  get inUse(): number {
-    return this.taken;
-  }
-
   /**
    * A buffer of `blocks` adjacent blocks, or undefined when no slab has that many free in a row
    * and the pool may not grow. `now` is the caller's clock.
    */
   take(now: number, blocks = 1): Uint8Array | undefined {
     this.lastTake = now;
-    // From the oldest slabs first, so that the newest empty out and can be let go.
-    for (const slab of this.slabs) {
-      const at = slab.inUse.length - slab.used < blocks ? -1 : freeRow(slab.inUse, blocks);
-      if (at >= 0) {
-        return this.mark(slab, at, blocks);
-      }
-    }
-    const room = Math.min(this.blocksPerSlab, this.capacity - this.created);
-    return room >= blocks ? this.mark(this.newSlab(room), 0, blocks) : undefined;
+    const place = this.place(blocks);
+    return place && this.mark(place.slab ?? this.newSlab(this.room), place.at, blocks);
   }
 
   /** Whether take(now, blocks) would return a buffer now. */
   canTake(blocks = 1): boolean {
-    return Math.min(this.blocksPerSlab, this.capacity - this.created) >= blocks
-      || this.slabs.some((s) => s.inUse.length - s.used >= blocks && freeRow(s.inUse, blocks) >= 0);
+    return this.place(blocks) !== undefined;
   }
 
   /** Blocks take() would still return. */
@@ -99,6 +86,25 @@ export class BufferPool {
   /** Bytes of the slabs that exist. */
   get bytes(): number {
     return this.created * this.size;
+  }
+
+  /**
+   * Where `blocks` adjacent free blocks are: in the oldest slab that has them (so that the newest
+   * empty out and can be let go), else at the start of a new slab (no `slab`) if the pool may grow.
+   */
+  private place(blocks: number): { slab?: Slab; at: number } | undefined {
+    for (const slab of this.slabs) {
+      const at = slab.inUse.length - slab.used < blocks ? -1 : freeRow(slab.inUse, blocks);
+      if (at >= 0) {
+        return { slab, at };
+      }
+    }
+    return this.room >= blocks ? { at: 0 } : undefined;
+  }
+
+  /** Blocks a new slab would have. */
+  private get room(): number {
+    return Math.min(this.blocksPerSlab, this.capacity - this.created);
   }
 
   private mark(slab: Slab, at: number, blocks: number): Uint8Array {

@@ -177,6 +177,11 @@ function addWaiter(waiters: Waiter[], w: Waiter): void {
  * for another: past the bounds a read is refused (RangeOverloadError). A view returned by peek()
  * or read() is valid until the end of the current event-loop turn (callers copy it at once).
  */
+/** Whether a read may take `blocks` free blocks of `tier`: read-ahead ("consumed") only above the tier's reserve. */
+function mayTakeFree(tier: Tier, evict: Evictable, blocks: number): boolean {
+  return evict === "cold" || tier.pool.free - blocks >= tier.reserve;
+}
+
 export class RangeCache {
   private readonly seg: number;
   private readonly sizes: ReadSizes;
@@ -536,7 +541,7 @@ export class RangeCache {
    */
   private take(tier: Tier, evict: Evictable, bytes: number): Uint8Array | undefined {
     const blocks = Math.ceil(bytes / tier.pool.size);
-    let buf = evict === "cold" || tier.pool.free - blocks >= tier.reserve ? tier.pool.take(this.tick, blocks) : undefined;
+    let buf = mayTakeFree(tier, evict, blocks) ? tier.pool.take(this.tick, blocks) : undefined;
     while (!buf) {
       const victim = this.coldest(tier, evict);
       if (!victim) {
@@ -550,7 +555,7 @@ export class RangeCache {
 
   private canTake(tier: Tier, evict: Evictable, bytes: number): boolean {
     const blocks = Math.ceil(bytes / tier.pool.size);
-    return (tier.pool.canTake(blocks) && (evict === "cold" || tier.pool.free - blocks >= tier.reserve)) || this.coldest(tier, evict) !== undefined;
+    return (mayTakeFree(tier, evict, blocks) && tier.pool.canTake(blocks)) || this.coldest(tier, evict) !== undefined;
   }
 
   /**
