@@ -186,6 +186,7 @@ export class NdnBlobFetcher {
             payloads.push(good
               ? data.content
               : await this.refetch(data, manifest.digestNow(data.segment)!, found.name, size, found.count, ctrl.signal, repair, stats));
+            manifest.passed(data.segment);
           }
           ++next;
           ++stats.segments;

@@ -63,7 +63,8 @@ interface PendingNode {
  * They travel on the segments' own channel (Interests under `<blob>/32=manifest`) and are checked
  * from their wire bytes: no NDNts consumer or Data object per node.
  * A node's entries are kept as one latin1 text (see implicitDigestText), 32 characters per segment:
- * checking a segment compares its digest text in place, and a node is one object to keep, not 250.
+ * checking a segment compares its digest text in place, and a node is one object to keep, not 250,
+ * until its last segment has passed.
  */
 export class ManifestReader {
   /** Per node, the implicit digests of the segments it lists, back to back, as latin1 text. */
@@ -116,6 +117,16 @@ export class ManifestReader {
   matchesNow(segment: number, digestText: string): boolean | undefined {
     const node = Math.floor(segment / MANIFEST_FANOUT);
     return digestText.length === 32 ? this.nodes[node]?.startsWith(digestText, (segment - node * MANIFEST_FANOUT) * 32) : false;
+  }
+
+  /**
+   * `segment` was checked and passed on. Segments pass in order, so a node is dropped after its
+   * last one: a long blob's nodes (8 KB each, 4 MB per GB) do not pile up in the old generation.
+   */
+  passed(segment: number): void {
+    if ((segment + 1) % MANIFEST_FANOUT === 0) {
+      this.nodes[Math.floor(segment / MANIFEST_FANOUT)] = undefined;
+    }
   }
 
   /** The expected implicit digest of `segment` as latin1 text; fetches its node (and the next ones) as needed. */

@@ -25,17 +25,25 @@ export function readShebang(file: string): Shebang {
 }
 
 /** Extra node flags for server and client, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" or "--trace-gc". */
-const BENCH_NODE_ARGS = (process.env["BENCH_NODE_ARGS"] ?? "").split(" ").filter(Boolean);
+const BENCH_NODE_ARGS = words(process.env["BENCH_NODE_ARGS"]);
+/** Extra node flags for clients only (after BENCH_NODE_ARGS), e.g. BENCH_CLIENT_NODE_ARGS="--trace-gc-nvp". */
+const BENCH_CLIENT_NODE_ARGS = words(process.env["BENCH_CLIENT_NODE_ARGS"]);
+
+function words(s: string | undefined): string[] {
+  return (s ?? "").split(" ").filter(Boolean);
+}
 
 /**
  * How the bench starts an entry file: the file itself, as every launcher does, so that its shebang
  * sets node's flags and environment. With BENCH_NODE_ARGS (which a shebang cannot take, and many
- * of which NODE_OPTIONS refuses), node is started with the shebang's flags and environment plus those.
+ * of which NODE_OPTIONS refuses), node is started with the shebang's flags and environment plus those
+ * (and, for a `client`, BENCH_CLIENT_NODE_ARGS).
  */
-export function entryCommand(file: string, args: readonly string[]): { cmd: string; args: string[]; env: Record<string, string> } {
-  if (BENCH_NODE_ARGS.length === 0) {
+export function entryCommand(file: string, args: readonly string[], role: "server" | "client" = "server"): { cmd: string; args: string[]; env: Record<string, string> } {
+  const extra = role === "client" ? [...BENCH_NODE_ARGS, ...BENCH_CLIENT_NODE_ARGS] : BENCH_NODE_ARGS;
+  if (extra.length === 0) {
     return { cmd: file, args: [...args], env: {} };
   }
   const shebang = readShebang(file);
-  return { cmd: process.execPath, args: [...shebang.nodeArgs, ...BENCH_NODE_ARGS, file, ...args], env: { ...shebang.env } };
+  return { cmd: process.execPath, args: [...shebang.nodeArgs, ...extra, file, ...args], env: { ...shebang.env } };
 }

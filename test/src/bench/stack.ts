@@ -213,7 +213,7 @@ export class Stack {
       "--listen", `127.0.0.1:${port}`,
       ...(opts.fch === undefined ? ["--router", opts.router ?? this.forwarder.uri] : ["--fch", opts.fch]),
       ...(opts.args ?? []),
-    ]);
+    ], "client");
     // In the run directory, as the servers: a .env in the checkout is not the test's.
     const proc = new ManagedProcess(`client${n}`, entry.cmd, entry.args, {
       logFile: path.join(this.runDir, `client${n}.log`), cwd: this.runDir, env: { ...process.env, ...entry.env }, netns: opts.netns,

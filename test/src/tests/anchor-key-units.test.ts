@@ -132,6 +132,10 @@ describe("manifest reader on the segments' channel", () => {
     assert.equal(await first, latin1Text(entries0.subarray(0, 32)));
     assert.equal(reader.digestNow(249), latin1Text(entries0.subarray(249 * 32)));
     assert.ok(reader.bytes > 2 * 8000, "both copies counted");
+    reader.passed(248);
+    assert.equal(reader.digestNow(249), latin1Text(entries0.subarray(249 * 32)), "kept until its last segment has passed");
+    reader.passed(249);
+    assert.equal(reader.digestNow(249), undefined, "dropped after its last segment");
 
     const second = reader.digest(250);
     const entries1 = randomBytes(50 * 32);

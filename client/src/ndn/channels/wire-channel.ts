@@ -4,7 +4,23 @@ import {
   type WireTransport,
 } from "@ndnreg/shared/ndn";
 
-import type { SegmentChannel, SegmentFlow, SegmentSink } from "../pipeline/channel.js";
+import type { SegmentChannel, SegmentFlow, SegmentPacket, SegmentSink } from "../pipeline/channel.js";
+
+/**
+ * A segment's Data as the pipeline holds it. A class, not an object literal: V8 tracks where
+ * literals are made, and once packets held through a stall (a segment waiting for its manifest
+ * node) survive a few scavenges, it allocates every later one from that site in the old
+ * generation, where each keeps its socket read chunk until a full collection.
+ */
+class WirePacket implements SegmentPacket {
+  constructor(
+    readonly segment: number,
+    readonly contentType: number,
+    readonly content: Uint8Array,
+    readonly wire: Uint8Array,
+    readonly finalSegment: number | undefined,
+  ) {}
+}
 
 /**
  * The client's hot path: Interests are encoded straight to the uplink socket and blob Data is
@@ -70,7 +86,7 @@ export class WireChannel implements SegmentChannel {
     }
     const decoded = decodeDataContent(pkt.packet);
     if (decoded) {
-      const data = { segment, contentType: decoded.contentType, content: decoded.content, wire: pkt.packet, finalSegment: decoded.finalSegment };
+      const data = new WirePacket(segment, decoded.contentType, decoded.content, pkt.packet, decoded.finalSegment);
       const marked = pkt.congestionMark !== 0;
       sinks.forEach((sink) => sink.data(data, marked));
     }
