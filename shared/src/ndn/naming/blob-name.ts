@@ -7,7 +7,7 @@ import { isValidRepository } from "./repository.js";
 import { isValidTag, type TagId, TagKeyword } from "./tag-name.js";
 
 /**
- * The four name kinds under the server's prefix (docs/protocol.md, "Names"):
+ * The five name kinds under the server's prefix (docs/protocol.md, "Names"):
  * - canonical segment `/<prefix>/<digest>/seg=N`: no repository, so a layer is one object in every cache;
  * - manifest node `/<prefix>/<digest>/32=manifest/seg=I`;
  * - metadata `/<prefix>/<repository>/<digest>/32=metadata` (RDR discovery);
