@@ -84,7 +84,7 @@ export class StoreProducer {
 
   private async answer(interest: Interest): Promise<Data | undefined> {
     const parsed = parseRegistryName(this.prefix, interest.name);
-    if (!parsed.ok || parsed.kind === "legacy" || parsed.kind === "tag") {
+    if (!parsed.ok || parsed.kind === "legacy" || parsed.kind === "tag" || parsed.kind === "stored-tag") {
       return undefined; // tag records: TagRecordProducer
     }
     const hex = parsed.kind === "metadata" ? parsed.id.digest.hex : parsed.digest.hex;

@@ -83,6 +83,11 @@ export class TagStore {
     return this.held.get(tagKey(id))?.madeAt;
   }
 
+  /** The held record's bytes (as put, unchecked) and when it was made. */
+  wire(id: TagId): { readonly wire: Uint8Array; readonly madeAt: number } | undefined {
+    return this.held.get(tagKey(id));
+  }
+
   /** Keeps `data` (a record of `id`, checked by the caller) unless a record as new is held; true when kept. */
   async put(id: TagId, data: Data): Promise<boolean> {
     const wire = Encoder.encode(data);

@@ -13,7 +13,7 @@ import { Component, Data, ImplicitDigest, Name, TT } from "@ndn/packet";
 import { makeMetadataPacket } from "@ndn/rdr";
 import {
   BlobMetadata, canonicalBlobName, ContentType, isValidRepository, legacyBlobName, makeBlobId, MANIFEST_FANOUT, manifestName, metadataName, openUdpSocket,
-  parseRegistryName, parseRouterAddress, parseSha256Digest, SEGMENT_SIZE, segmentCount, SlabArena, tagName,
+  parseRegistryName, parseRouterAddress, parseSha256Digest, SEGMENT_SIZE, segmentCount, SlabArena, storedTagName, tagName,
 } from "@ndnreg/shared/ndn";
 
 import { parseRange } from "@ndnreg/client/http/range";
@@ -64,6 +64,7 @@ describe("names", () => {
       [legacyBlobName(prefix, id).append(Segment, 9), "legacy", 9],
       [legacyBlobName(prefix, id).append(Segment, 9).append(exact), "legacy", 9],
       [tagName(prefix, { repository: "org/app", tag: "v1.0_rc-2" }), "tag"],
+      [storedTagName(prefix, { repository: "org/app", tag: "v1.0_rc-2" }), "stored-tag"],
     ];
     for (const [name, kind, n] of kinds) {
       const parsed = parseRegistryName(prefix, name);
@@ -75,7 +76,7 @@ describe("names", () => {
       } else if (parsed.kind === "manifest") {
         assert.equal(parsed.node, n);
       }
-      if (parsed.kind === "tag") {
+      if (parsed.kind === "tag" || parsed.kind === "stored-tag") {
         assert.deepEqual(parsed.id, { repository: "org/app", tag: "v1.0_rc-2" });
       } else if (parsed.kind !== "metadata") {
         assert.equal((parsed.kind === "legacy" ? parsed.id.digest : parsed.digest).hex, digest.hex);

@@ -39,6 +39,9 @@ export function serveThroughNdnts(
         return producer.refusesLookup(parsed.id) ? undefined : await producer.admit(() => metadata.reply(interest, parsed.id)) ?? undefined;
       case "tag":
         return tags.refusesLookup(parsed.id) ? undefined : await producer.admit(() => tags.reply(interest, parsed.id)) ?? undefined;
+      case "stored-tag":
+        producer.drop(interest.name, "stores answer stored tag records, not the server");
+        return undefined;
       case "manifest": {
         const reply = await producer.admit(() => manifests.node(parsed.digest, parsed.node));
         data = reply === null ? undefined : "nack" in reply ? await nackData(name, reply.nack) : reply.data;

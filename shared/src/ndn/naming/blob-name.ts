@@ -4,7 +4,7 @@ import { MetadataKeyword } from "@ndn/rdr";
 
 import { parseSha256Digest, sha256DigestFromBytes, type Sha256Digest } from "./digest.js";
 import { isValidRepository } from "./repository.js";
-import { isValidTag, type TagId, TagKeyword } from "./tag-name.js";
+import { isValidTag, StoredTagKeyword, type TagId, TagKeyword } from "./tag-name.js";
 
 /**
  * The five name kinds under the server's prefix (docs/protocol.md, "Names"):
@@ -12,7 +12,7 @@ import { isValidTag, type TagId, TagKeyword } from "./tag-name.js";
  * - manifest node `/<prefix>/<digest>/32=manifest/seg=I`;
  * - metadata `/<prefix>/<repository>/<digest>/32=metadata` (RDR discovery);
  * - legacy segment `/<prefix>/<repository>/<digest>/seg=N` (the proof of concept's names);
- * - tag record `/<prefix>/<repository>/32=tag/<tag>` (see tag-name.ts).
+ * - tag record `/<prefix>/<repository>/32=tag/<tag>`, and a store's copy of it under `32=stored-tag` (see tag-name.ts).
  * The repository is ONE generic component holding the full name ("org/team/app"), so a
  * single-word repository encodes exactly as in the proof of concept. Segments and manifest nodes
  * may end with an ImplicitSha256DigestComponent (an Interest for exactly one packet).
@@ -65,7 +65,8 @@ type RegistryName =
   | { readonly kind: "manifest"; readonly digest: Sha256Digest; readonly node: number; readonly implicitDigest?: Uint8Array }
   | { readonly kind: "metadata"; readonly id: BlobId }
   | { readonly kind: "legacy"; readonly id: BlobId; readonly segment: number; readonly implicitDigest?: Uint8Array }
-  | { readonly kind: "tag"; readonly id: TagId };
+  | { readonly kind: "tag"; readonly id: TagId }
+  | { readonly kind: "stored-tag"; readonly id: TagId };
 
 export type ParsedName = ({ readonly ok: true } & RegistryName) | { readonly ok: false; readonly reason: string };
 
@@ -109,9 +110,17 @@ export function parseRegistryName(prefix: Name, name: Name): ParsedName {
   if (!repository.ok) {
     return repository;
   }
-  if (comps[1]!.equals(TagKeyword)) {
+  const stored = comps[1]!.equals(StoredTagKeyword);
+  if (stored || comps[1]!.equals(TagKeyword)) {
+    if (implicitDigest) {
+      return fail("implicit digest on a tag name");
+    }
     const tag = parseTagComponent(comps[2]!);
-    return implicitDigest ? fail("implicit digest on a tag name") : tag.ok ? { ok: true, kind: "tag", id: { repository: repository.repository, tag: tag.tag } } : tag;
+    if (!tag.ok) {
+      return tag;
+    }
+    const id: TagId = { repository: repository.repository, tag: tag.tag };
+    return stored ? { ok: true, kind: "stored-tag", id } : { ok: true, kind: "tag", id };
   }
   const digest = parseDigestComponent(comps[1]!);
   if (!digest.ok) {

@@ -1,13 +1,13 @@
 import { Version } from "@ndn/naming-convention2";
-import { Data, type Name } from "@ndn/packet";
-import { Encoder } from "@ndn/tlv";
+import { Data, type Name, nullSigner } from "@ndn/packet";
+import { Decoder, Encoder } from "@ndn/tlv";
 
 import { canonicalBlobName } from "./blob-name.js";
 import { ContentType } from "./content-type.js";
 import { sha256DigestFromBytes, type Sha256Digest } from "./digest.js";
 import { BlobMetadata, decodeBlobMetadata, describesCanonicalBlob } from "./metadata.js";
 import { MANIFEST_FANOUT, SEGMENT_SIZE, segmentCount } from "./segments.js";
-import { TAG_RECORD_FRESHNESS_MS, type TagId, tagName } from "./tag-name.js";
+import { storedTagName, TAG_RECORD_FRESHNESS_MS, type TagId, tagName } from "./tag-name.js";
 
 /** What a tag pointed to when the server signed its record (docs/protocol.md, "Tag records"). */
 export interface TagRecord {
@@ -60,4 +60,27 @@ export function readTagRecord(prefix: Name, id: TagId, data: Data): TagRecord | 
     return "record fields do not describe a manifest";
   }
   return { digest, size: m.blobSize, mediaType: m.mediaType, madeAt };
+}
+
+/**
+ * A store's copy of a record it holds: `/<prefix>/<repository>/32=stored-tag/<tag>/v=<madeAt>`,
+ * fresh for a second, its content the record's Data exactly as the server signed it, itself
+ * unsigned (the record inside is what consumers check).
+ */
+export async function makeStoredTagData(prefix: Name, id: TagId, madeAt: number, record: Uint8Array): Promise<Data> {
+  const data = new Data(storedTagName(prefix, id).append(Version, madeAt), Data.FreshnessPeriod(TAG_RECORD_FRESHNESS_MS), record);
+  await nullSigner.sign(data);
+  return data;
+}
+
+/** The record a store's copy carries (to be checked like any record), or why there is none. */
+export function openStoredTagData(data: Data): Data | string {
+  if (data.contentType !== ContentType.Blob) {
+    return "not a stored tag record";
+  }
+  try {
+    return new Decoder(data.content).decode(Data);
+  } catch (err: unknown) {
+    return `undecodable stored tag record (${String(err)})`;
+  }
 }
