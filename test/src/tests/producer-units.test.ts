@@ -21,7 +21,7 @@ import { createLogger } from "@ndnreg/shared";
 import {
   type BlobId, canonicalBlobName, dataElement, decodeBlobMetadata, encodeSegmentData, implicitDigest, LEGACY_SEGMENT_SIZE, legacyBlobName, makeBlobId,
   MANIFEST_FANOUT, manifestName, metadataName, parseSha256Digest, peekPacket, readTagRecord, SEGMENT_FRESHNESS_MS, SEGMENT_SIZE, segmentCount,
-  TAG_RECORD_FRESHNESS_MS, type TagId, tagKey, tagName, type WireTransport,
+  storedTagName, TAG_RECORD_FRESHNESS_MS, type TagId, tagKey, tagName, type WireTransport,
 } from "@ndnreg/shared/ndn";
 
 import { serveThroughNdnts } from "@ndnreg/server/producer/adapters/ndnts-adapter";
@@ -172,6 +172,7 @@ describe("producer: canonical names, metadata, manifests", () => {
     await assert.rejects(f.viaNdnts(new Interest(tagName(prefix, id), Interest.MustBeFresh, Interest.Lifetime(300))), "without CanBePrefix: no answer");
     const badTag = tagName(prefix, { repository: "org/app", tag: ".hidden" });
     await assert.rejects(f.viaNdnts(new Interest(badTag, Interest.CanBePrefix, Interest.Lifetime(300))), "a tag outside the grammar: no answer");
+    await assert.rejects(f.viaNdnts(new Interest(storedTagName(prefix, id), Interest.CanBePrefix, Interest.Lifetime(300))), "stores' copies are not the server's to answer");
     assert.equal(f.tagHeads.count, 3);
   });
 
