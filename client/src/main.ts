@@ -23,10 +23,14 @@ import { loadTrustAnchor } from "./security/trust-anchor.js";
 import { BlobHandler } from "./blob/blob-handler.js";
 import { ManifestKeeper } from "./blob/manifest-keeper.js";
 import { PublishedLookup } from "./blob/published.js";
+import { TagKeeper } from "./blob/tag-keeper.js";
+import { TagRecordLookup } from "./blob/tag-lookup.js";
 import { OutageAnswers } from "./http/outage-answers.js";
-import { OutageMode } from "./http/outage.js";
+import { OUTAGE_SCOPE, OUTAGE_SCOPE_WITH_TAGS, OutageMode } from "./http/outage.js";
 import { BlobStore } from "./store/blob-store.js";
 import { StoreProducer } from "./store/store-producer.js";
+import { TagRecordProducer } from "./store/tag-producer.js";
+import { TagStore } from "./store/tag-store.js";
 import { ndnPacketSource } from "./store/store-packets.js";
 import { Upstream } from "./http/upstream.js";
 
@@ -66,6 +70,8 @@ async function main(): Promise<void> {
   });
   const store = config.store && await BlobStore.open(config.store.dir, config.store.bytes, log, ndnPacketSource(fw, config.prefix, anchor?.verifier));
   const storeProducer = store && new StoreProducer(fw, config.prefix, store, log);
+  const tagStore = config.store && await TagStore.open(config.store.dir, config.prefix, log);
+  const tagProducer = tagStore && new TagRecordProducer(fw, config.prefix, tagStore);
   late.storeTap = storeProducer?.tap;
   const uplinkUp = () => uplink.isUp;
   const metrics = new ClientMetrics(uplinkUp, store, storeProducer);
@@ -75,13 +81,17 @@ async function main(): Promise<void> {
   const health = () => ({ ok: true, uplink: uplink.isUp ? "up" : "down", ndn: uplink.isUp && !gate.skipping ? "ok" : "skipping" });
   const fetches = new SharedFetches(fetcher);
   const blobs = new BlobHandler(upstream, fetches, log, metrics, gate, config.progressIntervalMs, store);
-  const outage = new OutageMode(upstream, log, metrics);
-  // The metadata may use half the first-byte deadline, as in discovery.
-  const published = new PublishedLookup(fw, config.prefix, anchor?.verifier, Math.max(200, Math.floor(config.firstByteTimeoutMs / 2)), store);
+  const outage = new OutageMode(upstream, log, metrics, anchor ? OUTAGE_SCOPE_WITH_TAGS : OUTAGE_SCOPE);
+  // The metadata may use half the first-byte deadline, as in discovery; tag records too.
+  const lifetimeMs = Math.max(200, Math.floor(config.firstByteTimeoutMs / 2));
+  const published = new PublishedLookup(fw, config.prefix, anchor?.verifier, lifetimeMs, store);
+  // Tag records are resolved only with the server's certificate to check them against.
+  const tagLookup = anchor && new TagRecordLookup(fw, config.prefix, anchor.verifier, lifetimeMs, tagStore);
   const app = buildApp({
     upstream, blobs, log, ops: { health, metrics: config.metricsListen ? undefined : metrics.registry },
-    outage: { mode: outage, answers: new OutageAnswers(blobs, published, metrics, log) },
+    outage: { mode: outage, answers: new OutageAnswers(blobs, published, metrics, log, tagLookup) },
     manifests: store ? new ManifestKeeper(fetches, store, gate, log) : undefined,
+    tags: tagLookup && tagStore ? new TagKeeper(tagLookup, tagStore, gate, log) : undefined,
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const metricsServer = config.metricsListen && await listenOps({ health, metrics: metrics.registry }, config.metricsListen);
@@ -93,6 +103,7 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     log.info({ signal }, "shutting down");
     storeProducer?.close();
+    tagProducer?.close();
     outage.close();
     uplink.close();
     metricsServer?.close();

@@ -25,6 +25,7 @@ import { ManifestBuilder } from "./producer/manifest-builder.js";
 import { MetadataProducer } from "./producer/metadata-producer.js";
 import { RangeCache } from "./producer/range-cache.js";
 import { SegmentProducer } from "./producer/segment-producer.js";
+import { TagRecords } from "./producer/tag-records.js";
 import { BlobCatalog } from "./registry/blob-catalog.js";
 import { LookupLimiter } from "./registry/lookup-limiter.js";
 import { RegistryClient } from "./registry/registry-client.js";
@@ -55,10 +56,11 @@ async function main(): Promise<void> {
   });
   const manifests = new ManifestBuilder(config.prefix, producer, key.dataSigner, log);
   const metadata = new MetadataProducer(config.prefix, producer, key.dataSigner);
+  const tags = new TagRecords(config.prefix, producer, (id, signal) => registry.statTag(id, signal), lookups, key.dataSigner);
 
   const fw = Forwarder.create();
   // The wire adapter answers segments where the uplink carries the wire (see carriesWire); NDNts the rest.
-  serveThroughNdnts(producer, manifests, metadata, { fw });
+  serveThroughNdnts(producer, manifests, metadata, tags, { fw });
   const uplink = new Uplink({
     fw, routers: [config.uplink], log, tap: new WireAdapter(producer).tap,
     prefixRegistration: { signer: key.prefixRegSigner, cost: config.routeCost },

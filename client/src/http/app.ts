@@ -9,6 +9,7 @@ import { makeBlobId } from "@ndnreg/shared/ndn";
 
 import type { BlobHandler } from "../blob/blob-handler.js";
 import type { ManifestKeeper } from "../blob/manifest-keeper.js";
+import type { TagKeeper } from "../blob/tag-keeper.js";
 import type { OutageAnswers } from "./outage-answers.js";
 import { OUTAGE_GRACE_MS, type OutageMode } from "./outage.js";
 import { sendUpstreamError } from "./upstream-errors.js";
@@ -25,13 +26,15 @@ export interface AppDeps {
   readonly outage?: { readonly mode: OutageMode; readonly answers: OutageAnswers };
   /** Keeps the manifests pulled through the client in the edge store (fetched over NDN). */
   readonly manifests?: ManifestKeeper;
+  /** Keeps the server-signed records of the tags pulled through the client in the edge store. */
+  readonly tags?: TagKeeper;
 }
 
 /**
  * The local registry endpoint. Request bodies are never parsed: pushes stream straight to the
  * upstream. Handlers take over the raw response so a failing blob can be aborted mid-body.
  */
-export function buildApp({ upstream, blobs, log, ops, outage, manifests }: AppDeps): FastifyInstance {
+export function buildApp({ upstream, blobs, log, ops, outage, manifests, tags }: AppDeps): FastifyInstance {
   // Per-request logs stay at debug: each blob already gets one line when it is done.
   const httpLog = log.child({ component: "http" }, { level: log.level === "debug" || log.level === "trace" ? log.level : "warn" });
   const loggerInstance: FastifyBaseLogger = httpLog;
@@ -57,7 +60,8 @@ export function buildApp({ upstream, blobs, log, ops, outage, manifests }: AppDe
     }
     const method = req.method ?? "GET";
     const route = classify(method, url.pathname);
-    const offline = outage && offlineRoute(method, url.pathname);
+    const read = offlineRoute(method, url.pathname);
+    const offline = outage && read;
     const path = url.pathname + url.search;
     try {
       if (offline && outage.mode.active) {
@@ -77,6 +81,9 @@ export function buildApp({ upstream, blobs, log, ops, outage, manifests }: AppDe
         if (id) {
           manifests.keep(id, Number(up.headers["content-length"]));
         }
+      }
+      if (tags && read?.kind === "tag" && up.statusCode === 200) {
+        tags.keep(read);
       }
       await upstream.relay(up, res);
     } catch (err: unknown) {

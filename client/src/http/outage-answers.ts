@@ -1,20 +1,26 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 
 import type { Logger } from "@ndnreg/shared";
+import { TAG_RECORD_FRESHNESS_MS } from "@ndnreg/shared/ndn";
 
 import type { BlobHandler } from "../blob/blob-handler.js";
 import { planPublished } from "../blob/plan.js";
 import { NotPublishedError, type PublishedLookup } from "../blob/published.js";
+import type { TagRecordLookup } from "../blob/tag-lookup.js";
 import type { ClientMetrics } from "../ops/metrics.js";
 import { OUTAGE_SCOPE } from "./outage.js";
 import type { OfflineRoute } from "./routes.js";
 
 const API_VERSION = { "docker-distribution-api-version": "registry/2.0" };
 
+/** The header that tells a manifest by tag was resolved in outage mode, by which record, and whether it was stale. */
+const TAG_RECORD_HEADER = "ndnreg-tag-record";
+
 /**
  * The answers of outage mode (the upstream unreachable): `GET /v2/` by the client itself; blobs
  * and manifests by digest from what the server published (its metadata: size, media type) with
- * the bytes from the edge store or over NDN; tags refused with a 503 that says why.
+ * the bytes from the edge store or over NDN; a manifest by tag as by the digest a tag record
+ * signed by the server names (with a trust anchor: `tags`), else refused with a 503 that says why.
  */
 export class OutageAnswers {
   constructor(
@@ -22,6 +28,7 @@ export class OutageAnswers {
     private readonly published: PublishedLookup,
     private readonly metrics: ClientMetrics,
     private readonly log: Logger,
+    private readonly tags?: TagRecordLookup,
   ) {}
 
   async answer(route: OfflineRoute, req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
@@ -31,14 +38,13 @@ export class OutageAnswers {
       res.end(req.method === "HEAD" ? undefined : "{}");
       return;
     }
-    if (route.kind === "tag") {
-      this.refuse(res, 503, "UNAVAILABLE", `upstream registry unreachable: ${OUTAGE_SCOPE}; pull ${route.repository}@sha256:<digest>`,
-        { repository: route.repository, tag: route.tag });
-      return;
-    }
-    const { id, kind, head } = route;
     const ctrl = new AbortController();
     res.once("close", () => ctrl.abort(new Error("caller went away")));
+    const byDigest = route.kind === "tag" ? await this.resolveTag(route, res, ctrl.signal) : route;
+    if (!byDigest) {
+      return;
+    }
+    const { id, kind, head } = byDigest;
     let published;
     try {
       published = await this.published.describe(id, ctrl.signal);
@@ -66,6 +72,34 @@ export class OutageAnswers {
       return;
     }
     await this.blobs.getWithoutUpstream(req, res, id, path, planPublished(req.headers, id.digest.text, published.size, mediaType));
+  }
+
+  /**
+   * The manifest a tag names by the newest server-signed tag record the client can find (its own
+   * store's, or a neighbour's over NDN), stale or not (said in a header and the log); undefined
+   * once refused with a 503.
+   */
+  private async resolveTag(route: OfflineRoute & { kind: "tag" }, res: ServerResponse, signal: AbortSignal): Promise<OfflineRoute & { kind: "manifest" } | undefined> {
+    const { repository, tag, head } = route;
+    if (!this.tags) {
+      this.refuse(res, 503, "UNAVAILABLE", `upstream registry unreachable: ${OUTAGE_SCOPE}; pull ${repository}@sha256:<digest>`, { repository, tag });
+      return undefined;
+    }
+    const got = await this.tags.resolve({ repository, tag }, signal);
+    if ("refused" in got) {
+      this.log.info({ repository, tag, err: got.refused }, "outage mode: tag not resolved");
+      this.refuse(res, 503, "UNAVAILABLE", `upstream registry unreachable, and no tag record signed by the server was found: ${got.refused}; pull ${repository}@sha256:<digest>`,
+        { repository, tag });
+      return undefined;
+    }
+    const { digest, madeAt } = got.record;
+    const ageMs = Date.now() - madeAt;
+    const stale = ageMs > TAG_RECORD_FRESHNESS_MS;
+    const made = new Date(madeAt).toISOString();
+    res.setHeader(TAG_RECORD_HEADER, `${digest.text}; made=${made}; age=${Math.round(ageMs / 1000)}s; ${stale ? "stale" : "fresh"}`);
+    this.log.info({ repository, tag, digest: digest.text, made, ageSeconds: Math.round(ageMs / 1000), from: got.from },
+      stale ? "outage mode: tag resolved by a stale tag record signed by the server" : "outage mode: tag resolved by a tag record signed by the server");
+    return { kind: "manifest", id: { repository, digest }, head };
   }
 
   /** A registry error body (docs/protocol.md, "Outage mode"). */

@@ -29,8 +29,11 @@ export const OUTAGE_GRACE_MS = 5000;
 /** How often the upstream is asked whether it is back, while in outage mode. */
 const PROBE_INTERVAL_MS = 5000;
 
-/** What outage mode serves: by digest only (tags need the registry; docs/protocol.md, "Outage mode"). */
+/** What outage mode serves without a trust anchor: by digest only (docs/protocol.md, "Outage mode"). */
 export const OUTAGE_SCOPE = "pulls by digest are served from the edge store and over NDN; tags cannot be resolved without the registry";
+
+/** With a trust anchor, tags too, by the server's signed tag records. */
+export const OUTAGE_SCOPE_WITH_TAGS = "pulls by digest are served from the edge store and over NDN, pulls by tag where a tag record signed by the server is found";
 
 /**
  * Whether the client is in outage mode: entered when a request got no answer from the upstream
@@ -43,7 +46,9 @@ export class OutageMode {
   private probe?: NodeJS.Timeout;
   private closed = false;
 
-  constructor(private readonly upstream: Upstream, private readonly log: Logger, private readonly metrics: ClientMetrics) {}
+  constructor(
+    private readonly upstream: Upstream, private readonly log: Logger, private readonly metrics: ClientMetrics, private readonly scope = OUTAGE_SCOPE,
+  ) {}
 
   get active(): boolean {
     return this.since !== undefined;
@@ -58,7 +63,7 @@ export class OutageMode {
       this.since = Date.now();
       this.metrics.outages.inc();
       this.metrics.outage.set(1);
-      this.log.warn({ reason: errorCode(err), upstream: this.upstream.base.href }, `upstream unreachable: outage mode (${OUTAGE_SCOPE})`);
+      this.log.warn({ reason: errorCode(err), upstream: this.upstream.base.href }, `upstream unreachable: outage mode (${this.scope})`);
       this.scheduleProbe();
     }
     return true;

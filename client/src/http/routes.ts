@@ -1,4 +1,4 @@
-import { type BlobId, isValidRepository, makeBlobId } from "@ndnreg/shared/ndn";
+import { type BlobId, isValidRepository, isValidTag, makeBlobId } from "@ndnreg/shared/ndn";
 
 export type Route =
   | { readonly kind: "blob"; readonly id: BlobId }
@@ -9,12 +9,10 @@ export type Route =
 export type OfflineRoute =
   | { readonly kind: "ping" }
   | { readonly kind: "blob" | "manifest"; readonly id: BlobId; readonly head: boolean }
-  | { readonly kind: "tag"; readonly repository: string; readonly tag: string };
+  | { readonly kind: "tag"; readonly repository: string; readonly tag: string; readonly head: boolean };
 
 const BLOB_PATH = /^\/v2\/(.+)\/blobs\/([^/]+)$/;
 const MANIFEST_PATH = /^\/v2\/(.+)\/manifests\/([^/]+)$/;
-/** The distribution spec's tag grammar. */
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
 /**
  * Classify a /v2/ request by method and path. The query (e.g. containerd's `?ns=docker.io`) plays
@@ -29,8 +27,8 @@ export function classify(method: string, pathname: string): Route {
 }
 
 /**
- * The reads outage mode answers: the API version check, blobs and manifests by sha256 digest;
- * manifests by tag are recognised so that they can be refused with the reason. Undefined: the
+ * The reads outage mode answers: the API version check, blobs and manifests by sha256 digest,
+ * manifests by tag (resolved by a signed tag record, or refused with the reason). Undefined: the
  * request is the upstream's alone (pushes, listings, other digests).
  */
 export function offlineRoute(method: string, pathname: string): OfflineRoute | undefined {
@@ -54,7 +52,7 @@ export function offlineRoute(method: string, pathname: string): OfflineRoute | u
   if (id) {
     return { kind: "manifest", id, head };
   }
-  return isValidRepository(manifest[1]!) && TAG.test(manifest[2]!) ? { kind: "tag", repository: manifest[1]!, tag: manifest[2]! } : undefined;
+  return isValidRepository(manifest[1]!) && isValidTag(manifest[2]!) ? { kind: "tag", repository: manifest[1]!, tag: manifest[2]!, head } : undefined;
 }
 
 /** The repository of a manifest path (by tag or digest); undefined for any other path. */

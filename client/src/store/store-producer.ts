@@ -84,8 +84,8 @@ export class StoreProducer {
 
   private async answer(interest: Interest): Promise<Data | undefined> {
     const parsed = parseRegistryName(this.prefix, interest.name);
-    if (!parsed.ok || parsed.kind === "legacy") {
-      return undefined;
+    if (!parsed.ok || parsed.kind === "legacy" || parsed.kind === "tag" || parsed.kind === "stored-tag") {
+      return undefined; // tag records: TagRecordProducer
     }
     const hex = parsed.kind === "metadata" ? parsed.id.digest.hex : parsed.digest.hex;
     const info = this.announced.has(hex) ? this.store.info(hex) : undefined;

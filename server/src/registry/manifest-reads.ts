@@ -7,7 +7,7 @@ import { type BlobId, blobKey } from "@ndnreg/shared/ndn";
  * Every manifest and index media type: a registry answers a manifest by digest only in a type
  * the request accepts (distribution 2.8 says 404 to an OCI manifest asked for without it).
  */
-const MANIFEST_ACCEPT = [
+export const MANIFEST_ACCEPT = [
   "application/vnd.oci.image.index.v1+json",
   "application/vnd.oci.image.manifest.v1+json",
   "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -15,7 +15,7 @@ const MANIFEST_ACCEPT = [
 ].join(", ");
 
 /** Largest manifest published (distribution refuses larger ones at push). */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 /** The registry's answer for a manifest URL, with the publishing identity's authorization (see RegistryClient). */
 export type AskRegistry = (id: BlobId, url: URL, method: "GET" | "HEAD", headers: Record<string, string>, signal?: AbortSignal) => Promise<Dispatcher.ResponseData>;

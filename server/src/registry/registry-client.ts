@@ -4,13 +4,14 @@ import type { Logger } from "@ndnreg/shared";
 import {
   followRedirects, isRefusedSignedUrl, MAX_REDIRECTS, type OriginAnswer, RangeBody, type RedirectableResponse, requestFollowingRedirects,
 } from "@ndnreg/shared/http";
-import type { BlobId } from "@ndnreg/shared/ndn";
+import type { BlobId, TagId } from "@ndnreg/shared/ndn";
 
 import { StorageLocations } from "./storage-locations.js";
 import { type RegistryCredentials, TokenAuth, type TokenAuthCounters } from "./token-auth.js";
 
 import { ManifestReads } from "./manifest-reads.js";
 import { RangeStatusError, readRangeInto } from "./range-read.js";
+import { statTag, type TagStat } from "./tag-reads.js";
 
 /** `mediaType`: the digest is a manifest of the repository (see ManifestReads), not a blob. */
 export type BlobStat = { readonly found: true; readonly size: number; readonly mediaType?: string } | { readonly found: false; readonly status: number };
@@ -44,7 +45,7 @@ export class RegistryClient {
   private readonly locations = new StorageLocations();
   private storageRefusals = 0;
   private readonly manifests = new ManifestReads(
-    async (id, url, method, headers, signal) => (await this.askRegistry(id, method, headers, signal, url)).res,
+    async (id, url, method, headers, signal) => (await this.askRegistry(id.repository, method, headers, signal, url)).res,
     (id) => this.registryUrl(`v2/${id.repository}/manifests/${id.digest.text}`),
   );
 
@@ -84,6 +85,13 @@ export class RegistryClient {
       return { found: false, status: res.statusCode };
     }
     throw new RegistryError(`HEAD ${id.repository}@${id.digest.text}: registry answered ${res.statusCode}`);
+  }
+
+  /** What a tag names now (see statTag), asked with the identity its repository is read with. */
+  async statTag(id: TagId, signal?: AbortSignal): Promise<TagStat> {
+    // isValidRepository() and isValidTag() guarantee both are URL-safe path segments.
+    const url = this.registryUrl(`v2/${id.repository}/manifests/${id.tag}`);
+    return statTag(async (method, headers, s) => (await this.askRegistry(id.repository, method, headers, s, url)).res, signal);
   }
 
   private async statByRead(id: BlobId, signal?: AbortSignal): Promise<BlobStat> {
@@ -196,7 +204,7 @@ export class RegistryClient {
     }
     // A refused remembered URL already cost one resolution: then a refused fresh one is final.
     const { res, url, hops, exhausted } = await requestFollowingRedirects(
-      () => this.askRegistry(id, method, headers, signal), (to, hopHeaders) => this.send(to, method, hopHeaders, signal),
+      () => this.askRegistry(id.repository, method, headers, signal, this.blobUrl(id)), (to, hopHeaders) => this.send(to, method, hopHeaders, signal),
       { retries: remembered ? 0 : 1, onRefused: (status) => this.noteRefusal(id, status) },
     );
     if (exhausted) {
@@ -214,11 +222,10 @@ export class RegistryClient {
     this.opts.log?.info({ repository: id.repository, digest: id.digest.text, status }, "storage refused a signed URL; asking the registry again");
   }
 
-  /** The registry's own answer for a blob (or, with `url`, the blob's manifest URL), its token challenge answered once; redirects are the caller's. */
+  /** The registry's own answer for `url` in `repository` (a blob or manifest URL), its token challenge answered once; redirects are the caller's. */
   private async askRegistry(
-    id: BlobId, method: "GET" | "HEAD", headers: Headers, signal?: AbortSignal, url = this.blobUrl(id),
+    repository: string, method: "GET" | "HEAD", headers: Headers, signal: AbortSignal | undefined, url: URL,
   ): Promise<OriginAnswer<Dispatcher.ResponseData, string>> {
-    const { repository } = id;
     let authorization = await this.auth.authorization(repository);
     let res = await this.send(url, method, withAuthorization(headers, authorization), signal);
     if (res.statusCode === 401 && this.auth.challenged(repository, res.headers["www-authenticate"], authorization)) {

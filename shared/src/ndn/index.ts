@@ -5,6 +5,8 @@ export * from "./naming/metadata.js";
 export * from "./naming/name-text.js";
 export * from "./naming/repository.js";
 export * from "./naming/segments.js";
+export * from "./naming/tag-name.js";
+export * from "./naming/tag-record.js";
 export * from "./uplink/router-uri.js";
 export * from "./uplink/udp-socket.js";
 export * from "./uplink/uplink.js";

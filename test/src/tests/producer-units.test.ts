@@ -20,7 +20,8 @@ import { Decoder, Encoder } from "@ndn/tlv";
 import { createLogger } from "@ndnreg/shared";
 import {
   type BlobId, canonicalBlobName, dataElement, decodeBlobMetadata, encodeSegmentData, implicitDigest, LEGACY_SEGMENT_SIZE, legacyBlobName, makeBlobId,
-  MANIFEST_FANOUT, manifestName, metadataName, peekPacket, SEGMENT_FRESHNESS_MS, SEGMENT_SIZE, segmentCount, type WireTransport,
+  MANIFEST_FANOUT, manifestName, metadataName, parseSha256Digest, peekPacket, readTagRecord, SEGMENT_FRESHNESS_MS, SEGMENT_SIZE, segmentCount,
+  storedTagName, TAG_RECORD_FRESHNESS_MS, type TagId, tagKey, tagName, type WireTransport,
 } from "@ndnreg/shared/ndn";
 
 import { serveThroughNdnts } from "@ndnreg/server/producer/adapters/ndnts-adapter";
@@ -30,9 +31,11 @@ import { ManifestBuilder } from "@ndnreg/server/producer/manifest-builder";
 import { MetadataProducer } from "@ndnreg/server/producer/metadata-producer";
 import { RangeCache } from "@ndnreg/server/producer/range-cache";
 import { SegmentProducer } from "@ndnreg/server/producer/segment-producer";
+import { TagRecords } from "@ndnreg/server/producer/tag-records";
 import { BlobCatalog } from "@ndnreg/server/registry/blob-catalog";
 import { LookupLimiter } from "@ndnreg/server/registry/lookup-limiter";
 import type { RegistryClient } from "@ndnreg/server/registry/registry-client";
+import type { TagStat } from "@ndnreg/server/registry/tag-reads";
 import { openServerKey } from "@ndnreg/server/security/server-key";
 
 const log = createLogger("test", "silent");
@@ -71,7 +74,13 @@ async function fixture(blobs: ReadonlyArray<[string, Uint8Array]>, corrupt = new
   const key = await openServerKey(undefined, prefix, log);
   const fw = NdnForwarder.create();
   const manifests = new ManifestBuilder(prefix, producer, key.dataSigner, log);
-  serveThroughNdnts(producer, manifests, new MetadataProducer(prefix, producer, key.dataSigner), { fw });
+  const tagStats = new Map<string, TagStat>();
+  const tagHeads = { count: 0 };
+  const tags = new TagRecords(prefix, producer, (id: TagId) => {
+    ++tagHeads.count;
+    return Promise.resolve(tagStats.get(tagKey(id)) ?? { found: false, status: 404 });
+  }, new LookupLimiter({ rate: 1000, repositoryRate: 1000 }), key.dataSigner);
+  serveThroughNdnts(producer, manifests, new MetadataProducer(prefix, producer, key.dataSigner), tags, { fw });
   const wire = new WireAdapter(producer);
   const viaNdnts = (interest: Interest) => consume(interest, { fw, retx: 0 });
   /** The wire tap's answer (its exact bytes), undefined when it sent nothing, "declined" when NDNts must answer. */
@@ -87,7 +96,7 @@ async function fixture(blobs: ReadonlyArray<[string, Uint8Array]>, corrupt = new
     }
     return sent;
   };
-  return { producer, key, verifier: await createVerifier(key.certificate), viaNdnts, viaWire, heads: () => heads };
+  return { producer, key, verifier: await createVerifier(key.certificate), viaNdnts, viaWire, heads: () => heads, tagStats, tagHeads };
 }
 
 const segmentName = (digest: BlobId["digest"], seg: number) => canonicalBlobName(prefix, digest).append(Segment, seg);
@@ -129,6 +138,42 @@ describe("producer: canonical names, metadata, manifests", () => {
     assert.equal(await f.viaWire(segmentName(id.digest, 3)), undefined, "past the end: no answer");
     await assert.rejects(f.viaNdnts(new Interest(segmentName(id.digest, 3), Interest.Lifetime(300))), "past the end: no answer through NDNts");
     assert.equal(f.producer.counters.canonical, 6);
+  });
+
+  test("tag records: signed, versioned, fresh for a second, one registry lookup per tag per second; a tag not found is a Nack; malformed names get nothing", async () => {
+    const f = await fixture([]);
+    const id = { repository: "org/app", tag: "v1.2" };
+    const digest = parseSha256Digest(`sha256:${"ab".repeat(32)}`)!;
+    f.tagStats.set(tagKey(id), { found: true, digest, size: 1234, mediaType: "application/vnd.oci.image.index.v1+json" });
+    const ask = (tagId = id) => f.viaNdnts(new Interest(tagName(prefix, tagId), Interest.CanBePrefix, Interest.MustBeFresh, Interest.Lifetime(500)));
+
+    const data = await ask();
+    await f.verifier.verify(data);
+    assert.equal(data.freshnessPeriod, TAG_RECORD_FRESHNESS_MS);
+    assert.equal(data.name.length, tagName(prefix, id).length + 1);
+    assert.ok(Version.match(data.name.get(-1)!));
+    const record = readTagRecord(prefix, id, data);
+    if (typeof record === "string") {
+      assert.fail(record);
+    }
+    assert.deepEqual([record.digest.text, record.size, record.mediaType], [digest.text, 1234, "application/vnd.oci.image.index.v1+json"]);
+    assert.ok(Math.abs(record.madeAt - Date.now()) < 5000);
+    assert.equal(typeof readTagRecord(prefix, { repository: "org/app", tag: "v2" }, data), "string", "a record answers for its own tag only");
+    await Promise.all([ask(), ask(), ask()]);
+    assert.equal(f.tagHeads.count, 1, "one registry lookup while the record is fresh");
+    await new Promise((r) => setTimeout(r, TAG_RECORD_FRESHNESS_MS + 100));
+    const next = readTagRecord(prefix, id, await ask());
+    assert.ok(typeof next !== "string" && next.madeAt > record.madeAt, "a new version after a second");
+    assert.equal(f.tagHeads.count, 2);
+
+    const missing = await ask({ repository: "org/app", tag: "nope" });
+    assert.equal(missing.contentType, 3);
+    assert.match(new TextDecoder().decode(missing.content), /tag not found \(registry 404\)/);
+    await assert.rejects(f.viaNdnts(new Interest(tagName(prefix, id), Interest.MustBeFresh, Interest.Lifetime(300))), "without CanBePrefix: no answer");
+    const badTag = tagName(prefix, { repository: "org/app", tag: ".hidden" });
+    await assert.rejects(f.viaNdnts(new Interest(badTag, Interest.CanBePrefix, Interest.Lifetime(300))), "a tag outside the grammar: no answer");
+    await assert.rejects(f.viaNdnts(new Interest(storedTagName(prefix, id), Interest.CanBePrefix, Interest.Lifetime(300))), "stores' copies are not the server's to answer");
+    assert.equal(f.tagHeads.count, 3);
   });
 
   test("manifest nodes list every segment's implicit digest, are signed, and come through NDNts only", async () => {

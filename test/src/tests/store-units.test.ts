@@ -13,11 +13,12 @@ import { Encoder } from "@ndn/tlv";
 import { createLogger } from "@ndnreg/shared";
 import {
   type BlobId, BlobMetadata, canonicalBlobName, canonicalSegmentFields, type DataFields, MANIFEST_FANOUT, makeBlobId,
-  manifestName, manifestNodeCount, metadataName, SEGMENT_SIZE, segmentCount,
+  makeTagRecordData, manifestName, manifestNodeCount, metadataName, parseSha256Digest, SEGMENT_SIZE, segmentCount, type TagId,
 } from "@ndnreg/shared/ndn";
 
 import { BlobStore, type PacketSource } from "@ndnreg/client/store/blob-store";
 import { StoreSegments } from "@ndnreg/client/store/store-segments";
+import { TagStore } from "@ndnreg/client/store/tag-store";
 
 import { sha256Text } from "./helpers.js";
 
@@ -228,5 +229,38 @@ describe("edge store", () => {
     assert.equal(await src.reply({ hex }, 41), null);
     assert.equal(src.counters.notHeld, 1);
     src.close();
+  });
+});
+
+describe("tag records in the store", () => {
+  const record = (id: TagId, madeAt: number, hex = "ab") => makeTagRecordData(prefix, id, {
+    digest: parseSha256Digest(`sha256:${hex.repeat(32)}`)!, size: 1000, mediaType: "application/vnd.oci.image.manifest.v1+json", madeAt,
+  });
+
+  test("the newest record per tag is kept, across a restart; files that are not records of the prefix are removed at start", async () => {
+    const dir = path.join(root, `t${++dirs}`);
+    mkdirSync(path.join(dir, "tmp"), { recursive: true });
+    const v1 = { repository: "org/app", tag: "v1" };
+    let tags = await TagStore.open(dir, prefix, log);
+    const events: string[] = [];
+    tags.listen((id, present) => events.push(`${id.tag}:${present}`));
+    assert.equal(await tags.put(v1, record(v1, 2000)), true);
+    assert.equal(await tags.put(v1, record(v1, 1000, "cd")), false, "an older record never replaces a newer one");
+    assert.equal(await tags.put({ repository: "org/app", tag: "v2" }, record(v1, 3000)), false, "a record is kept only under its own tag");
+    assert.equal(await tags.put(v1, record(v1, 3000, "cd")), true);
+    assert.deepEqual(events, ["v1:true", "v1:true"]);
+    assert.equal(tags.madeAt(v1), 3000);
+
+    writeFileSync(path.join(dir, "tags", "junk"), "not a packet");
+    const other = new Name("/elsewhere");
+    writeFileSync(path.join(dir, "tags", "other-prefix"), Encoder.encode(makeTagRecordData(other, v1, {
+      digest: parseSha256Digest(`sha256:${"ef".repeat(32)}`)!, size: 1000, mediaType: "application/vnd.oci.image.manifest.v1+json", madeAt: 5000,
+    })));
+    writeFileSync(path.join(dir, "tags", "older-copy"), Encoder.encode(record(v1, 2500)));
+    tags = await TagStore.open(dir, prefix, log);
+    assert.equal(tags.size, 1);
+    assert.equal(tags.madeAt(v1), 3000);
+    assert.ok(Buffer.from(Encoder.encode(tags.get(v1))).equals(Encoder.encode(record(v1, 3000, "cd"))));
+    assert.equal(readdirSync(path.join(dir, "tags")).length, 1, "junk, another prefix's record and the older copy are gone");
   });
 });

@@ -13,7 +13,7 @@ import { Component, Data, ImplicitDigest, Name, TT } from "@ndn/packet";
 import { makeMetadataPacket } from "@ndn/rdr";
 import {
   BlobMetadata, canonicalBlobName, ContentType, isValidRepository, legacyBlobName, makeBlobId, MANIFEST_FANOUT, manifestName, metadataName, openUdpSocket,
-  parseRegistryName, parseRouterAddress, parseSha256Digest, SEGMENT_SIZE, segmentCount, SlabArena,
+  parseRegistryName, parseRouterAddress, parseSha256Digest, SEGMENT_SIZE, segmentCount, SlabArena, storedTagName, tagName,
 } from "@ndnreg/shared/ndn";
 
 import { parseRange } from "@ndnreg/client/http/range";
@@ -51,7 +51,7 @@ describe("names", () => {
     assert.equal(parseRegistryName(new Name("/other"), name).ok, false);
   });
 
-  test("the four name kinds are told apart by the number and types of their components", () => {
+  test("the five name kinds are told apart by the number and types of their components", () => {
     const prefix = new Name("/p");
     const digest = parseSha256Digest(`sha256:${"ab".repeat(32)}`)!;
     const id = makeBlobId("org/app", digest.text)!;
@@ -63,6 +63,8 @@ describe("names", () => {
       [metadataName(prefix, id), "metadata"],
       [legacyBlobName(prefix, id).append(Segment, 9), "legacy", 9],
       [legacyBlobName(prefix, id).append(Segment, 9).append(exact), "legacy", 9],
+      [tagName(prefix, { repository: "org/app", tag: "v1.0_rc-2" }), "tag"],
+      [storedTagName(prefix, { repository: "org/app", tag: "v1.0_rc-2" }), "stored-tag"],
     ];
     for (const [name, kind, n] of kinds) {
       const parsed = parseRegistryName(prefix, name);
@@ -74,7 +76,9 @@ describe("names", () => {
       } else if (parsed.kind === "manifest") {
         assert.equal(parsed.node, n);
       }
-      if (parsed.kind !== "metadata") {
+      if (parsed.kind === "tag" || parsed.kind === "stored-tag") {
+        assert.deepEqual(parsed.id, { repository: "org/app", tag: "v1.0_rc-2" });
+      } else if (parsed.kind !== "metadata") {
         assert.equal((parsed.kind === "legacy" ? parsed.id.digest : parsed.digest).hex, digest.hex);
       }
     }
@@ -84,6 +88,10 @@ describe("names", () => {
       metadataName(prefix, id).append(exact), // metadata for one exact packet
       manifestName(prefix, digest), // no node number
       legacyBlobName(prefix, id).append(Segment.create(1), Segment.create(2)),
+      tagName(prefix, { repository: "org/app", tag: ".hidden" }), // outside the tag grammar
+      tagName(prefix, { repository: "org/app", tag: "x".repeat(129) }),
+      tagName(prefix, { repository: "Org/App", tag: "v1" }),
+      tagName(prefix, { repository: "org/app", tag: "v1" }).append(exact), // a tag record is never asked for by digest
     ];
     for (const name of bad) {
       assert.equal(parseRegistryName(prefix, name).ok, false, name.toString());

@@ -7,14 +7,15 @@ import { encodeSegmentData } from "@ndnreg/shared/ndn";
 import type { ManifestBuilder } from "../manifest-builder.js";
 import { type MetadataProducer, nackData } from "../metadata-producer.js";
 import type { SegmentProducer } from "../segment-producer.js";
+import type { TagRecords } from "../tag-records.js";
 
 export interface NdntsAdapterOptions {
   readonly fw: Forwarder;
 }
 
 /**
- * Answers through NDNts produce() every Interest the wire tap leaves to NDNts: metadata, manifest
- * nodes and Interests for one exact packet (implicit digest) on every uplink, and all of them on
+ * Answers through NDNts produce() every Interest the wire tap leaves to NDNts: metadata, tag
+ * records, manifest nodes and Interests for one exact packet (implicit digest) on every uplink, and all of them on
  * UDP uplinks (NDNLPv2 fragmentation), where the tap is not in front of NDNts. Segments are
  * encoded by the same encoder as on the wire path, so their bytes do not depend on the uplink.
  * Malformed names, segments past the end and packets that do not match an Interest's implicit
@@ -22,7 +23,9 @@ export interface NdntsAdapterOptions {
  * handlers at once than the producer lets wait, so the producer's bound (every name kind goes
  * through SegmentProducer.admit) is the one that applies here too and NDNts never queues Interests.
  */
-export function serveThroughNdnts(producer: SegmentProducer, manifests: ManifestBuilder, metadata: MetadataProducer, opts: NdntsAdapterOptions): Producer {
+export function serveThroughNdnts(
+  producer: SegmentProducer, manifests: ManifestBuilder, metadata: MetadataProducer, tags: TagRecords, opts: NdntsAdapterOptions,
+): Producer {
   const handler = async (interest: Interest): Promise<Data | undefined> => {
     const parsed = producer.parse(interest.name);
     if (!parsed.ok) {
@@ -34,6 +37,11 @@ export function serveThroughNdnts(producer: SegmentProducer, manifests: Manifest
     switch (parsed.kind) {
       case "metadata":
         return producer.refusesLookup(parsed.id) ? undefined : await producer.admit(() => metadata.reply(interest, parsed.id)) ?? undefined;
+      case "tag":
+        return tags.refusesLookup(parsed.id) ? undefined : await producer.admit(() => tags.reply(interest, parsed.id)) ?? undefined;
+      case "stored-tag":
+        producer.drop(interest.name, "stores answer stored tag records, not the server");
+        return undefined;
       case "manifest": {
         const reply = await producer.admit(() => manifests.node(parsed.digest, parsed.node));
         data = reply === null ? undefined : "nack" in reply ? await nackData(name, reply.nack) : reply.data;

@@ -4,13 +4,15 @@ import { MetadataKeyword } from "@ndn/rdr";
 
 import { parseSha256Digest, sha256DigestFromBytes, type Sha256Digest } from "./digest.js";
 import { isValidRepository } from "./repository.js";
+import { isValidTag, StoredTagKeyword, type TagId, TagKeyword } from "./tag-name.js";
 
 /**
- * The four name kinds under the server's prefix (docs/protocol.md, "Names"):
+ * The five name kinds under the server's prefix (docs/protocol.md, "Names"):
  * - canonical segment `/<prefix>/<digest>/seg=N`: no repository, so a layer is one object in every cache;
  * - manifest node `/<prefix>/<digest>/32=manifest/seg=I`;
  * - metadata `/<prefix>/<repository>/<digest>/32=metadata` (RDR discovery);
- * - legacy segment `/<prefix>/<repository>/<digest>/seg=N` (the proof of concept's names).
+ * - legacy segment `/<prefix>/<repository>/<digest>/seg=N` (the proof of concept's names);
+ * - tag record `/<prefix>/<repository>/32=tag/<tag>`, and a store's copy of it under `32=stored-tag` (see tag-name.ts).
  * The repository is ONE generic component holding the full name ("org/team/app"), so a
  * single-word repository encodes exactly as in the proof of concept. Segments and manifest nodes
  * may end with an ImplicitSha256DigestComponent (an Interest for exactly one packet).
@@ -62,7 +64,9 @@ type RegistryName =
   | { readonly kind: "segment"; readonly digest: Sha256Digest; readonly segment: number; readonly implicitDigest?: Uint8Array }
   | { readonly kind: "manifest"; readonly digest: Sha256Digest; readonly node: number; readonly implicitDigest?: Uint8Array }
   | { readonly kind: "metadata"; readonly id: BlobId }
-  | { readonly kind: "legacy"; readonly id: BlobId; readonly segment: number; readonly implicitDigest?: Uint8Array };
+  | { readonly kind: "legacy"; readonly id: BlobId; readonly segment: number; readonly implicitDigest?: Uint8Array }
+  | { readonly kind: "tag"; readonly id: TagId }
+  | { readonly kind: "stored-tag"; readonly id: TagId };
 
 export type ParsedName = ({ readonly ok: true } & RegistryName) | { readonly ok: false; readonly reason: string };
 
@@ -106,6 +110,18 @@ export function parseRegistryName(prefix: Name, name: Name): ParsedName {
   if (!repository.ok) {
     return repository;
   }
+  const stored = comps[1]!.equals(StoredTagKeyword);
+  if (stored || comps[1]!.equals(TagKeyword)) {
+    if (implicitDigest) {
+      return fail("implicit digest on a tag name");
+    }
+    const tag = parseTagComponent(comps[2]!);
+    if (!tag.ok) {
+      return tag;
+    }
+    const id: TagId = { repository: repository.repository, tag: tag.tag };
+    return stored ? { ok: true, kind: "stored-tag", id } : { ok: true, kind: "tag", id };
+  }
   const digest = parseDigestComponent(comps[1]!);
   if (!digest.ok) {
     return digest;
@@ -137,6 +153,17 @@ function parseRepositoryComponent(c: Component): { ok: true; repository: string 
     return fail("repository not UTF-8");
   }
   return isValidRepository(repository) ? { ok: true, repository } : fail("invalid repository");
+}
+
+function parseTagComponent(c: Component): { ok: true; tag: string } | Failure {
+  if (c.type !== TT.GenericNameComponent) {
+    return fail("component type");
+  }
+  if (c.value.length > 128) {
+    return fail("invalid tag");
+  }
+  const tag = String.fromCharCode(...c.value);
+  return isValidTag(tag) ? { ok: true, tag } : fail("invalid tag");
 }
 
 function parseSegmentComponent(c: Component): { ok: true; value: number } | Failure {
