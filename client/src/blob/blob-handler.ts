@@ -56,11 +56,12 @@ export class BlobHandler {
     this.recorder = new BlobRecorder(log, metrics, progressIntervalMs);
   }
 
-  async get(req: IncomingMessage, res: ServerResponse, id: BlobId, path: string): Promise<void> {
+  /** `retryMs`: how long the upstream's HEAD keeps trying a silent upstream (outage mode's grace; else the whole timeout). */
+  async get(req: IncomingMessage, res: ServerResponse, id: BlobId, path: string, retryMs?: number): Promise<void> {
     if (!this.httpOnly.has(id.digest.hex) && !this.gate.skipping && this.store?.has(id.digest.hex) !== true) {
       this.fetches.sendMetadataEarly(id); // overlaps the HEAD's round trip; used only if the HEAD says yes
     }
-    await this.run(req, res, id, path, (signal) => planBlob(this.upstream, req, path, signal, this.httpOnly.has(id.digest.hex)), true);
+    await this.run(req, res, id, path, (signal) => planBlob(this.upstream, req, path, signal, this.httpOnly.has(id.digest.hex), retryMs), true);
   }
 
   /**

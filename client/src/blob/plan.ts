@@ -1,7 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 
 import { type ByteRange, parseRange } from "../http/range.js";
-import { OUTAGE_GRACE_MS } from "../http/outage.js";
 import type { Upstream } from "../http/upstream.js";
 
 /**
@@ -34,11 +33,14 @@ export type BlobPlan =
 /**
  * Asks the upstream first (HEAD with the caller's own headers, redirects followed), so its
  * authorization decision stands and the size is known, and plans the response from its answer
- * and the caller's Range. `httpOnly`: this digest's NDN copy was wrong before.
+ * and the caller's Range. `httpOnly`: this digest's NDN copy was wrong before. `retryMs`: the
+ * HEAD's retry budget (Upstream's whole timeout when undefined).
  */
-export async function planBlob(upstream: Upstream, req: IncomingMessage, path: string, signal: AbortSignal, httpOnly: boolean): Promise<BlobPlan> {
+export async function planBlob(
+  upstream: Upstream, req: IncomingMessage, path: string, signal: AbortSignal, httpOnly: boolean, retryMs?: number,
+): Promise<BlobPlan> {
   const head = await upstream.request({
-    method: "HEAD", path, headers: req.headers, dropHeaders: ["range", "if-range"], signal, followRedirects: true, retryMs: OUTAGE_GRACE_MS,
+    method: "HEAD", path, headers: req.headers, dropHeaders: ["range", "if-range"], signal, followRedirects: true, retryMs,
   });
   await head.body.dump();
   const size = Number(head.headers["content-length"]);

@@ -63,17 +63,19 @@ export function buildApp({ upstream, blobs, log, ops, outage, manifests, tags }:
     const read = offlineRoute(method, url.pathname);
     const offline = outage && read;
     const path = url.pathname + url.search;
+    // Reads outage mode could answer wait for a silent upstream only its grace; the rest, the whole timeout.
+    const retryMs = offline ? OUTAGE_GRACE_MS : undefined;
     try {
       if (offline && outage.mode.active) {
         await outage.answers.answer(offline, req, res, path);
         return;
       }
       if (route.kind === "blob") {
-        await blobs.get(req, res, route.id, path);
+        await blobs.get(req, res, route.id, path, retryMs);
         return;
       }
       const up = await upstream.request({
-        method, path, headers: req.headers, body: req, followRedirects: route.followRedirects, retryMs: offline ? OUTAGE_GRACE_MS : undefined,
+        method, path, headers: req.headers, body: req, followRedirects: route.followRedirects, retryMs,
       });
       outage?.mode.answered();
       if (manifests && method === "GET" && up.statusCode === 200) {
