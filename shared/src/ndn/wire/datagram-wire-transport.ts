@@ -29,7 +29,9 @@ const MARK_INTERVAL_MS = 100;
  * cannot see (ndnd marks Data when a stream face's send queue is long, never on UDP), and which
  * drops what overflows it: a window grown until it loses segments waits out a timeout for each.
  * So the transport marks congestion itself, as ndnd would: a turn that reads a whole batch had
- * at least a batch waiting (~280 KB of segments), and its Data gets a mark, one per 100 ms at most.
+ * at least a batch waiting (32 datagrams: ~280 KB of whole segments, ~45 KB of fragments), and
+ * its Data gets a mark, one per 100 ms at most; the pipeline heeds a mark only when its RTTs show
+ * a standing queue.
  */
 export class DatagramWireTransport extends Transport implements WireTransport {
   override readonly rx: Transport.RxIterable;
