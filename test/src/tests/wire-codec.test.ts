@@ -317,6 +317,46 @@ describe("wire codec against NDNts", () => {
     assert.equal(transport.isOpen, false);
   });
 
+  test("UDP hot path: Data read while a batch or more waited in the socket carry a congestion mark, one per 100 ms", async () => {
+    const router = dgram.createSocket("udp4");
+    router.bind(0, "127.0.0.1");
+    await once(router, "listening");
+    const sock = dgram.createSocket("udp4");
+    sock.bind(0, "127.0.0.1");
+    await once(sock, "listening");
+    sock.connect(router.address().port, "127.0.0.1");
+    await once(sock, "connect");
+    const marks: number[] = [];
+    const transport = new DatagramWireTransport(sock, (p) => {
+      marks.push(p.congestionMark);
+      return true;
+    }, 65_507, { describe: "test" });
+    // Small Data, so that a hundred fit the socket's default receive buffer.
+    const data = (seg: number) => encodeSegmentData({ nameValue: blob.append(Segment, seg).value, contentType: 0, freshnessMs: 1000, content: new Uint8Array(100), signature: "null" });
+    /** Send `count` Data while this process does not read (sends on loopback are queued at once), then wait until all are read. */
+    const burst = async (count: number): Promise<number[]> => {
+      marks.length = 0;
+      for (let i = 0; i < count; ++i) {
+        router.send(data(i), sock.address().port, "127.0.0.1");
+      }
+      for (let i = 0; i < 200 && marks.length < count; ++i) {
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return [...marks];
+    };
+    try {
+      const backlog = await burst(100);
+      assert.equal(backlog.length, 100);
+      assert.deepEqual(backlog.flatMap((m, i) => (m ? [i] : [])), [31], "the last Data of the first full read batch is marked, none after it within 100 ms");
+      await new Promise((r) => setTimeout(r, 150));
+      assert.deepEqual(await burst(20), Array(20).fill(0), "fewer than a batch waiting: no mark");
+      assert.equal((await burst(40)).filter((m) => m !== 0).length, 1, "a backlog again, 100 ms after the last mark");
+    } finally {
+      transport.close();
+      router.close();
+    }
+  });
+
   test("malformed frames are declined, never thrown", () => {
     for (let i = 0; i < 2000; ++i) {
       const junk = new Uint8Array(randomBytes(1 + (i % 64)));

@@ -10,6 +10,11 @@ import { type LpFrame, peekNetworkPacket, readLpFrame } from "./packets.js";
 import { packetArena } from "./slab-arena.js";
 import type { WireTap, WireTransport } from "./wire-transport.js";
 
+/** Most datagrams libuv reads from a socket in one event-loop turn (uv__udp_recvmsg); more were waiting. */
+const READ_BATCH = 32;
+/** At most one mark per this long, as ndnd marks a face whose send queue holds over 64 KB. */
+const MARK_INTERVAL_MS = 100;
+
 /**
  * The hot path on a UDP face: each datagram is read straight from the socket, the NDNLPv2
  * fragments of a Data are put back together here (LpReassembler) and the whole packet offered
@@ -19,6 +24,14 @@ import type { WireTap, WireTransport } from "./wire-transport.js";
  *
  * `send` takes whole packets: with `lpMtu`, one larger than it (a store's 8 KB Data) leaves as
  * NDNLPv2 fragments, as NDNts would send it; without, it must fit one datagram.
+ *
+ * The queue in front of a UDP consumer is its own socket's receive buffer, which the forwarder
+ * cannot see (ndnd marks Data when a stream face's send queue is long, never on UDP), and which
+ * drops what overflows it: a window grown until it loses segments waits out a timeout for each.
+ * So the transport marks congestion itself, as ndnd would: a turn that reads a whole batch had
+ * at least a batch waiting (32 datagrams: ~280 KB of whole segments, ~45 KB of fragments), and
+ * its Data gets a mark, one per 100 ms at most; the pipeline heeds a mark only when its RTTs show
+ * a standing queue.
  */
 export class DatagramWireTransport extends Transport implements WireTransport {
   override readonly rx: Transport.RxIterable;
@@ -28,6 +41,9 @@ export class DatagramWireTransport extends Transport implements WireTransport {
   private sent = 0;
   private completed = 0;
   private retireScheduled = false;
+  /** Datagrams read in this event-loop turn. */
+  private turnReads = 0;
+  private lastMark = -Infinity;
   /** Slabs of the packet arena to hand back once the datagrams sent before they retired are out. */
   private readonly retired: Array<{ readonly after: number; readonly slabs: Buffer[] }> = [];
 
@@ -108,9 +124,15 @@ export class DatagramWireTransport extends Transport implements WireTransport {
   };
 
   private readonly onDatagram = (msg: Buffer): void => {
-    const lp = readLpFrame(msg);
+    let lp = readLpFrame(msg);
     if (!lp) {
       return; // malformed, or an idle LpPacket
+    }
+    if (++this.turnReads === 1) {
+      setImmediate(this.endTurn);
+    } else if (this.turnReads >= READ_BATCH && lp.congestionMark === 0 && performance.now() - this.lastMark >= MARK_INTERVAL_MS) {
+      this.lastMark = performance.now();
+      lp = { ...lp, congestionMark: 1 };
     }
     if (lp.fragCount === 1) {
       this.offer(lp.fragment, lp, msg);
@@ -120,6 +142,10 @@ export class DatagramWireTransport extends Transport implements WireTransport {
     if (whole) {
       this.offer(whole.packet, whole, whole.packet);
     }
+  };
+
+  private readonly endTurn = (): void => {
+    this.turnReads = 0;
   };
 
   /** A whole network packet to the tap; what it declines goes to NDNts as `wire` (the LpPacket or the packet). */
