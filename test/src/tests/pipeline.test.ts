@@ -19,7 +19,7 @@ import { NackReason, type SegmentChannel, type SegmentPacket, type SegmentSink }
 import { FixedWindow } from "@ndnreg/client/ndn/pipeline/congestion-controller";
 import { Cubic } from "@ndnreg/client/ndn/pipeline/cubic";
 import { RetransmitTimer, segmentTimeout } from "@ndnreg/client/ndn/pipeline/retransmit-timer";
-import { RttEstimator } from "@ndnreg/client/ndn/pipeline/rtt-estimator";
+import { queueAsLongAsPath, RttEstimator } from "@ndnreg/client/ndn/pipeline/rtt-estimator";
 import { fetchSegments, newPipelineStats, PipelineError, type PipelineStats } from "@ndnreg/client/ndn/pipeline/segment-pipeline";
 import { SegmentRing, SegmentState } from "@ndnreg/client/ndn/pipeline/segment-ring";
 import { SharedWindow, type WindowUser } from "@ndnreg/client/ndn/pipeline/shared-window";
@@ -135,6 +135,22 @@ describe("RTT estimator", () => {
       assert.equal(e.minRtt, 40);
       assert.equal(e.lastRoundMin, rtt);
     }
+  });
+
+  test("the first round (Interests waiting for the producer to start) is no evidence of a queue: no last round's least RTT until the second ends", () => {
+    const e = new RttEstimator();
+    // Rounds of 100 ms; the first one's Data waits 60 ms more for a cold producer.
+    let now = 160;
+    for (let i = 0; i < 100; ++i, ++now) {
+      e.push(160, now - 160, now);
+    }
+    e.push(100, now - 100, now); // ends the first round
+    assert.equal(e.lastRoundMin, Infinity);
+    for (let i = 0; i < 300; ++i, ++now) {
+      e.push(100, now - 100, now);
+    }
+    assert.equal(e.lastRoundMin, 100);
+    assert.equal(e.minRtt, 100);
   });
 
   test("the RTO is capped", () => {
@@ -379,6 +395,31 @@ describe("shared window", () => {
     const before = cubic.cwnd;
     w.answered(100, 200, 100, { srtt: 400, minRtt: 2, lastRoundMin: 390, lastRoundSentFrom: 90 }, true); // a long standing queue: at most halved at a time
     assert.equal(cubic.cwnd, before / 2);
+  });
+
+  test("slow start ends once the smoothed RTT waits a queue as long as the path, whatever the rounds' least RTTs did", () => {
+    const cubic = new Cubic({ initialWindow: 10 });
+    const w = new SharedWindow(cubic);
+    w.join(new Sender());
+    let now = 0;
+    // Least RTTs that jump about (joined PIT entries, a busy machine) never rise two rounds in a
+    // row, so HyStart++ keeps going back to slow start; the smoothed RTT climbs with the queue.
+    const rounds: Array<[number, number]> = [[40, 40], [60, 70], [45, 75], [60, 79], [45, 85], [60, 90]];
+    const slowStart: boolean[] = [];
+    for (const [least, srtt] of rounds) {
+      w.pump(now);
+      const n = Math.floor(cubic.cwnd);
+      for (let i = 0; i < n; ++i) {
+        const rtt = i < 8 ? least : srtt;
+        w.answered(now + i * 0.01, now + rtt + i * 0.01, rtt, { srtt, minRtt: 40, lastRoundMin: now === 0 ? Infinity : least, lastRoundSentFrom: 0 }, false);
+      }
+      slowStart.push(cubic.slowStart);
+      now += srtt;
+    }
+    assert.deepEqual(slowStart, [true, true, true, true, false, false], "ends as the first round with srtt at 2 x 40 ms begins");
+    assert.ok(queueAsLongAsPath(80, 40) && !queueAsLongAsPath(79, 40));
+    assert.ok(queueAsLongAsPath(17, 1) && !queueAsLongAsPath(16.9, 1), "16 ms at least");
+    assert.equal(w.congestionEvents, 0);
   });
 
   test("after an idle second the window starts over from slow start", () => {

@@ -44,6 +44,8 @@ export class RttEstimator {
   /** The current round's samples are of Interests sent since this time (the previous round's start). */
   private roundSentFrom = -Infinity;
   private lastRoundSentFromMs = -Infinity;
+  /** Whole rounds so far: the first one's Interests waited for the producer to start (a cold read). */
+  private roundsEnded = 0;
   private readonly minMargin: number;
   private readonly maxRto: number;
 
@@ -73,12 +75,12 @@ export class RttEstimator {
   }
 
   /**
-   * The least RTT of the last whole round trip (Infinity before one): above minRtt, a queue stood
-   * all round long. A burst of Interests queues its own Data for a moment; that shows in srtt,
-   * not here.
+   * The least RTT of the last whole round trip (Infinity before one, and after the first, whose
+   * Interests wait for the producer to start): above minRtt, a queue stood all round long. A
+   * burst of Interests queues its own Data for a moment; that shows in srtt, not here.
    */
   get lastRoundMin(): number {
-    return this.lastRoundMinMs;
+    return this.roundsEnded > 1 ? this.lastRoundMinMs : Infinity;
   }
 
   /** The last whole round's samples are of Interests sent at or after this time. */
@@ -116,6 +118,7 @@ export class RttEstimator {
         this.roundMax = this.minMargin;
         this.prevRoundMinMs = this.lastRoundMinMs;
         this.lastRoundMinMs = this.roundMinMs;
+        ++this.roundsEnded;
         this.lastRoundSentFromMs = this.roundSentFrom;
         if (this.lastRoundMinMs > FARTHER_SOURCE_FACTOR * this.minRttMs && !hasQueue(this.prevRoundMinMs, this.minRttMs)) {
           this.minRttMs = Math.min(this.lastRoundMinMs, rttMs);
@@ -137,4 +140,14 @@ export class RttEstimator {
  */
 export function hasQueue(roundMin: number, minRtt: number): boolean {
   return roundMin - minRtt >= Math.max(minRtt / 2, 4);
+}
+
+/**
+ * Whether RTTs of `srtt` over a path of least RTT `minRtt` wait in a queue as long as the path
+ * itself (16 ms at least): the window is twice what the path holds, and slow start is over
+ * whatever HyStart++ made of the rounds' least RTTs (a host whose Interests join other hosts'
+ * PIT entries at the edge sees least RTTs anywhere below the path's).
+ */
+export function queueAsLongAsPath(srtt: number, minRtt: number): boolean {
+  return srtt - minRtt >= Math.max(minRtt, 16);
 }

@@ -1,6 +1,6 @@
 import type { CongestionController } from "./congestion-controller.js";
 import { Cubic } from "./cubic.js";
-import { hasQueue } from "./rtt-estimator.js";
+import { hasQueue, queueAsLongAsPath } from "./rtt-estimator.js";
 import { SlowStartExit } from "./slow-start-exit.js";
 
 /** The RTTs of the fetch a signal came from (ms). */
@@ -53,7 +53,8 @@ const MAX_GROUP = 32;
  * limits sending (RFC 7661): a fetch held back by its reader, or a path with nothing to fetch,
  * does not grow a window it never used.
  * Round trips are counted here too (a round ends when an Interest sent after it began is
- * answered): slow start ends when the RTTs rise (SlowStartExit, HyStart++), and a decrease starts
+ * answered): slow start ends when the RTTs rise (SlowStartExit, HyStart++) or once the smoothed RTT
+ * waits a queue as long as the path (queueAsLongAsPath), and a decrease starts
  * from what the path carried in the last round, not from a window grown during the timeout.
  */
 export class SharedWindow {
@@ -157,7 +158,10 @@ export class SharedWindow {
       }
       this.answeredAtRoundStart = this.answeredTotal;
       this.roundStart = now;
-      if (this.slowStartExit.newRound() && this.controller.slowStart) {
+      // The queue test waits for a round after the first, whose RTTs include the producer's start.
+      const hyStartDone = this.slowStartExit.newRound();
+      const queued = path.lastRoundMin < Infinity && queueAsLongAsPath(path.srtt, path.minRtt);
+      if (this.controller.slowStart && (hyStartDone || queued)) {
         this.controller.exitSlowStart(now);
       }
     }
