@@ -82,13 +82,13 @@ export const SERVER_SETTINGS = {
     default: "512", parse: integer(1, 4096),
   },
   // Fixed pools: the ranges being served and read ahead, for several blobs at once; twenty pulls
-  // share them in 1 MB reads. Under 64 MiB, an anchored pull across a WAN read its blobs from the
-  // registry up to twice (docs/performance.md, "Main after the third round of merges").
+  // share them in 1 MB reads. A range stays until both the segments and, where anchored consumers
+  // or stores ask manifest nodes, the manifest's hash have passed it, so one registry read feeds both.
   "range-cache-bytes": {
     describe: "memory for upstream ranges, in fixed pools: a quarter in 48 KB blocks, the rest in quarters of --upstream-range-segments "
       + "(a read takes 1 to 4 of them: fewer when many blobs are read at once); ranges not served for 5 s are let go (the routers' "
       + "content stores are the real cache)",
-    default: "67108864", parse: integer(0, 2 ** 40),
+    default: "33554432", parse: integer(0, 2 ** 40),
   },
 } as const satisfies SettingTable;
 

@@ -4,12 +4,13 @@ import { Segment } from "@ndn/naming-convention2";
 import { Data, type Name, type Signer } from "@ndn/packet";
 import type { Logger } from "@ndnreg/shared";
 import {
-  type BlobId, canonicalBlobName, canonicalSegmentFields, encodeSegmentData, implicitDigest, manifestName, manifestNodeCount,
+  type BlobId, canonicalBlobName, canonicalSegmentFields, encodeSegmentData, implicitDigest, MANIFEST_FANOUT, manifestName, manifestNodeCount,
   manifestNodeSegments, SEGMENT_FRESHNESS_MS, segmentByteRange, segmentCount, type Sha256Digest,
 } from "@ndnreg/shared/ndn";
 import { LRUCache } from "lru-cache";
 
 import { BoundRefusedError } from "../registry/bound-refusal.js";
+import type { RangeReader } from "./range-cache.js";
 import type { SegmentProducer } from "./segment-producer.js";
 
 /** What answers a manifest node Interest: the signed node, a Nack (reason), or nothing (past the end). */
@@ -116,7 +117,7 @@ export class ManifestBuilder {
     const content = new Uint8Array((end - first) * 32);
     const blobValue = canonicalBlobName(this.prefix, id.digest).value;
     for (let seg = first; seg < end; ++seg) {
-      const bytes = await this.segmentBytes(m, seg);
+      const bytes = await this.segmentBytes(m, seg, seg === m.hashedTo ? "hash" : "node");
       const nameValue = Buffer.concat([blobValue, Segment.create(seg).tlv]);
       content.set(implicitDigest(encodeSegmentData({ ...canonicalSegmentFields(count - 1, bytes), nameValue })), (seg - first) * 32);
       if (seg === m.hashedTo) {
@@ -124,10 +125,16 @@ export class ManifestBuilder {
         ++m.hashedTo;
       }
     }
+    // Nodes asked out of order (a store asks eight at once) were built past the hash: it goes on
+    // through them now, while their bytes are likely still in memory, not at the last node.
+    while (m.hashedTo < count && m.hashedTo >= end && m.nodes[Math.floor(m.hashedTo / MANIFEST_FANOUT)]) {
+      m.hash.update(await this.segmentBytes(m, m.hashedTo, "hash"));
+      ++m.hashedTo;
+    }
     const nodeCount = m.nodes.length;
     if (index === nodeCount - 1) {
       for (let seg = m.hashedTo; seg < count; ++seg) { // nodes were not asked for in order: catch up
-        m.hash.update(await this.segmentBytes(m, seg));
+        m.hash.update(await this.segmentBytes(m, seg, "hash"));
         m.hashedTo = seg + 1;
       }
       const actual = m.hash.digest("hex");
@@ -146,9 +153,9 @@ export class ManifestBuilder {
   }
 
   /** A segment's payload (a copy: range-cache views are only valid until the next await). */
-  private async segmentBytes(m: BlobManifest, seg: number): Promise<Uint8Array> {
+  private async segmentBytes(m: BlobManifest, seg: number, reader: RangeReader): Promise<Uint8Array> {
     const [begin, end] = segmentByteRange(seg, m.size);
-    return end > begin ? (await this.producer.read(m.id, m.size, begin, end)).slice() : new Uint8Array();
+    return end > begin ? (await this.producer.read(m.id, m.size, begin, end, reader)).slice() : new Uint8Array();
   }
 }
 

@@ -7,6 +7,14 @@ import { LoadSlots, type SlotOutcome } from "./load-slots.js";
 import { aheadReadBytes, BlobRuns, missReadBytes, readBudget, type ReadSizes, type Run } from "./sequential-runs.js";
 
 /**
+ * Who reads a blob's bytes: the segments being published; the manifest builder hashing the whole
+ * blob in order (a second pass over the same bytes, ahead of or behind the first, for anchored
+ * consumers and edge stores); or the builder reading a node's segments ahead of that hash (nodes
+ * asked out of order: those bytes are read again, in order, by the hash).
+ */
+export type RangeReader = "segments" | "hash" | "node";
+
+/**
  * Loads the bytes [begin, end) of a blob from the registry into `into` (end - begin bytes),
  * reporting how many bytes from the start are in place as they arrive.
  */
@@ -79,8 +87,10 @@ interface Extent {
   waiters: Waiter[];
   /** Tick of the last segment served from it. */
   lastHit: number;
-  /** A run's frontier has passed its end: every segment in it was published, so it goes first. */
-  consumed: boolean;
+  /** A run of segments published has passed its end, from before its start. */
+  published: boolean;
+  /** The whole-blob hash has passed its end. */
+  hashed: boolean;
 }
 
 /** What is known of one blob (by digest): its ranges, sorted and disjoint, and its runs. */
@@ -90,14 +100,23 @@ interface BlobState {
   readonly extents: Extent[];
   /** The range the previous segment came from: consecutive Interests nearly always hit it again. */
   hint?: Extent;
+  /** Runs of segments published, of the whole-blob hash, and of nodes built ahead of it. */
   readonly runs: BlobRuns;
+  readonly hashRuns: BlobRuns;
+  readonly nodeRuns: BlobRuns;
+  /**
+   * The manifest builder read this blob (or, see HASHING_TICKS, read others lately): a range its
+   * whole-blob hash has not passed yet stays until it has, from the blob's start if it has not
+   * read that yet.
+   */
+  hashing: boolean;
   /** Bytes published from it and read for it since it was last forgotten: the read budget. */
   published: number;
   read: number;
   touched: number;
   alive: boolean;
   /** Offsets of the reads that missed in this event-loop turn, and a name to read each with. */
-  wanted: Array<{ readonly at: number; readonly id: BlobId }>;
+  wanted: Array<{ readonly at: number; readonly id: BlobId; readonly reader: RangeReader }>;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -114,6 +133,12 @@ const collectGarbage = (globalThis as { gc?: () => void }).gc;
 const TICK_MS = 250;
 /** A range served within this many ticks is in use: never evicted for another read. */
 const HOT_TICKS = 4;
+/**
+ * The manifest builder read a blob within this many ticks: anchored consumers or edge stores are
+ * about, and they ask a blob's manifest nodes while or just after they fetch its segments (a store
+ * once the blob is complete), so every blob's ranges are kept for the builder's hash too.
+ */
+const HASHING_TICKS = 240;
 
 /** Which ranges in memory a new read may push out: only those read to their end, or also those gone cold. */
 type Evictable = "consumed" | "cold";
@@ -200,6 +225,8 @@ export class RangeCache {
   /** Settled by the next flush; read() calls that missed in this turn wait for it. */
   private flushed?: { readonly promise: Promise<void>; readonly resolve: () => void };
   private tick = 0;
+  /** The tick the manifest builder last read a range. */
+  private hashedTick = -Infinity;
   private readonly timer: NodeJS.Timeout;
   readonly stats: RangeCacheStats;
 
@@ -269,12 +296,12 @@ export class RangeCache {
    * read from the registry if they are not in memory. Resolves as soon as those bytes have arrived, not when the whole range has.
    * Rejects with RangeOverloadError when the bounds leave no room, or with the registry's error.
    */
-  async read(id: BlobId, size: number, begin: number, end: number): Promise<Uint8Array> {
+  async read(id: BlobId, size: number, begin: number, end: number, reader: RangeReader = "segments"): Promise<Uint8Array> {
     const blob = this.known(id) ?? this.create(id, size);
     ++this.stats.misses;
     let ext = findExtent(blob.extents, begin);
     if (!ext) {
-      blob.wanted.push({ at: begin, id });
+      blob.wanted.push({ at: begin, id, reader });
       this.dirty.add(blob);
       await this.nextFlush();
       ext = findExtent(blob.extents, begin);
@@ -290,7 +317,7 @@ export class RangeCache {
     if (ext.filled < need) {
       throw ext.error ?? new RangeOverloadError("range let go before its bytes arrived");
     }
-    this.served(blob, id, ext, begin, end);
+    this.served(blob, id, ext, begin, end, reader);
     return ext.bytes.subarray(begin - ext.begin, end - ext.begin);
   }
 
@@ -316,15 +343,19 @@ export class RangeCache {
 
   private create(id: BlobId, size: number): BlobState {
     const blob: BlobState = {
-      hex: id.digest.hex, size, extents: [], runs: new BlobRuns(), published: 0, read: 0, touched: this.tick, alive: true, wanted: [],
+      hex: id.digest.hex, size, extents: [], runs: new BlobRuns(), hashRuns: new BlobRuns(), nodeRuns: new BlobRuns(), hashing: false,
+      published: 0, read: 0, touched: this.tick, alive: true, wanted: [],
     };
     this.blobs.set(blob.hex, blob);
     this.byId.set(id, blob);
     return blob;
   }
 
-  /** A segment is published from `ext`: evidence for the blob's runs, and read-ahead when they earned it. */
-  private served(blob: BlobState, id: BlobId, ext: Extent, begin: number, end: number): void {
+  /**
+   * A segment is published from `ext`, or read by the manifest builder: evidence for that reader's
+   * runs, and read-ahead when they earned it.
+   */
+  private served(blob: BlobState, id: BlobId, ext: Extent, begin: number, end: number, reader: RangeReader = "segments"): void {
     ext.lastHit = this.tick;
     blob.published += end - begin;
     // Runs count in segments of segmentSize: a read of another size (legacy names) is evidence for
@@ -332,31 +363,72 @@ export class RangeCache {
     const first = Math.floor(begin / this.seg);
     const last = Math.max(first, Math.ceil(end / this.seg) - 1);
     const share = Math.ceil((end - begin) / (last - first + 1));
+    if (reader !== "segments") {
+      blob.hashing = true;
+      this.hashedTick = this.tick;
+    }
+    const runs = reader === "segments" ? blob.runs : reader === "hash" ? blob.hashRuns : blob.nodeRuns;
     let run: Run | undefined;
     for (let s = first; s <= last; ++s) {
-      run = blob.runs.served(s, share) ?? run;
+      run = runs.served(s, share) ?? run;
     }
     if (run === undefined) {
       return;
     }
-    const frontier = run.frontier * this.seg;
-    if (!ext.consumed && frontier >= ext.end) {
-      // The frontier may have jumped over the ranges after this one too (published out of order).
-      const { extents } = blob;
-      for (let i = firstFrom(extents, ext.begin); i < extents.length && extents[i]!.end <= frontier; ++i) {
-        extents[i]!.consumed = true;
-      }
-      if (this.slots.queued > 0) {
-        this.slots.pump(); // a read may be waiting for a buffer these can give
-      }
+    if (reader !== "node" && run.frontier * this.seg >= ext.end && this.pass(blob, ext, run, reader === "hash" ? "hashed" : "published")
+      && this.slots.queued > 0) {
+      this.slots.pump(); // a read may be waiting for a buffer these can give
     }
     if (run.frontier >= run.nextCheck) {
       run.nextCheck = run.frontier + this.sizes.small / this.seg;
-      this.readAhead(blob, id, run);
+      this.readAhead(blob, id, run, reader);
     }
   }
 
-  private readAhead(blob: BlobState, id: BlobId, run: Run): void {
+  /**
+   * `run`'s frontier has passed `ext`: mark `flag` on the ranges it covers from its start up to its
+   * frontier, which may have jumped (segments published out of order, a run joined). Returns
+   * whether a range was marked.
+   */
+  private pass(blob: BlobState, ext: Extent, run: Run, flag: "published" | "hashed"): boolean {
+    const { extents } = blob;
+    const from = run.start * this.seg;
+    const frontier = run.frontier * this.seg;
+    const at = firstFrom(extents, Math.max(ext.begin, from));
+    let marked = false;
+    for (let i = at; i < extents.length && extents[i]!.end <= frontier; ++i) {
+      marked ||= !extents[i]![flag];
+      extents[i]![flag] = true;
+    }
+    for (let i = at - 1; i >= 0 && !extents[i]![flag] && extents[i]!.begin >= from; --i) {
+      extents[i]![flag] = true; // behind: passed when this run joined another
+      marked = true;
+    }
+    return marked;
+  }
+
+  /**
+   * How far the range's readers are done with it. "all": a run passed it, and no run of segments
+   * or of the whole-blob hash is behind it and short of its end, so it goes first. "published":
+   * its segments were published, the manifest's hash is still to come (else a store asking nodes
+   * once the blob is complete has it read twice): it goes only when cold, or for its own blob's
+   * segments if that blob is larger than the pool.
+   */
+  private progress(ext: Extent): "all" | "published" | "none" {
+    if (!ext.published && !ext.hashed) {
+      return "none";
+    }
+    const { blob } = ext;
+    const first = Math.floor(ext.begin / this.seg);
+    const end = Math.ceil(ext.end / this.seg);
+    if (!ext.published && blob.runs.behind(first, end)) {
+      return "none";
+    }
+    const hashing = blob.hashing || this.tick - this.hashedTick <= HASHING_TICKS;
+    return ext.hashed || !hashing || !blob.hashRuns.behind(first, end, true) ? "all" : "published";
+  }
+
+  private readAhead(blob: BlobState, id: BlobId, run: Run, reader: RangeReader): void {
     if (this.slots.free <= this.reserve) {
       return;
     }
@@ -364,10 +436,10 @@ export class RangeCache {
     const bytes = aheadReadBytes(run, from, blob.size, this.seg, readBudget(blob.published, blob.read), this.runSizes(blob));
     const tier = bytes > this.sizes.small ? this.large : this.small;
     // Read-ahead never pushes out a range read ahead for another blob that has not reached it.
-    if (bytes === 0 || !this.canTake(tier, "consumed", bytes)) {
+    if (bytes === 0 || !this.canTake(tier, "consumed", bytes, reader, blob)) {
       return;
     }
-    this.addExtent(blob, id, from, this.clip(blob, from, from + bytes), tier, "consumed");
+    this.addExtent(blob, id, from, this.clip(blob, from, from + bytes), tier, "consumed", reader);
   }
 
   /** Where the bytes in memory or on their way, contiguous from byte `from`, end. */
@@ -413,12 +485,12 @@ export class RangeCache {
       const wanted = blob.wanted.sort((a, b) => a.at - b.at);
       blob.wanted = [];
       for (let i = 0; i < wanted.length && blob.alive; ++i) {
-        const { at, id } = wanted[i]!;
+        const { at, id, reader } = wanted[i]!;
         const segment = Math.floor(at / this.seg);
         if (findExtent(blob.extents, at)) {
           continue;
         }
-        const run = blob.runs.ahead(segment);
+        const run = blob.runs.ahead(segment) ?? blob.hashRuns.ahead(segment) ?? blob.nodeRuns.ahead(segment);
         const begin = at - at % small;
         let end = begin + missReadBytes(run, readBudget(blob.published, blob.read), run ? this.runSizes(blob) : this.sizes);
         for (let j = i + 1; !run && j < wanted.length && end - begin < this.sizes.max; ++j) {
@@ -429,10 +501,10 @@ export class RangeCache {
           end = Math.max(end, next - next % small + small);
         }
         end = this.clip(blob, begin, Math.min(end, begin + this.sizes.max));
-        if (!run && end - begin > small && !this.canTake(this.large, "cold", end - begin)) {
+        if (!run && end - begin > small && !this.canTake(this.large, "cold", end - begin, reader, blob)) {
           end = this.clip(blob, begin, begin + small); // no large buffer free: the block alone
         } // a run's read waits for a large buffer (runs free theirs as they go) rather than splitting into blocks
-        if (!this.addExtent(blob, id, begin, end, end - begin > small ? this.large : this.small, "cold")) {
+        if (!this.addExtent(blob, id, begin, end, end - begin > small ? this.large : this.small, "cold", reader)) {
           break; // the queue is full: the rest of this blob's misses are refused
         }
       }
@@ -441,11 +513,13 @@ export class RangeCache {
     done.resolve();
   };
 
-  private addExtent(blob: BlobState, id: BlobId, begin: number, end: number, tier: Tier, evict: Evictable): boolean {
-    const ext: Extent = { blob, begin, end, tier, state: "queued", bytes: EMPTY, filled: 0, waiters: [], lastHit: this.tick, consumed: false };
+  private addExtent(blob: BlobState, id: BlobId, begin: number, end: number, tier: Tier, evict: Evictable, reader: RangeReader): boolean {
+    const ext: Extent = {
+      blob, begin, end, tier, state: "queued", bytes: EMPTY, filled: 0, waiters: [], lastHit: this.tick, published: false, hashed: false,
+    };
     const at = firstFrom(blob.extents, begin);
     blob.extents.splice(at, 0, ext);
-    const admitted = this.slots.enter(() => this.start(ext, id, evict), () => this.fail(ext, new RangeOverloadError("registry read queued too long")));
+    const admitted = this.slots.enter(() => this.start(ext, id, evict, reader), () => this.fail(ext, new RangeOverloadError("registry read queued too long")));
     if (admitted) {
       blob.read += end - begin;
     } else {
@@ -455,7 +529,7 @@ export class RangeCache {
   }
 
   /** Start reading `ext` if a buffer can be had; else it waits in the queue (or it is no longer wanted). */
-  private start(ext: Extent, id: BlobId, evict: Evictable): SlotOutcome {
+  private start(ext: Extent, id: BlobId, evict: Evictable, reader: RangeReader): SlotOutcome {
     if (ext.state === "gone") {
       return "gone";
     }
@@ -463,7 +537,7 @@ export class RangeCache {
       this.fail(ext, new RangeOverloadError("blob forgotten"));
       return "gone";
     }
-    const buf = this.take(ext.tier, evict, ext.end - ext.begin);
+    const buf = this.take(ext.tier, evict, ext.end - ext.begin, reader, ext.blob);
     if (!buf) {
       return "wait";
     }
@@ -539,11 +613,11 @@ export class RangeCache {
    * free blocks only above the tier's reserve, else ones a run has read to its end: a read that
    * Interests wait for finds a buffer while other blobs read ahead.
    */
-  private take(tier: Tier, evict: Evictable, bytes: number): Uint8Array | undefined {
+  private take(tier: Tier, evict: Evictable, bytes: number, reader: RangeReader, blob: BlobState): Uint8Array | undefined {
     const blocks = Math.ceil(bytes / tier.pool.size);
     let buf = mayTakeFree(tier, evict, blocks) ? tier.pool.take(this.tick, blocks) : undefined;
     while (!buf) {
-      const victim = this.coldest(tier, evict);
+      const victim = this.coldest(tier, evict, this.outgrows(reader, blob));
       if (!victim) {
         return undefined;
       }
@@ -553,9 +627,15 @@ export class RangeCache {
     return buf;
   }
 
-  private canTake(tier: Tier, evict: Evictable, bytes: number): boolean {
+  private canTake(tier: Tier, evict: Evictable, bytes: number, reader: RangeReader, blob: BlobState): boolean {
     const blocks = Math.ceil(bytes / tier.pool.size);
-    return (mayTakeFree(tier, evict, blocks) && tier.pool.canTake(blocks)) || this.coldest(tier, evict) !== undefined;
+    return (mayTakeFree(tier, evict, blocks) && tier.pool.canTake(blocks)) || this.coldest(tier, evict, this.outgrows(reader, blob)) !== undefined;
+  }
+
+  /** `blob`, if `reader` publishes its segments and it is larger than the large pool: it cannot wait for its manifest's hash. */
+  private outgrows(reader: RangeReader, blob: BlobState): BlobState | undefined {
+    const { pool } = this.large;
+    return reader === "segments" && blob.size > pool.capacity * pool.size ? blob : undefined;
   }
 
   /**
@@ -580,16 +660,20 @@ export class RangeCache {
   }
 
   /**
-   * The range in memory to give up for another: one a run has read to its end, else (for a read
-   * that Interests wait for) one not served for a second; of those the one served longest ago.
-   * Undefined: every range is in use.
+   * The range in memory to give up for another: one every reader is done with, else one of
+   * `blob`'s own whose segments were all published (see outgrows), else (for a read that Interests wait for) one not served for a
+   * second; of the first kind found, the one served longest ago. Undefined: every range is in use.
    */
-  private coldest(tier: Tier, evict: Evictable): Extent | undefined {
+  private coldest(tier: Tier, evict: Evictable, blob?: BlobState): Extent | undefined {
     let victim: Extent | undefined;
+    let victimRank = 0;
     for (const ext of tier.ready) {
-      if ((ext.consumed || (evict === "cold" && ext.lastHit <= this.tick - HOT_TICKS))
-        && (!victim || (ext.consumed && !victim.consumed) || (ext.consumed === victim.consumed && ext.lastHit < victim.lastHit))) {
+      const progress = this.progress(ext);
+      const rank = progress === "all" ? 3 : progress === "published" && ext.blob === blob ? 2
+        : evict === "cold" && ext.lastHit <= this.tick - HOT_TICKS ? 1 : 0;
+      if (rank > victimRank || (rank > 0 && rank === victimRank && ext.lastHit < victim!.lastHit)) {
         victim = ext;
+        victimRank = rank;
       }
     }
     return victim;

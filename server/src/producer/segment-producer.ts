@@ -10,7 +10,7 @@ import type { BlobCatalog } from "../registry/blob-catalog.js";
 import { BoundRefusedError } from "../registry/bound-refusal.js";
 import { LookupRefusedError } from "../registry/lookup-limiter.js";
 import type { DigestIndex } from "./digest-index.js";
-import { type RangeCache, RangeOverloadError } from "./range-cache.js";
+import { type RangeCache, RangeOverloadError, type RangeReader } from "./range-cache.js";
 
 /** How legacy names are answered (docs/protocol.md, "Legacy names"). */
 interface LegacyOptions {
@@ -270,15 +270,15 @@ export class SegmentProducer {
   }
 
   /** Bytes [begin, end) of a blob, which may cross a range-cache chunk (legacy segment sizes). */
-  async read(id: BlobId, size: number, begin: number, end: number): Promise<Uint8Array> {
+  async read(id: BlobId, size: number, begin: number, end: number, reader: RangeReader = "segments"): Promise<Uint8Array> {
     const { ranges } = this.opts;
     const split = ranges.chunkEnd(begin);
     if (end <= split) {
-      return ranges.read(id, size, begin, end);
+      return ranges.read(id, size, begin, end, reader);
     }
     const out = new Uint8Array(end - begin);
-    out.set(await ranges.read(id, size, begin, split));
-    out.set(await ranges.read(id, size, split, end), split - begin);
+    out.set(await ranges.read(id, size, begin, split, reader));
+    out.set(await ranges.read(id, size, split, end, reader), split - begin);
     return out;
   }
 

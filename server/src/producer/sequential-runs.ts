@@ -93,6 +93,22 @@ export class BlobRuns {
     return this.runs.find((r) => r !== run && r.start === run.frontier);
   }
 
+  /**
+   * Whether a run may still read segments [first, end): one began at or before `first` and its
+   * frontier has not reached `end`. `fromStart`: as if a run began at segment 0 and had published
+   * nothing, unless one did begin there.
+   */
+  behind(first: number, end: number, fromStart = false): boolean {
+    let atStart = false;
+    for (const r of this.runs) {
+      if (r.start <= first && r.frontier < end) {
+        return true;
+      }
+      atStart ||= r.start === 0;
+    }
+    return fromStart && !atStart;
+  }
+
   /** The run whose frontier window holds segment `s`: a miss there is read on its account. */
   ahead(s: number): Run | undefined {
     return this.runs.find((r) => s >= r.frontier && s < r.frontier + WINDOW);

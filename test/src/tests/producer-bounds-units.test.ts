@@ -11,7 +11,7 @@ import { createLogger } from "@ndnreg/shared";
 import { type BlobId, LEGACY_SEGMENT_SIZE, makeBlobId, peekPacket, SEGMENT_SIZE, type WireTransport } from "@ndnreg/shared/ndn";
 
 import { LoadSlots } from "@ndnreg/server/producer/load-slots";
-import { RangeCache, type RangeCacheOptions, RangeOverloadError } from "@ndnreg/server/producer/range-cache";
+import { RangeCache, type RangeCacheOptions, RangeOverloadError, type RangeReader } from "@ndnreg/server/producer/range-cache";
 import { aheadReadBytes, BlobRuns, missReadBytes, READ_AMPLIFICATION, readBudget, type ReadSizes } from "@ndnreg/server/producer/sequential-runs";
 import { WireAdapter } from "@ndnreg/server/producer/adapters/wire-adapter";
 import { DigestIndex } from "@ndnreg/server/producer/digest-index";
@@ -384,6 +384,60 @@ describe("range cache", () => {
     for (let i = 1; i <= 4; ++i) {
       await get(other, i * 1000);
     }
+    cache.close();
+  });
+
+  test("one registry read feeds the segments and the manifest's hash: a store hashing a blob after its pull, while the next blob streams, reads nothing again", async () => {
+    const size = 16e6; // blobs that fit the large pool (24 MB) with room for read-ahead
+    const blobs = [randomBytes(size), randomBytes(size), randomBytes(size)];
+    const ids = blobs.map((b) => idOf(b));
+    const config = idOf("config");
+    const loaded = new Map<BlobId, number>();
+    const cache = new RangeCache((id, begin, end, into, progress) => new Promise<void>((resolve) => setImmediate(() => {
+      loaded.set(id, (loaded.get(id) ?? 0) + end - begin);
+      into.set(id === config ? new Uint8Array(end - begin) : blobs[ids.indexOf(id)]!.subarray(begin, end));
+      progress(end - begin);
+      resolve();
+    })), { segmentSize: SEG, blockBytes: 6 * SEG, maxRead: 512 * SEG, cacheBytes: 32 << 20, maxLoads: 16 });
+    const get = async (i: number, s: number, reader: RangeReader) => {
+      const id = ids[i]!;
+      const bytes = (reader === "segments" ? cache.peek(id, size, s * SEG, (s + 1) * SEG) : undefined) ?? await cache.read(id, size, s * SEG, (s + 1) * SEG, reader);
+      assert.ok(Buffer.from(bytes).equals(blobs[i]!.subarray(s * SEG, (s + 1) * SEG)), `blob ${i} segment ${s}`);
+    };
+    const pull = async (i: number) => {
+      let next = 0;
+      for (let window = 32; next < size / SEG; window = Math.min(128, window * 2)) {
+        await Promise.all(Array.from({ length: Math.min(window, size / SEG - next) }, () => get(i, next++, "segments")));
+      }
+    };
+    const hash = async (i: number) => {
+      for (let s = 0; s < size / SEG; ++s) {
+        await get(i, s, "hash");
+      }
+    };
+    await cache.read(config, 1000, 0, 1000, "hash"); // the image's config: a store is about
+    await pull(0);
+    // Blob 0 is complete: the store hashes it for its manifest nodes as blob 1 streams, and so on.
+    await Promise.all([hash(0), pull(1)]);
+    await Promise.all([hash(1), pull(2)]);
+    await hash(2);
+    assert.deepEqual(ids.map((id) => loaded.get(id)), [size, size, size], "each blob read once");
+    cache.close();
+  });
+
+  test("a blob larger than the large pool streams on while its manifest's hash is still to come: read once, none refused", async () => {
+    const size = 80e6;
+    const id = idOf("larger than the pools");
+    const { cache, reg } = fakeRegistry(new Uint8Array(0), { cacheBytes: 32 << 20, maxQueueMs: 300 });
+    await cache.read(idOf("config"), 1000, 0, 1000, "hash");
+    let next = 0;
+    for (let window = 32; next < size / SEG; window = Math.min(128, window * 2)) {
+      await Promise.all(Array.from({ length: Math.min(window, size / SEG - next) }, async () => {
+        const s = next++;
+        return cache.peek(id, size, s * SEG, (s + 1) * SEG) ?? await cache.read(id, size, s * SEG, (s + 1) * SEG);
+      }));
+    }
+    assert.equal(reg.loadedBytes, size + 1000, "read once, none refused");
     cache.close();
   });
 
