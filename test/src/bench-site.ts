@@ -7,7 +7,8 @@
  * - day 1: the first host pulls the image (SITE_IMAGE_MB, 100, five layers) across the WAN and stores it;
  * - day 2, once per LAN rate of SITE_LAN_MBIT ("1000,200", each verified): every forwarder
  *   restarted (caches empty), the other hosts, their stores empty, pull one after another;
- * - WAN cut (unless SITE_WAN_CUT=0): the WAN link down, the last host, its store emptied, pulls by digest.
+ * - WAN cut (unless SITE_WAN_CUT=0): the WAN link down, the last host, its store emptied, pulls by digest,
+ *   then, its store emptied again, by tag (resolved by the server-signed tag record a neighbour's store kept).
  * Each day-2 pull's CPU is split by process (the forwarders, the pulling and storing clients,
  * skopeo): 2 cores carry five processes per packet, so the 1 Gbit/s row is CPU-bound here
  * (docs/site.md, "How fast a neighbour serves"). Prints the tables and saves them as JSON under bench-results/.
@@ -148,7 +149,8 @@ async function main(): Promise<void> {
     }
 
     if (settings.wanCut) {
-      rows.push(await wanCut(site, image, settings.hosts - 1, progress));
+      rows.push(await wanCut(site, image, settings.hosts - 1, "digest", progress));
+      rows.push(await wanCut(site, image, settings.hosts - 1, "tag", progress));
     }
   } finally {
     await site.stop();
@@ -161,13 +163,13 @@ async function main(): Promise<void> {
   console.log(`\nsaved ${file}`);
 }
 
-/** WAN cut: host `last`, its store emptied, pulls by digest from its neighbours' stores with the WAN link down. */
-async function wanCut(site: SiteRig, image: PushedImage, last: number, progress: (line: string) => void): Promise<SiteRow> {
+/** WAN cut: host `last`, its store emptied, pulls by digest or by tag from its neighbours' stores with the WAN link down. */
+async function wanCut(site: SiteRig, image: PushedImage, last: number, by: "digest" | "tag", progress: (line: string) => void): Promise<SiteRow> {
   const { wan } = site;
   const client = await site.startClient(last, { freshStore: true });
   await wan.topo.core.ip("link", "set", WAN_DEV, "down");
-  const ref = `${image.repository}@${image.manifestDigest}`;
-  const out = path.join(wan.stack.runDir, "out-wan-cut");
+  const ref = by === "digest" ? `${image.repository}@${image.manifestDigest}` : image.ref;
+  const out = path.join(wan.stack.runDir, `out-wan-cut-${by}`);
   let outcome = "completed, every blob verified";
   const { traffic } = await wan.measure(async () => {
     try {
@@ -178,10 +180,10 @@ async function wanCut(site: SiteRig, image: PushedImage, last: number, progress:
     }
   });
   await wan.topo.core.ip("link", "set", WAN_DEV, "up");
-  progress(`WAN cut, host ${last + 1}: ${outcome}`);
+  progress(`WAN cut by ${by}, host ${last + 1}: ${outcome}`);
   const logs = client.blobLogs();
   return {
-    row: "WAN cut: a host with an empty store pulls by digest", host: `host ${last + 1}`, lanMbit: null, seconds: traffic.seconds, lanShare: null, wanShare: null,
+    row: `WAN cut: a host with an empty store pulls by ${by}`, host: `host ${last + 1}`, lanMbit: null, seconds: traffic.seconds, lanShare: null, wanShare: null,
     wanDownBytes: traffic.wanDownBytes, registryBytes: traffic.registryBytes, serverSegments: traffic.serverSegments, routerCsHits: null,
     retransmissions: null, cpu: null,
     source: logs.length > 0 ? summarizeSources(logs) : null, notes: `\`docker://<client>/${ref.replace(/@sha256:(.{12}).*/, "@sha256:$1…")}\` ${outcome}`,

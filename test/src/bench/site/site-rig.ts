@@ -46,11 +46,26 @@ export class SiteRig {
   private readonly clients = new Map<number, ClientHandle>();
   private storeGeneration = 0;
 
-  private constructor(readonly wan: WanRig, private readonly routerCsPackets: number, private readonly hostCsPackets: number) {}
+  private constructor(
+    readonly wan: WanRig, private readonly routerCsPackets: number, private readonly hostCsPackets: number, private readonly certFile: string,
+  ) {}
 
-  /** `hostCsPackets`: each host forwarder's content store (0: it admits nothing). */
+  /**
+   * `hostCsPackets`: each host forwarder's content store (0: it admits nothing). The server signs
+   * with a keychain key whose certificate every client is given as its trust anchor, as a site
+   * should run (docs/site.md): per-segment checks catch a neighbour's bad answer, and tag records
+   * can be checked in outage mode.
+   */
   static async start(opts: { label: string; hosts: number; routerCsPackets: number; hostCsPackets: number }): Promise<SiteRig> {
-    return new SiteRig(await WanRig.start({ label: opts.label, edges: 1, hostsPerEdge: opts.hosts }), opts.routerCsPackets, opts.hostCsPackets);
+    const wan = await WanRig.start({ label: opts.label, edges: 1, hostsPerEdge: opts.hosts });
+    try {
+      const key = await wan.stack.serverKey();
+      await wan.stack.startServer(key.env);
+      return new SiteRig(wan, opts.routerCsPackets, opts.hostCsPackets, key.certFile);
+    } catch (err) {
+      await wan.stop();
+      throw err;
+    }
   }
 
   get hosts(): readonly WanHost[] {
@@ -89,7 +104,7 @@ export class SiteRig {
   async startClient(i: number, opts: { freshStore?: boolean } = {}): Promise<ClientHandle> {
     await this.clients.get(i)?.stop();
     const storeDir = path.join(this.wan.stack.runDir, `store-host${i + 1}${opts.freshStore ? `-${++this.storeGeneration}` : ""}`);
-    const c = await this.wan.client(this.hosts[i]!, this.hostForwarders[i]!.uri, ["--store-dir", storeDir]);
+    const c = await this.wan.client(this.hosts[i]!, this.hostForwarders[i]!.uri, ["--store-dir", storeDir, "--trust-anchor", this.certFile]);
     this.clients.set(i, c);
     return c;
   }
