@@ -3,6 +3,7 @@ import { makeTagRecordData, type TagId, tagKey, TAG_RECORD_FRESHNESS_MS } from "
 import { LRUCache } from "lru-cache";
 
 import type { LookupLimiter } from "../registry/lookup-limiter.js";
+import { PendingLookups } from "../registry/pending-lookups.js";
 import type { TagStat } from "../registry/tag-reads.js";
 import { nackData } from "./metadata-producer.js";
 import type { SegmentProducer } from "./segment-producer.js";
@@ -24,7 +25,7 @@ const MAX_RECORDS = 10_000;
  */
 export class TagRecords {
   private readonly answers = new LRUCache<string, Data>({ max: MAX_RECORDS, ttl: TAG_RECORD_FRESHNESS_MS, ttlResolution: 0 });
-  private readonly pending = new Map<string, { readonly promise: Promise<Data>; readonly interests: { count: number } }>();
+  private readonly pending = new PendingLookups<Data>();
 
   constructor(
     private readonly prefix: Name,
@@ -55,15 +56,7 @@ export class TagRecords {
     if (kept) {
       return kept;
     }
-    const p = this.pending.get(key);
-    if (p) {
-      ++p.interests.count;
-      return p.promise;
-    }
-    const interests = { count: 1 };
-    const promise = this.lookup(interest.name, id, () => interests.count).finally(() => this.pending.delete(key));
-    this.pending.set(key, { promise, interests });
-    return promise;
+    return this.pending.join(key, (demand) => this.lookup(interest.name, id, demand));
   }
 
   private async lookup(name: Name, id: TagId, demand: () => number): Promise<Data> {

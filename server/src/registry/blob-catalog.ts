@@ -2,18 +2,13 @@ import { type BlobId, blobKey } from "@ndnreg/shared/ndn";
 import { LRUCache } from "lru-cache";
 
 import type { LookupLimiter } from "./lookup-limiter.js";
+import { PendingLookups } from "./pending-lookups.js";
 import type { BlobStat, RegistryClient } from "./registry-client.js";
 
 export interface CatalogStats {
   found: number;
   missing: number;
   errors: number;
-}
-
-/** A lookup in progress, and how many Interests wait for it (the limiter serves the most wanted first). */
-interface Pending {
-  readonly promise: Promise<BlobStat>;
-  readonly interests: { count: number };
 }
 
 /**
@@ -25,7 +20,7 @@ interface Pending {
 export class BlobCatalog {
   /** Reads peek: an answer's place in line is set when it is stored, not when it is used. */
   private readonly entries: LRUCache<string, BlobStat>;
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new PendingLookups<BlobStat>();
   private readonly keys = new WeakMap<BlobId, string>();
   /** Registry HEAD requests by result. */
   readonly stats: CatalogStats = { found: 0, missing: 0, errors: 0 };
@@ -61,15 +56,7 @@ export class BlobCatalog {
     if (hit) {
       return hit;
     }
-    const p = this.pending.get(key);
-    if (p) {
-      ++p.interests.count;
-      return p.promise;
-    }
-    const interests = { count: 1 };
-    const promise = this.lookup(key, id, () => interests.count);
-    this.pending.set(key, { promise, interests });
-    return promise;
+    return this.pending.join(key, (demand) => this.lookup(key, id, demand));
   }
 
   /** BlobIds are shared per blob name by the producer, so their keys are computed once. */
@@ -83,20 +70,16 @@ export class BlobCatalog {
   }
 
   private async lookup(key: string, id: BlobId, demand: () => number): Promise<BlobStat> {
-    try {
-      await this.limiter.admit(id.repository, demand);
-      const stat = await this.registry.stat(id, AbortSignal.timeout(10_000)).catch((err: unknown) => {
-        ++this.stats.errors;
-        throw err;
-      });
-      ++this.stats[stat.found ? "found" : "missing"];
-      if (stat.found) {
-        this.limiter.found(id.repository);
-      }
-      this.entries.set(key, stat, { ttl: stat.found ? this.opts.positiveTtlMs : this.opts.negativeTtlMs });
-      return stat;
-    } finally {
-      this.pending.delete(key);
+    await this.limiter.admit(id.repository, demand);
+    const stat = await this.registry.stat(id, AbortSignal.timeout(10_000)).catch((err: unknown) => {
+      ++this.stats.errors;
+      throw err;
+    });
+    ++this.stats[stat.found ? "found" : "missing"];
+    if (stat.found) {
+      this.limiter.found(id.repository);
     }
+    this.entries.set(key, stat, { ttl: stat.found ? this.opts.positiveTtlMs : this.opts.negativeTtlMs });
+    return stat;
   }
 }
