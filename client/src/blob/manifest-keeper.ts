@@ -1,14 +1,11 @@
 import { createHash } from "node:crypto";
 
 import type { Logger } from "@ndnreg/shared";
-import type { BlobId } from "@ndnreg/shared/ndn";
+import { type BlobId, MAX_MANIFEST_BYTES } from "@ndnreg/shared/ndn";
 
 import type { NdnGate } from "../ndn/gate.js";
 import type { SharedFetches } from "../ndn/shared-fetches.js";
 import type { BlobStore } from "../store/blob-store.js";
-
-/** Largest manifest kept (distribution refuses larger ones at push). */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 /** How long fetching a manifest over NDN and storing it may take. */
 const KEEP_MS = 30_000;

@@ -1,7 +1,7 @@
 import type { Dispatcher } from "undici";
 import { LRUCache } from "lru-cache";
 
-import { type BlobId, blobKey } from "@ndnreg/shared/ndn";
+import { type BlobId, blobKey, MAX_MANIFEST_BYTES } from "@ndnreg/shared/ndn";
 
 /**
  * Every manifest and index media type: a registry answers a manifest by digest only in a type
@@ -13,9 +13,6 @@ export const MANIFEST_ACCEPT = [
   "application/vnd.docker.distribution.manifest.list.v2+json",
   "application/vnd.docker.distribution.manifest.v2+json",
 ].join(", ");
-
-/** Largest manifest published (distribution refuses larger ones at push). */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 /** The registry's answer for a manifest URL, with the publishing identity's authorization (see RegistryClient). */
 export type AskRegistry = (id: BlobId, url: URL, method: "GET" | "HEAD", headers: Record<string, string>, signal?: AbortSignal) => Promise<Dispatcher.ResponseData>;

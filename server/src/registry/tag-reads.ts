@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 
 import type { Dispatcher } from "undici";
 
-import { parseSha256Digest, type Sha256Digest } from "@ndnreg/shared/ndn";
+import { MAX_MANIFEST_BYTES, parseSha256Digest, type Sha256Digest } from "@ndnreg/shared/ndn";
 
-import { MANIFEST_ACCEPT, MAX_MANIFEST_BYTES } from "./manifest-reads.js";
+import { MANIFEST_ACCEPT } from "./manifest-reads.js";
 
 /** The registry's answer for a manifest URL by tag, with the publishing identity (see RegistryClient). */
 export type AskTag = (method: "GET" | "HEAD", headers: Record<string, string>, signal?: AbortSignal) => Promise<Dispatcher.ResponseData>;

@@ -20,6 +20,9 @@ export const MetadataTT = {
 /** FreshnessPeriod of metadata packets (docs/protocol.md explains the choice). */
 export const METADATA_FRESHNESS_MS = 60_000;
 
+/** Largest manifest published by digest or named by a tag record (docs/protocol.md 4a; distribution refuses larger ones at push). */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
 const EXTENSIONS: ExtensionRegistry<BlobMetadata> = new ExtensionRegistry<BlobMetadata>();
 for (const tt of [MetadataTT.BlobSize, MetadataTT.SegmentSize, MetadataTT.FinalSegment, MetadataTT.ManifestFanout]) {
   EXTENSIONS.register(tt, StructFieldNNI);

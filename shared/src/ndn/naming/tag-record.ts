@@ -5,7 +5,7 @@ import { Decoder, Encoder } from "@ndn/tlv";
 import { canonicalBlobName } from "./blob-name.js";
 import { ContentType } from "./content-type.js";
 import { sha256DigestFromBytes, type Sha256Digest } from "./digest.js";
-import { BlobMetadata, decodeBlobMetadata, describesCanonicalBlob } from "./metadata.js";
+import { BlobMetadata, decodeBlobMetadata, describesCanonicalBlob, MAX_MANIFEST_BYTES } from "./metadata.js";
 import { MANIFEST_FANOUT, SEGMENT_SIZE, segmentCount } from "./segments.js";
 import { storedTagName, TAG_RECORD_FRESHNESS_MS, type TagId, tagName } from "./tag-name.js";
 
@@ -17,9 +17,6 @@ export interface TagRecord {
   /** When the server made the record (its version), ms since 1970. */
   readonly madeAt: number;
 }
-
-/** Largest manifest a record may point to (distribution refuses larger ones at push). */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 /**
  * The unsigned Data of a tag record: `/<prefix>/<repository>/32=tag/<tag>/v=<madeAt>`, fresh for
