@@ -34,6 +34,19 @@ function assertBytes(actual: Uint8Array | undefined, expected: Uint8Array): void
 
 const SEGMENTS = [0, 1, 252, 253, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, 2 ** 40];
 
+/** A client socket connected to a "router" socket, both on loopback. */
+async function udpPair(): Promise<{ router: dgram.Socket; sock: dgram.Socket }> {
+  const router = dgram.createSocket("udp4");
+  router.bind(0, "127.0.0.1");
+  await once(router, "listening");
+  const sock = dgram.createSocket("udp4");
+  sock.bind(0, "127.0.0.1");
+  await once(sock, "listening");
+  sock.connect(router.address().port, "127.0.0.1");
+  await once(sock, "connect");
+  return { router, sock };
+}
+
 describe("wire codec against NDNts", () => {
   test("Data from encodeSegmentData decodes in NDNts with the same fields; digest signatures verify", async () => {
     for (const signature of ["digest", "null"] as const) {
@@ -266,14 +279,7 @@ describe("wire codec against NDNts", () => {
   });
 
   test("UDP hot path: fragmented Data reach the tap whole, what the tap declines reaches NDNts, Interests leave one per datagram", async () => {
-    const router = dgram.createSocket("udp4");
-    router.bind(0, "127.0.0.1");
-    await once(router, "listening");
-    const sock = dgram.createSocket("udp4");
-    sock.bind(0, "127.0.0.1");
-    await once(sock, "listening");
-    sock.connect(router.address().port, "127.0.0.1");
-    await once(sock, "connect");
+    const { router, sock } = await udpPair();
     const tapped: Array<{ name: string; mark: number; content: Buffer }> = [];
     const transport = new DatagramWireTransport(sock, (p) => {
       if (p.type !== TLV.Data || !hasNamePrefix(p.nameValue, blob.value)) {
@@ -318,14 +324,7 @@ describe("wire codec against NDNts", () => {
   });
 
   test("UDP hot path: Data read while a batch or more waited in the socket carry a congestion mark, one per 100 ms", async () => {
-    const router = dgram.createSocket("udp4");
-    router.bind(0, "127.0.0.1");
-    await once(router, "listening");
-    const sock = dgram.createSocket("udp4");
-    sock.bind(0, "127.0.0.1");
-    await once(sock, "listening");
-    sock.connect(router.address().port, "127.0.0.1");
-    await once(sock, "connect");
+    const { router, sock } = await udpPair();
     const marks: number[] = [];
     const transport = new DatagramWireTransport(sock, (p) => {
       marks.push(p.congestionMark);
