@@ -3,7 +3,7 @@ import { Component, ImplicitDigest, Name, TT } from "@ndn/packet";
 import { MetadataKeyword } from "@ndn/rdr";
 
 import { parseSha256Digest, sha256DigestFromBytes, type Sha256Digest } from "./digest.js";
-import { isValidRepository } from "./repository.js";
+import { isValidRepository, repositoryComponent } from "./repository.js";
 import { isValidTag, StoredTagKeyword, type TagId, TagKeyword } from "./tag-name.js";
 
 /**
@@ -24,7 +24,6 @@ export interface BlobId {
 
 export const ManifestKeyword = Keyword.create("manifest");
 
-const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 
 export function makeBlobId(repository: string, digestText: string): BlobId | undefined {
@@ -51,7 +50,7 @@ export function manifestName(prefix: Name, digest: Sha256Digest): Name {
 
 /** `/<prefix>/<repository>/<digest>`: the legacy segmented object, and where metadata lives. */
 export function legacyBlobName(prefix: Name, id: BlobId): Name {
-  return prefix.append(new Component(TT.GenericNameComponent, utf8.encode(id.repository)), digestComponent(id.digest));
+  return prefix.append(repositoryComponent(id.repository), digestComponent(id.digest));
 }
 
 /** `/<prefix>/<repository>/<digest>/32=metadata`: the discovery Interest's name. */

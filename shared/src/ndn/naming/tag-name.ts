@@ -1,6 +1,8 @@
 import { Keyword } from "@ndn/naming-convention2";
 import { Component, type Name, TT } from "@ndn/packet";
 
+import { repositoryComponent } from "./repository.js";
+
 /**
  * A tag of a repository, `/<prefix>/<repository>/32=tag/<tag>` (docs/protocol.md, "Tag records"):
  * the only name under the prefix that is not content-addressed, so its Data is versioned, signed
@@ -30,9 +32,7 @@ const utf8 = new TextEncoder();
 
 /** `/<prefix>/<repository>/32=tag/<tag>`: the Interest's name (its Data's name adds `v=T`). */
 export function tagName(prefix: Name, id: TagId): Name {
-  return prefix.append(
-    new Component(TT.GenericNameComponent, utf8.encode(id.repository)), TagKeyword, new Component(TT.GenericNameComponent, utf8.encode(id.tag)),
-  );
+  return prefix.append(repositoryComponent(id.repository), TagKeyword, new Component(TT.GenericNameComponent, utf8.encode(id.tag)));
 }
 
 /** `/<prefix>/<repository>/32=stored-tag/<tag>`: a store's copy of the tag's record (its Data adds `v=T`). */
