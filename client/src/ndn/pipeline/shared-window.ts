@@ -21,13 +21,8 @@ export interface PathRtt {
  */
 const IDLE_RESTART_MS = 1000;
 
-/**
- * Most a mark shrinks the window in one round trip: no more than a loss does (CUBIC's beta), so a
- * long standing queue drains over a few rounds. Hosts in lockstep at one edge all receive the mark
- * of a Data they asked for together, and a host whose least RTT came from joined PIT entries
- * heeds nearly all of them: halving at each left every window below the path's.
- */
-const MIN_DRAIN_FACTOR = 0.7;
+/** Most a mark shrinks the window in one round trip (a long standing queue drains over a few). */
+const MIN_DRAIN_FACTOR = 0.5;
 
 /** A fetch that sends its Interests under a SharedWindow. */
 export interface WindowUser {
