@@ -1,12 +1,13 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.trim_threshold=8388608:glibc.malloc.arena_max=2 node --max-semi-space-size=4 --initial-old-space-size=64 --expose-gc
+#!/usr/bin/env -S LD_PRELOAD=libjemalloc.so.2 MALLOC_CONF=narenas:1,background_thread:true,dirty_decay_ms:1000 GLIBC_TUNABLES=glibc.malloc.arena_max=2 node --max-semi-space-size=4 --initial-old-space-size=64 --expose-gc
+// jemalloc (Debian's libjemalloc2) gives freed pages back within a second, from its own thread:
+// glibc kept freed socket read buffers inside its heap (~40 MB after 20 pulls, which only
+// malloc_trim, out of node's reach, returned). One arena: the JS thread does nearly all the
+// allocation, and each arena more costs base memory. Without libjemalloc2 the loader says so once
+// and glibc runs, with two arenas. (The kernel reads at most 255 bytes of this line.)
 // A 4 MB young generation keeps peak RSS down at no CPU cost; a 64 MB initial old generation keeps
 // socket read buffers, which count towards it, from setting off a full collection every few MB
-// (32 MB cost cold pulls up to 2 CPU-s/GB). Two malloc arenas: glibc's per-thread arenas otherwise
-// keep freed registry buffers long after a load.
-// glibc keeps up to 8 MB of freed heap, so most registry read buffers freed after a burst of blobs
-// are not faulted in again at the next, while the server's memory goes back near its base once
-// idle; the fixed threshold also keeps 4 MB range slabs mapped on their own, unmapped when freed
-// (docs/performance.md, "V8's old-generation limit", "Memory given back" and "Producer bounds").
+// (32 MB cost cold pulls up to 2 CPU-s/GB). docs/performance.md: "V8's old-generation limit",
+// "Memory given back" and "Producer bounds".
 // --expose-gc: once the range cache lets its memory go after an idle spell, it runs collections so
 // that the memory is freed at once. None of these can be set at run time, so they live only here:
 // every launcher (package scripts, pm2, the Dockerfile, the tests) executes this file.

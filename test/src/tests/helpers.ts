@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 
 import { findBearerChallenge, parseWwwAuthenticate } from "@ndnreg/shared/http";
@@ -92,6 +93,11 @@ export function assertLaunchedByShebang(root: number, main: string, runs: { file
   const environ = procStrings(pid, "environ");
   for (const [k, v] of Object.entries(shebang.env)) {
     assert.ok(environ.some((e) => sameSetting(k, v, e)), `${k}=${v} missing from the environment of ${argv.join(" ")}`);
+  }
+  // The loader skips a preloaded library it cannot find (with a warning only): it must be mapped.
+  const maps = readFileSync(`/proc/${pid}/maps`, "utf8");
+  for (const lib of (shebang.env["LD_PRELOAD"] ?? "").split(/[ :]/).filter(Boolean)) {
+    assert.ok(maps.includes(`/${lib}\n`), `${lib} (LD_PRELOAD) is not loaded in ${argv.join(" ")}`);
   }
 }
 
