@@ -58,6 +58,17 @@ describe("blob GETs authorised by the manifest relayed to the same caller (no HE
     assert.equal(counting.counters.blobGets, 0, "no blob byte over HTTP");
   });
 
+  test("a multi-arch index grants nothing itself; the platform manifests fetched next do", async () => {
+    const image = await pushTestImage(stack, "team/granted-index:v1", { format: "oci", layers: [40_000, 90_000], platforms: ["linux/amd64", "linux/arm64"] });
+    const out = await pullImage(client.host, "team/granted-index:v1", path.join(stack.runDir, "out-granted-index"), { all: true });
+    await verifyPulled(image, out);
+    const sources = await blobSources(client, image.blobs.map((b) => b.digest));
+    assert.deepEqual([...new Set(sources.values())], ["ndn"], JSON.stringify([...sources]));
+    const manifestGets = counting.requestLog.filter((r) => r.startsWith("GET /v2/team/granted-index/manifests/"));
+    assert.equal(manifestGets.length, 3, `the index, then one manifest per platform: ${manifestGets.join(", ")}`);
+    assert.deepEqual(blobHeads(counting, "team/granted-index"), []);
+  });
+
   // The server reads anonymously and publishes team/ blobs: a wrongly granted GET would be served over NDN.
   test("a caller without credentials, or with another repository's token, still gets the upstream's 401 after an authorised caller's manifest", async () => {
     const repository = "team/granted-auth";
