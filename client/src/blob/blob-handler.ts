@@ -121,35 +121,36 @@ export class BlobHandler {
     const signal = ctrl.signal;
     try {
       let plan = await makePlan(signal);
-      if (plan.kind === "ndn" && plan.listed && replan && this.store?.has(id.digest.hex) && this.store.info(id.digest.hex)?.size !== plan.size) {
-        plan = await replan(signal); // the stored copy is the digest's bytes: the descriptor is the one wrong
-      }
-      if (plan.kind === "unsatisfiable") {
-        res.writeHead(416, { "content-range": `bytes */${plan.size}`, "content-length": "0" });
-        res.end();
-        return;
-      }
-      if (plan.kind === "ndn" && this.store?.has(id.digest.hex) && await this.fromStore(res, signal, plan, outcome)) {
-        return;
-      }
-      if (plan.kind === "ndn" && (!gated || this.gate.allow())) {
-        if (await this.overNdn(req, res, path, signal, plan, outcome) === REPLAN && replan) {
-          const again = await replan(signal);
-          if (again.kind === "ndn") {
-            await this.overNdn(req, res, path, signal, again, outcome);
-          } else if (again.kind === "unsatisfiable") {
-            res.writeHead(416, { "content-range": `bytes */${again.size}`, "content-length": "0" });
-            res.end();
-          } else {
-            await this.overHttp(req, res, path, signal, outcome, "http");
-          }
+      for (;;) {
+        const stored = plan.kind === "ndn" ? this.store?.info(id.digest.hex) : undefined;
+        if (plan.kind === "ndn" && plan.listed && replan && stored && stored.size !== plan.size) {
+          plan = await replan(signal); // the stored copy hashed to the digest: the descriptor is the one wrong
+          replan = undefined;
+          continue;
         }
+        if (plan.kind === "unsatisfiable") {
+          res.writeHead(416, { "content-range": `bytes */${plan.size}`, "content-length": "0" });
+          res.end();
+          return;
+        }
+        if (plan.kind === "ndn" && stored && await this.fromStore(res, signal, plan, outcome)) {
+          return;
+        }
+        if (plan.kind === "ndn" && (!gated || this.gate.allow())) {
+          if (await this.overNdn(req, res, path, signal, plan, outcome) !== REPLAN) {
+            return;
+          }
+          if (replan) {
+            plan = await replan(signal);
+            replan = undefined;
+            continue;
+          }
+        } else if (plan.kind === "ndn") {
+          this.fallBack(outcome, "ndn-skipped", WHOLE);
+        }
+        await this.overHttp(req, res, path, signal, outcome, "http");
         return;
       }
-      if (plan.kind === "ndn") {
-        this.fallBack(outcome, "ndn-skipped", WHOLE);
-      }
-      await this.overHttp(req, res, path, signal, outcome, "http");
     } finally {
       this.recorder.record(outcome);
     }

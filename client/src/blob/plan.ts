@@ -64,8 +64,8 @@ export function planPublished(request: IncomingHttpHeaders, digest: string, size
 
 /**
  * The plan for a blob a manifest relayed to this caller lists (ManifestGrants): its size is the
- * descriptor's, its headers the ones a registry sets on a blob. Nothing is sent before the
- * producer's metadata agrees on the size.
+ * descriptor's, its headers the ones a registry sets on a blob. A producer's metadata or a stored
+ * copy of another size sends the blob back to the upstream's HEAD before a byte is sent (BlobHandler).
  */
 export function planListed(request: IncomingHttpHeaders, digest: string, size: number): BlobPlan {
   const plan = planPublished(request, digest, size);

@@ -137,4 +137,26 @@ describe("blob GETs authorised by the manifest relayed to the same caller (no HE
       assert.ok(client.proc.grep(new RegExp(`"digest":"${digest}".*the manifest's descriptor and the producer disagree`)).length === 1);
     }
   });
+  test("a wrong layer size in the manifest never costs the edge store its right copy", async () => {
+    const repository = "team/wrong-size-stored";
+    const layer = randomBytes(300_000);
+    const { layer: digest } = await pushHandMadeImage(stack, repository, layer, layer.length + 1);
+    const stored = await stack.startClient({ upstream: counting.url, args: ["--store-dir", path.join(stack.runDir, "store-wrong-size")] });
+    const auth = await tokenFor(`${stored.url}/v2/${repository}/manifests/v1`);
+    const first = await fetch(`${stored.url}/v2/${repository}/blobs/${digest}`, { headers: auth });
+    assert.equal(first.status, 200);
+    await first.arrayBuffer();
+    await stored.proc.waitForLine(new RegExp(`"digest":"${digest}".*"store: blob stored"`), 30_000);
+
+    const manifest = await fetch(`${stored.url}/v2/${repository}/manifests/v1`, { headers: { accept: OCI_MANIFEST, ...auth } });
+    assert.equal(manifest.status, 200);
+    await manifest.arrayBuffer();
+    const again = await fetch(`${stored.url}/v2/${repository}/blobs/${digest}`, { headers: auth });
+    assert.equal(again.status, 200);
+    assert.equal(again.headers.get("content-length"), String(layer.length));
+    assert.deepEqual(Buffer.from(await again.arrayBuffer()), layer);
+    await stored.proc.waitForLine(new RegExp(`"digest":"${digest}".*"source":"store"`));
+    assert.deepEqual(stored.proc.grep(/stored copy unreadable or wrong/), []);
+    assert.equal(blobHeads(counting, repository).length, 2, "the first GET's HEAD, and the one the wrong descriptor sent it back to");
+  });
 });
