@@ -21,6 +21,7 @@ import { discoverRouters } from "./ndn/router-discovery.js";
 import { ClientMetrics } from "./ops/metrics.js";
 import { loadTrustAnchor } from "./security/trust-anchor.js";
 import { BlobHandler } from "./blob/blob-handler.js";
+import { ManifestGrants } from "./blob/manifest-grants.js";
 import { ManifestKeeper } from "./blob/manifest-keeper.js";
 import { PublishedLookup } from "./blob/published.js";
 import { TagKeeper } from "./blob/tag-keeper.js";
@@ -80,7 +81,8 @@ async function main(): Promise<void> {
   // Always 200: with the uplink down or NDN skipped (see NdnGate) blobs still arrive, over HTTP.
   const health = () => ({ ok: true, uplink: uplink.isUp ? "up" : "down", ndn: uplink.isUp && !gate.skipping ? "ok" : "skipping" });
   const fetches = new SharedFetches(fetcher);
-  const blobs = new BlobHandler(upstream, fetches, log, metrics, gate, config.progressIntervalMs, store);
+  const grants = new ManifestGrants();
+  const blobs = new BlobHandler(upstream, fetches, log, metrics, gate, config.progressIntervalMs, store, grants);
   const outage = new OutageMode(upstream, log, metrics, anchor ? OUTAGE_SCOPE_WITH_TAGS : OUTAGE_SCOPE);
   // The metadata may use half the first-byte deadline, as in discovery; tag records too.
   const lifetimeMs = Math.max(200, Math.floor(config.firstByteTimeoutMs / 2));
@@ -92,6 +94,7 @@ async function main(): Promise<void> {
     outage: { mode: outage, answers: new OutageAnswers(blobs, published, metrics, log, tagLookup) },
     manifests: store ? new ManifestKeeper(fetches, store, gate, log) : undefined,
     tags: tagLookup && tagStore ? new TagKeeper(tagLookup, tagStore, gate, log) : undefined,
+    grants,
   });
   await app.listen({ host: config.listen.host, port: config.listen.port });
   const metricsServer = config.metricsListen && await listenOps({ health, metrics: metrics.registry }, config.metricsListen);

@@ -14,7 +14,8 @@ import { readStoredBlob } from "../store/store-reader.js";
 import { proxyWholeBlob, readRangeOverHttp, resumeOverHttp } from "./http-fallback.js";
 import { deliverOverNdn } from "./ndn-delivery.js";
 import { BlobOutcome, BlobRecorder } from "./outcome.js";
-import { type BlobPlan, planBlob } from "./plan.js";
+import { GRANT_MS, type ManifestGrants } from "./manifest-grants.js";
+import { type BlobPlan, planBlob, planListed } from "./plan.js";
 import { DigestMismatchError, VerifiedWriter } from "./verified-writer.js";
 
 /** How long a verified blob's store write may take to fetch its packets and install, after its response ended. */
@@ -30,13 +31,20 @@ const MAX_HTTP_ONLY = 10_000;
  */
 type HttpOnlyCause = "wrong-copy" | "size-mismatch";
 
+/** How long a metadata answer asked for when a manifest is relayed waits for its blob's GET (the grant's time). */
+const PREFETCH_KEEP_MS = GRANT_MS;
+
+/** A listed plan whose size the producer's metadata or stored copy contradicts: the upstream's HEAD decides instead. */
+const REPLAN = Symbol("replan");
+
 /** What follows a fallback: the whole blob over HTTP, the rest of it from byte `at`, or nothing (the response is aborted). */
 type Then = { readonly kind: "whole" } | { readonly kind: "rest"; readonly at: number } | { readonly kind: "abort" };
 const WHOLE: Then = { kind: "whole" };
 
 /**
- * GET /v2/<repository>/blobs/sha256:<hex>: plan (the upstream's HEAD, the Range), deliver over
- * NDN, fall back to HTTP wherever NDN fails, and record one outcome per blob.
+ * GET /v2/<repository>/blobs/sha256:<hex>: plan (the upstream's HEAD, or the descriptor of a
+ * manifest relayed to the same caller; the Range), deliver over NDN, fall back to HTTP wherever
+ * NDN fails, and record one outcome per blob.
  */
 export class BlobHandler {
   /** Digests served over HTTP from now on (bounded), and why. */
@@ -52,16 +60,42 @@ export class BlobHandler {
     progressIntervalMs = 5000,
     /** The edge store: blobs in it are served from disk; blobs delivered whole and verified over NDN are added. */
     private readonly store?: BlobStore,
+    /** Blobs the caller's relayed manifests list: planned without the upstream's HEAD. */
+    private readonly grants?: ManifestGrants,
   ) {
     this.recorder = new BlobRecorder(log, metrics, progressIntervalMs);
   }
 
   /** `retryMs`: how long the upstream's HEAD keeps trying a silent upstream (outage mode's grace; else the whole timeout). */
   async get(req: IncomingMessage, res: ServerResponse, id: BlobId, path: string, retryMs?: number): Promise<void> {
-    if (!this.httpOnly.has(id.digest.hex) && !this.gate.skipping && this.store?.has(id.digest.hex) !== true) {
+    const httpOnly = this.httpOnly.has(id.digest.hex);
+    if (!httpOnly && !this.gate.skipping && this.store?.has(id.digest.hex) !== true) {
       this.fetches.sendMetadataEarly(id); // overlaps the HEAD's round trip; used only if the HEAD says yes
     }
-    await this.run(req, res, id, path, (signal) => planBlob(this.upstream, req, path, signal, this.httpOnly.has(id.digest.hex), retryMs), true);
+    const byHead = (signal: AbortSignal) => planBlob(this.upstream, req, path, signal, this.httpOnly.has(id.digest.hex), retryMs);
+    const query = path.includes("?") ? path.slice(path.indexOf("?")) : "";
+    const listed = httpOnly ? undefined : this.grants?.find(id, query, req.headers);
+    if (!listed) {
+      await this.run(req, res, id, path, byHead, true);
+      return;
+    }
+    await this.run(req, res, id, path, () => Promise.resolve(planListed(req.headers, id.digest.text, listed.size)), true, (signal) => {
+      this.grants!.forget(id, query, req.headers);
+      this.log.warn({ repository: id.repository, digest: id.digest.text, size: listed.size }, "blob size: the manifest's descriptor and the producer disagree; asking the upstream");
+      return byHead(signal);
+    });
+  }
+
+  /**
+   * The blobs a manifest just relayed lists: their metadata Interests leave now, and the answers
+   * wait (PREFETCH_KEEP_MS) for the blob GETs that follow. Nothing else is fetched without a GET.
+   */
+  prefetch(ids: readonly BlobId[]): void {
+    for (const id of ids) {
+      if (!this.httpOnly.has(id.digest.hex) && !this.gate.skipping && this.store?.has(id.digest.hex) !== true) {
+        this.fetches.sendMetadataEarly(id, PREFETCH_KEEP_MS);
+      }
+    }
   }
 
   /**
@@ -73,38 +107,59 @@ export class BlobHandler {
     await this.run(req, res, id, path, () => Promise.resolve(plan), false);
   }
 
-  /** Errors of `makePlan` (the upstream's HEAD) reach the caller, before any byte of the response. */
+  /**
+   * Errors of `makePlan` (the upstream's HEAD) reach the caller, before any byte of the response.
+   * `replan`: the plan when a listed one's size proves wrong, before any byte was sent.
+   */
   private async run(
     req: IncomingMessage, res: ServerResponse, id: BlobId, path: string, makePlan: (signal: AbortSignal) => Promise<BlobPlan>, gated: boolean,
+    replan?: (signal: AbortSignal) => Promise<BlobPlan>,
   ): Promise<void> {
     const outcome = new BlobOutcome(id);
     const ctrl = new AbortController();
     res.once("close", () => ctrl.abort(new Error("caller went away")));
     const signal = ctrl.signal;
     try {
-      const plan = await makePlan(signal);
-      if (plan.kind === "unsatisfiable") {
-        res.writeHead(416, { "content-range": `bytes */${plan.size}`, "content-length": "0" });
-        res.end();
+      let plan = await makePlan(signal);
+      for (;;) {
+        const stored = plan.kind === "ndn" ? this.store?.info(id.digest.hex) : undefined;
+        if (plan.kind === "ndn" && plan.listed && replan && stored && stored.size !== plan.size) {
+          plan = await replan(signal); // the stored copy hashed to the digest: the descriptor is the one wrong
+          replan = undefined;
+          continue;
+        }
+        if (plan.kind === "unsatisfiable") {
+          res.writeHead(416, { "content-range": `bytes */${plan.size}`, "content-length": "0" });
+          res.end();
+          return;
+        }
+        if (plan.kind === "ndn" && stored && await this.fromStore(res, signal, plan, outcome)) {
+          return;
+        }
+        if (plan.kind === "ndn" && (!gated || this.gate.allow())) {
+          if (await this.overNdn(req, res, path, signal, plan, outcome) !== REPLAN) {
+            return;
+          }
+          if (replan) {
+            plan = await replan(signal);
+            replan = undefined;
+            continue;
+          }
+        } else if (plan.kind === "ndn") {
+          this.fallBack(outcome, "ndn-skipped", WHOLE);
+        }
+        await this.overHttp(req, res, path, signal, outcome, "http");
         return;
       }
-      if (plan.kind === "ndn" && this.store?.has(id.digest.hex) && await this.fromStore(res, signal, plan, outcome)) {
-        return;
-      }
-      if (plan.kind === "ndn" && (!gated || this.gate.allow())) {
-        await this.overNdn(req, res, path, signal, plan, outcome);
-        return;
-      }
-      if (plan.kind === "ndn") {
-        this.fallBack(outcome, "ndn-skipped", WHOLE);
-      }
-      await this.overHttp(req, res, path, signal, outcome, "http");
     } finally {
       this.recorder.record(outcome);
     }
   }
 
-  private async overNdn(req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, plan: BlobPlan & { kind: "ndn" }, o: BlobOutcome): Promise<void> {
+  /** REPLAN: a listed plan's size is not the producer's, and nothing was sent (the caller decides what next). */
+  private async overNdn(
+    req: IncomingMessage, res: ServerResponse, path: string, signal: AbortSignal, plan: BlobPlan & { kind: "ndn" }, o: BlobOutcome,
+  ): Promise<void | typeof REPLAN> {
     const writer = new VerifiedWriter(res, o.id.digest, plan.size, plan.window, signal, plan.holdAll);
     const repair = (begin: number, end: number, s: AbortSignal) => readRangeOverHttp(this.upstream, req, path, begin, end, s);
     const fetch = this.fetches.open(o.id, plan.size, plan.window, repair, signal);
@@ -120,6 +175,9 @@ export class BlobHandler {
         }
         if (o.ndnBytes === 0 && (err.reason === "first-byte-timeout" || err.reason === "fetch-error")) {
           this.gate.unreachable(); // nothing answered: skip NDN for a while instead of waiting again
+        }
+        if (!res.headersSent && err.reason === "size-mismatch" && plan.listed) {
+          return REPLAN;
         }
         if (!res.headersSent) {
           this.fallBack(o, err.reason, WHOLE, err);

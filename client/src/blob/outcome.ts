@@ -35,8 +35,10 @@ export class BlobRecorder {
 
   /** An NDN fetch started for `o`: in flight until `o` is recorded. */
   opened(o: BlobOutcome, fetch: Pick<BlobFetch, "stats" | "joined">): void {
+    if (!o.fetch) { // a blob planned again (a descriptor's wrong size) is still one blob in flight
+      this.metrics.inFlight.inc();
+    }
     o.fetch = fetch;
-    this.metrics.inFlight.inc();
   }
 
   /** Progress lines for large blobs: percent and MB/s every few seconds while in flight. */

@@ -28,6 +28,8 @@ export type BlobPlan =
     readonly headers: Readonly<Record<string, string | string[]>>;
     /** Verify the whole blob before sending a byte (see SELF_HEAL_MAX_BYTES). */
     readonly holdAll: boolean;
+    /** Planned from a relayed manifest's descriptor (planListed), not from the upstream's answer. */
+    readonly listed?: true;
   };
 
 /**
@@ -58,6 +60,16 @@ export function planPublished(request: IncomingHttpHeaders, digest: string, size
   return planForSize(request, size, {
     "content-type": mediaType, "docker-content-digest": digest, etag: `"${digest}"`, "docker-distribution-api-version": "registry/2.0",
   });
+}
+
+/**
+ * The plan for a blob a manifest relayed to this caller lists (ManifestGrants): its size is the
+ * descriptor's, its headers the ones a registry sets on a blob. A producer's metadata or a stored
+ * copy of another size sends the blob back to the upstream's HEAD before a byte is sent (BlobHandler).
+ */
+export function planListed(request: IncomingHttpHeaders, digest: string, size: number): BlobPlan {
+  const plan = planPublished(request, digest, size);
+  return plan.kind === "ndn" ? { ...plan, listed: true } : plan;
 }
 
 /** Plans the response to a request with `request` headers for a blob of `size` bytes whose registry headers are `source`'s. */

@@ -8,6 +8,7 @@ import { opsHandler, type OpsSources, refuseConnect } from "@ndnreg/shared/http"
 import { makeBlobId } from "@ndnreg/shared/ndn";
 
 import type { BlobHandler } from "../blob/blob-handler.js";
+import type { ManifestGrants } from "../blob/manifest-grants.js";
 import type { ManifestKeeper } from "../blob/manifest-keeper.js";
 import type { TagKeeper } from "../blob/tag-keeper.js";
 import type { OutageAnswers } from "./outage-answers.js";
@@ -28,13 +29,15 @@ export interface AppDeps {
   readonly manifests?: ManifestKeeper;
   /** Keeps the server-signed records of the tags pulled through the client in the edge store. */
   readonly tags?: TagKeeper;
+  /** Remembers the blobs of the manifests relayed to each caller, so their GETs skip the upstream's HEAD. */
+  readonly grants?: ManifestGrants;
 }
 
 /**
  * The local registry endpoint. Request bodies are never parsed: pushes stream straight to the
  * upstream. Handlers take over the raw response so a failing blob can be aborted mid-body.
  */
-export function buildApp({ upstream, blobs, log, ops, outage, manifests, tags }: AppDeps): FastifyInstance {
+export function buildApp({ upstream, blobs, log, ops, outage, manifests, tags, grants }: AppDeps): FastifyInstance {
   // Per-request logs stay at debug: each blob already gets one line when it is done.
   const httpLog = log.child({ component: "http" }, { level: log.level === "debug" || log.level === "trace" ? log.level : "warn" });
   const loggerInstance: FastifyBaseLogger = httpLog;
@@ -78,8 +81,9 @@ export function buildApp({ upstream, blobs, log, ops, outage, manifests, tags }:
         method, path, headers: req.headers, body: req, followRedirects: route.followRedirects, retryMs,
       });
       outage?.mode.answered();
-      if (manifests && method === "GET" && up.statusCode === 200) {
-        const id = makeBlobId(manifestRepository(url.pathname) ?? "", String(up.headers["docker-content-digest"] ?? ""));
+      const manifestRead = method === "GET" && up.statusCode === 200 ? manifestRepository(url.pathname) : undefined;
+      if (manifests && manifestRead !== undefined) {
+        const id = makeBlobId(manifestRead, String(up.headers["docker-content-digest"] ?? ""));
         if (id) {
           manifests.keep(id, Number(up.headers["content-length"]));
         }
@@ -87,7 +91,10 @@ export function buildApp({ upstream, blobs, log, ops, outage, manifests, tags }:
       if (tags && read?.kind === "tag" && up.statusCode === 200) {
         tags.keep(read);
       }
-      await upstream.relay(up, res);
+      const tap = grants && manifestRead !== undefined
+        ? grants.tap(manifestRead, url.search, req.headers, Number(up.headers["content-length"] ?? 0), (ids) => blobs.prefetch(ids))
+        : undefined;
+      await upstream.relay(up, res, tap);
     } catch (err: unknown) {
       if (offline && !res.headersSent && outage.mode.failed(err)) {
         await outage.answers.answer(offline, req, res, path).catch((failure: unknown) => {

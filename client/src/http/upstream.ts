@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
-import type { Readable } from "node:stream";
+import type { Readable, Transform } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 
 import { Agent, type Dispatcher } from "undici";
@@ -105,16 +105,17 @@ export class Upstream {
 
   /**
    * Relay an upstream response unchanged. Absolute Locations pointing at the upstream are made
-   * relative so that multi-step flows (blob uploads) keep going through this proxy.
+   * relative so that multi-step flows (blob uploads) keep going through this proxy. `tap`: a
+   * pass-through the body goes through on its way (it reads, never changes, the bytes).
    */
-  async relay(res: Dispatcher.ResponseData, out: ServerResponse): Promise<void> {
+  async relay(res: Dispatcher.ResponseData, out: ServerResponse, tap?: Transform): Promise<void> {
     const headers = endToEndHeaders(res.headers);
     const location = headers["location"];
     if (typeof location === "string") {
       headers["location"] = this.localise(location);
     }
     out.writeHead(res.statusCode, headers);
-    await pipeline(res.body, out);
+    await (tap ? pipeline(res.body, tap, out) : pipeline(res.body, out));
   }
 
   private localise(location: string): string {

@@ -91,8 +91,8 @@ export class NdnBlobFetcher {
   }
 
   /** The metadata Interest for `id` leaves now, ahead of payloads() (Discovery.sendEarly). */
-  sendMetadataEarly(id: BlobId): void {
-    this.discovery.sendEarly(id, this.opts.firstByteTimeoutMs);
+  sendMetadataEarly(id: BlobId, keepMs?: number): void {
+    this.discovery.sendEarly(id, this.opts.firstByteTimeoutMs, keepMs);
   }
 
   async *payloads(

@@ -62,11 +62,14 @@ export class Discovery {
    * Sends the metadata Interest for `id` now, while the upstream's HEAD (consumer step 1) is on
    * its way: discover() then takes its answer instead of waiting one more round trip. The answer
    * is checked as any other (against the HEAD's size too) and nothing is fetched with it before
-   * the HEAD said yes. A blob the HEAD refuses costs this one Interest.
+   * the HEAD said yes. A blob the HEAD refuses costs this one Interest. `keepMs`: how long an
+   * answer waits for its discover() (longer when sent as a manifest is relayed, ahead of its blob
+   * GETs: such Interests take at most half of MAX_EARLY, and only an answer is kept).
    */
-  sendEarly(id: BlobId, budgetMs: number): void {
+  sendEarly(id: BlobId, budgetMs: number, keepMs = EARLY_KEEP_MS): void {
     const key = blobKey(id);
-    if (this.legacyOnly || this.early.size >= MAX_EARLY || this.early.has(key)) {
+    const ahead = keepMs > EARLY_KEEP_MS;
+    if (this.legacyOnly || this.early.size >= (ahead ? MAX_EARLY / 2 : MAX_EARLY) || this.early.has(key)) {
       return;
     }
     const lifetime = metadataLifetime(budgetMs);
@@ -74,12 +77,12 @@ export class Discovery {
     const got = fetchOnePacket(this.fw, this.discoveryInterest(id, lifetime), AbortSignal.timeout(lifetime + 1000), this.verifier)
       .catch((err: unknown): OnePacket => ({ error: String(err) }));
     this.early.set(key, got);
-    void got.then(() => {
+    void got.then((answer) => {
       setTimeout(() => {
         if (this.early.get(key) === got) {
           this.early.delete(key);
         }
-      }, EARLY_KEEP_MS).unref();
+      }, ahead && !("data" in answer) ? 0 : keepMs).unref();
     });
   }
 

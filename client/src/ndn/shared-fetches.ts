@@ -31,10 +31,13 @@ export class SharedFetches {
 
   constructor(private readonly fetcher: Pick<NdnBlobFetcher, "payloads"> & Partial<Pick<NdnBlobFetcher, "anchored" | "sendMetadataEarly">>) {}
 
-  /** A request for `id` is being planned: its metadata Interest may leave now, unless a fetch it will join runs. */
-  sendMetadataEarly(id: BlobId): void {
+  /**
+   * A request for `id` is being planned (or, with `keepMs`, its manifest was relayed): its
+   * metadata Interest may leave now, unless a fetch it will join runs.
+   */
+  sendMetadataEarly(id: BlobId, keepMs?: number): void {
     if (this.fetcher.anchored === true || !this.live.has(blobKey(id))) {
-      this.fetcher.sendMetadataEarly?.(id);
+      this.fetcher.sendMetadataEarly?.(id, keepMs);
     }
   }
 
