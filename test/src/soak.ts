@@ -8,7 +8,7 @@
 import { rmSync } from "node:fs";
 import path from "node:path";
 
-import { createImage, type ClientHandle, openFds, peakRss, pullImage, pushImage, residentBytes, Stack, type TestImage, verifyPulled } from "./bench/index.js";
+import { createImage, type ClientHandle, metricSum, openFds, peakRss, pullImage, pushImage, residentBytes, Stack, type TestImage, verifyPulled } from "./bench/index.js";
 import { storeSoak } from "./soak-store.js";
 
 const pulls = Number(process.env["SOAK_PULLS"] ?? 200);
@@ -17,6 +17,8 @@ const every = Number(process.env["SOAK_EVERY"] ?? 20);
 interface Sample {
   pull: number;
   clientRssMb: number;
+  /** The client's V8 heap in use: tells a heap that keeps growing from memory the process has not given back. */
+  clientHeapMb: number;
   serverRssMb: number;
   clientFds: number;
   serverFds: number;
@@ -31,7 +33,8 @@ async function sample(stack: Stack, client: ClientHandle, pull: number): Promise
   const faces = (await stack.forwarder.control("face-list")).split("\n").filter((l) => /faceid=/.test(l)).length;
   const c = client.proc.child.pid!;
   const s = stack.server!.child.pid!;
-  return { pull, clientRssMb: rssMb(c), serverRssMb: rssMb(s), clientFds: openFds(c), serverFds: openFds(s), faces };
+  const clientHeapMb = await metricSum(`${client.url}/metrics`, "ndnreg_client_nodejs_heap_size_used_bytes") / 2 ** 20;
+  return { pull, clientRssMb: rssMb(c), clientHeapMb, serverRssMb: rssMb(s), clientFds: openFds(c), serverFds: openFds(s), faces };
 }
 
 async function main(): Promise<void> {
@@ -65,10 +68,10 @@ async function main(): Promise<void> {
     }
     const seconds = (performance.now() - t0) / 1000;
     console.log(`\n${pulls} pulls in ${seconds.toFixed(1)} s, ${failed} failed; client peak RSS ${(peakRss(client.proc.child.pid!) / 2 ** 20).toFixed(0)} MB\n`);
-    console.log("| after pull | client RSS MB | server RSS MB | client fds | server fds | forwarder faces |");
-    console.log("|---|---|---|---|---|---|");
+    console.log("| after pull | client RSS MB | client heap used MB | server RSS MB | client fds | server fds | forwarder faces |");
+    console.log("|---|---|---|---|---|---|---|");
     for (const s of samples) {
-      console.log(`| ${s.pull} | ${s.clientRssMb.toFixed(0)} | ${s.serverRssMb.toFixed(0)} | ${s.clientFds} | ${s.serverFds} | ${s.faces} |`);
+      console.log(`| ${s.pull} | ${s.clientRssMb.toFixed(0)} | ${s.clientHeapMb.toFixed(0)} | ${s.serverRssMb.toFixed(0)} | ${s.clientFds} | ${s.serverFds} | ${s.faces} |`);
     }
     const warm = samples[Math.min(1, samples.length - 1)]!;
     const last = samples.at(-1)!;
