@@ -69,9 +69,7 @@ export class BlobHandler {
   /** `retryMs`: how long the upstream's HEAD keeps trying a silent upstream (outage mode's grace; else the whole timeout). */
   async get(req: IncomingMessage, res: ServerResponse, id: BlobId, path: string, retryMs?: number): Promise<void> {
     const httpOnly = this.httpOnly.has(id.digest.hex);
-    if (!httpOnly && !this.gate.skipping && this.store?.has(id.digest.hex) !== true) {
-      this.fetches.sendMetadataEarly(id); // overlaps the HEAD's round trip; used only if the HEAD says yes
-    }
+    this.sendMetadataEarly(id); // overlaps the HEAD's round trip; used only if the HEAD says yes
     const byHead = (signal: AbortSignal) => planBlob(this.upstream, req, path, signal, this.httpOnly.has(id.digest.hex), retryMs);
     const query = path.includes("?") ? path.slice(path.indexOf("?")) : "";
     const listed = httpOnly ? undefined : this.grants?.find(id, query, req.headers);
@@ -92,9 +90,14 @@ export class BlobHandler {
    */
   prefetch(ids: readonly BlobId[]): void {
     for (const id of ids) {
-      if (!this.httpOnly.has(id.digest.hex) && !this.gate.skipping && this.store?.has(id.digest.hex) !== true) {
-        this.fetches.sendMetadataEarly(id, PREFETCH_KEEP_MS);
-      }
+      this.sendMetadataEarly(id, PREFETCH_KEEP_MS);
+    }
+  }
+
+  /** The metadata Interest for `id` leaves ahead of its plan, unless the blob is served over HTTP or from the store, or NDN is skipped. */
+  private sendMetadataEarly(id: BlobId, keepMs?: number): void {
+    if (!this.httpOnly.has(id.digest.hex) && !this.gate.skipping && this.store?.has(id.digest.hex) !== true) {
+      this.fetches.sendMetadataEarly(id, keepMs);
     }
   }
 
