@@ -106,14 +106,16 @@ describe("edge store", () => {
     const first = await stack.startClient({ args });
     await getBlob(first, "store/kill", small.digest);
     await first.proc.waitForLine(/"store: blob stored"/);
-    const pending = getBlob(first, "store/kill", big.digest).then(() => "completed", (err: unknown) => String(err));
+    const pending = getBlob(first, "store/kill", big.digest).catch(() => undefined); // settles either way: see below
     // Killed once a file of the store (wherever the write puts it) holds part of the blob.
     const partial = () => [tmpDir, path.join(storeDir, "blobs", "sha256")].flatMap((d) => readdirSync(d).map((f) => statSync(path.join(d, f)).size))
       .find((n) => n >= 8_000_000 && n < big.size);
     await waitUntil("a store write under way", () => Promise.resolve(partial() !== undefined), 30_000, 2);
     first.proc.kill("SIGKILL");
     await first.proc.exited;
-    assert.notEqual(await pending, "completed");
+    // The response never waits for the store (up to 64 MiB may be queued for the disk), so the GET
+    // may have completed before the kill; what matters is what the kill leaves on disk.
+    await pending;
     const stored = await assertStoredBlobsWhole(storeDir);
     assert.ok(!stored.includes(big.digest.slice("sha256:".length)), "the big blob is not in the store");
     assert.ok(stored.includes(small.digest.slice("sha256:".length)), "the small blob stored before is kept");
