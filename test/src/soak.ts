@@ -13,6 +13,8 @@ import { storeSoak } from "./soak-store.js";
 
 const pulls = Number(process.env["SOAK_PULLS"] ?? 200);
 const every = Number(process.env["SOAK_EVERY"] ?? 20);
+/** Set (with BENCH_CLIENT_NODE_ARGS="--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=<dir>"): the client writes a heap snapshot before each sample. */
+const snapshots = process.env["SOAK_HEAP_SNAPSHOTS"] === "1";
 
 interface Sample {
   pull: number;
@@ -33,6 +35,10 @@ async function sample(stack: Stack, client: ClientHandle, pull: number): Promise
   const faces = (await stack.forwarder.control("face-list")).split("\n").filter((l) => /faceid=/.test(l)).length;
   const c = client.proc.child.pid!;
   const s = stack.server!.child.pid!;
+  if (snapshots) {
+    // The snapshot is written on the client's main thread: the metrics request below waits for it.
+    process.kill(c, "SIGUSR2");
+  }
   const clientHeapMb = await metricSum(`${client.url}/metrics`, "ndnreg_client_nodejs_heap_size_used_bytes") / 2 ** 20;
   return { pull, clientRssMb: rssMb(c), clientHeapMb, serverRssMb: rssMb(s), clientFds: openFds(c), serverFds: openFds(s), faces };
 }
