@@ -143,7 +143,7 @@ export async function anchorCpuGoal(stack: Stack, certFile: string, layerMb: num
 
 type Kind = "plain" | "anchored";
 
-/** Pulls each client makes before the measured ones: the first pairs after two still cost 0.1-0.3 CPU-s/GB more. */
+/** Pulls each client makes before the measured ones: after two, the first measured pairs still cost more (compilation). */
 const WARM_UP_PULLS = 4;
 
 /** The median of the paired differences anchored - plain, with their quartiles. */
