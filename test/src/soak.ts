@@ -3,6 +3,8 @@
  * sampling the client's and server's RSS and open file descriptors and the forwarder's face count
  * every SOAK_EVERY pulls. Exits non-zero on any failed pull or wrong byte, or when a resource keeps
  * growing (last sample above the post-warm-up sample by more than the allowed slack).
+ * SOAK_HEAP_SNAPSHOTS=1 (see below): the client's heap is sampled after a full collection, and
+ * checked too.
  * SOAK_STORE=1: the edge store's soak instead (soak-store.ts).
  */
 import { rmSync } from "node:fs";
@@ -83,6 +85,8 @@ async function main(): Promise<void> {
     const last = samples.at(-1)!;
     const growth = [
       last.clientRssMb > warm.clientRssMb + 40 && `client RSS ${warm.clientRssMb.toFixed(0)} -> ${last.clientRssMb.toFixed(0)} MB`,
+      // Sampled after the snapshot's full collection, the heap in use is what the client holds.
+      snapshots && last.clientHeapMb > warm.clientHeapMb + 5 && `client heap after a full collection ${warm.clientHeapMb.toFixed(0)} -> ${last.clientHeapMb.toFixed(0)} MB`,
       last.serverRssMb > warm.serverRssMb + 40 && `server RSS ${warm.serverRssMb.toFixed(0)} -> ${last.serverRssMb.toFixed(0)} MB`,
       last.clientFds > warm.clientFds + 10 && `client fds ${warm.clientFds} -> ${last.clientFds}`,
       last.serverFds > warm.serverFds + 10 && `server fds ${warm.serverFds} -> ${last.serverFds}`,
