@@ -1,7 +1,7 @@
 /**
  * `pnpm bench:digest`: issue 17's goals alone (the rows `pnpm bench` prints after its table):
  * four repositories sharing one layer (BENCH_SHARED_MB, 100), client CPU with and without a trust
- * anchor (BENCH_CPU_MB, 150; BENCH_CPU_RUNS, 5) and a 1 MB range at 90% of a large blob
+ * anchor (BENCH_CPU_MB, 150; BENCH_CPU_RUNS, 15 pairs) and a 1 MB range at 90% of a large blob
  * (BENCH_BIG_MB, 1000; 0 skips it).
  */
 import path from "node:path";
@@ -10,7 +10,7 @@ import { anchorCpuGoal, createImage, getBlob, type GoalRow, printGoals, pushImag
 
 const sharedMb = Number(process.env["BENCH_SHARED_MB"] ?? 100);
 const cpuMb = Number(process.env["BENCH_CPU_MB"] ?? 150);
-const cpuRuns = Number(process.env["BENCH_CPU_RUNS"] ?? 5);
+const cpuRuns = Number(process.env["BENCH_CPU_RUNS"] ?? 15);
 const bigMb = Number(process.env["BENCH_BIG_MB"] ?? 1000);
 
 async function main(): Promise<void> {

@@ -3,6 +3,8 @@
  * sampling the client's and server's RSS and open file descriptors and the forwarder's face count
  * every SOAK_EVERY pulls. Exits non-zero on any failed pull or wrong byte, or when a resource keeps
  * growing (last sample above the post-warm-up sample by more than the allowed slack).
+ * SOAK_HEAP_SNAPSHOTS=1 (see below): the client's heap is sampled after a full collection, and
+ * checked too.
  * SOAK_STORE=1: the edge store's soak instead (soak-store.ts).
  */
 import { rmSync } from "node:fs";
@@ -13,6 +15,8 @@ import { storeSoak } from "./soak-store.js";
 
 const pulls = Number(process.env["SOAK_PULLS"] ?? 200);
 const every = Number(process.env["SOAK_EVERY"] ?? 20);
+/** Set (with BENCH_CLIENT_NODE_ARGS="--heapsnapshot-signal=SIGUSR2 --diagnostic-dir=<dir>"): the client writes a heap snapshot before each sample. */
+const snapshots = process.env["SOAK_HEAP_SNAPSHOTS"] === "1";
 
 interface Sample {
   pull: number;
@@ -33,6 +37,10 @@ async function sample(stack: Stack, client: ClientHandle, pull: number): Promise
   const faces = (await stack.forwarder.control("face-list")).split("\n").filter((l) => /faceid=/.test(l)).length;
   const c = client.proc.child.pid!;
   const s = stack.server!.child.pid!;
+  if (snapshots) {
+    // The snapshot is written on the client's main thread: the metrics request below waits for it.
+    process.kill(c, "SIGUSR2");
+  }
   const clientHeapMb = await metricSum(`${client.url}/metrics`, "ndnreg_client_nodejs_heap_size_used_bytes") / 2 ** 20;
   return { pull, clientRssMb: rssMb(c), clientHeapMb, serverRssMb: rssMb(s), clientFds: openFds(c), serverFds: openFds(s), faces };
 }
@@ -77,6 +85,8 @@ async function main(): Promise<void> {
     const last = samples.at(-1)!;
     const growth = [
       last.clientRssMb > warm.clientRssMb + 40 && `client RSS ${warm.clientRssMb.toFixed(0)} -> ${last.clientRssMb.toFixed(0)} MB`,
+      // Sampled after the snapshot's full collection, the heap in use is what the client holds.
+      snapshots && last.clientHeapMb > warm.clientHeapMb + 5 && `client heap after a full collection ${warm.clientHeapMb.toFixed(0)} -> ${last.clientHeapMb.toFixed(0)} MB`,
       last.serverRssMb > warm.serverRssMb + 40 && `server RSS ${warm.serverRssMb.toFixed(0)} -> ${last.serverRssMb.toFixed(0)} MB`,
       last.clientFds > warm.clientFds + 10 && `client fds ${warm.clientFds} -> ${last.clientFds}`,
       last.serverFds > warm.serverFds + 10 && `server fds ${warm.serverFds} -> ${last.serverFds}`,

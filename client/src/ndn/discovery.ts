@@ -41,10 +41,16 @@ export function metadataInterest(prefix: Name, id: BlobId, lifetimeMs: number): 
   return interest;
 }
 
+/** A metadata Interest sent ahead; `timer` drops its answer if no discover() takes it in time. */
+interface Early {
+  readonly got: Promise<OnePacket>;
+  timer?: NodeJS.Timeout;
+}
+
 export class Discovery {
   private legacyUntil = 0;
   /** Metadata Interests sent by sendEarly(), by blob key, until discover() takes their answer. */
-  private readonly early = new Map<string, Promise<OnePacket>>();
+  private readonly early = new Map<string, Early>();
 
   constructor(
     private readonly fw: Forwarder,
@@ -76,14 +82,24 @@ export class Discovery {
     // Its own deadline, not the request's signal: a request that joins a shared fetch may take the answer.
     const got = fetchOnePacket(this.fw, this.discoveryInterest(id, lifetime), AbortSignal.timeout(lifetime + 1000), this.verifier)
       .catch((err: unknown): OnePacket => ({ error: String(err) }));
-    this.early.set(key, got);
+    const entry: Early = { got };
+    this.early.set(key, entry);
     void got.then((answer) => {
-      setTimeout(() => {
-        if (this.early.get(key) === got) {
-          this.early.delete(key);
-        }
-      }, ahead && !("data" in answer) ? 0 : keepMs).unref();
+      if (this.early.get(key) === entry) {
+        entry.timer = setTimeout(() => this.early.delete(key), ahead && !("data" in answer) ? 0 : keepMs).unref();
+      }
     });
+  }
+
+  /**
+   * The early answer for `key`, if any, no longer waiting: its timer goes with it, since a pending
+   * timer holds the answer (the decoded Data) until it fires (keepMs, up to a minute per blob).
+   */
+  private takeEarly(key: string): Promise<OnePacket> | undefined {
+    const entry = this.early.get(key);
+    this.early.delete(key);
+    clearTimeout(entry?.timer);
+    return entry?.got;
   }
 
   /** `budgetMs`: the first-byte deadline; the metadata may use half of it. `bytes` counts packets received. */
@@ -112,8 +128,7 @@ export class Discovery {
   private async metadata(id: BlobId, size: number, signal: AbortSignal, lifetimeMs: number, bytes: { n: number }): Promise<Discovered | undefined> {
     let last = "";
     const key = blobKey(id);
-    const early = this.early.get(key);
-    this.early.delete(key);
+    const early = this.takeEarly(key);
     for (let attempt = 0; attempt < METADATA_ATTEMPTS; ++attempt) {
       const got = attempt === 0 && early ? await early : await fetchOnePacket(this.fw, this.discoveryInterest(id, lifetimeMs), signal, this.verifier);
       signal.throwIfAborted();

@@ -9,6 +9,22 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND; // utime, stime
 }
 
+/**
+ * CPU seconds a process has run so far to the nanosecond (schedstat), where cpuSeconds() counts
+ * 10 ms ticks: its live threads' (threads that exited are not counted), or its main thread's.
+ */
+export function runSeconds(pid: number, threads: "all" | "main" = "all"): number {
+  let ns = 0;
+  for (const tid of threads === "main" ? [String(pid)] : readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return ns / 1e9;
+}
+
 /** Peak resident set size in bytes since start or the last resetPeakRss(). */
 export function peakRss(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
