@@ -783,6 +783,35 @@ describe("segment pipeline", () => {
     assert.ok(stats.retransmissions <= 1);
   });
 
+  test("the reader wakes for 32 segments or once a timer tick, whatever the window: a small window does not wake it every few Data", async () => {
+    // One Data a ms under a window of 8: a wake-up every quarter window would be one per 2 Data.
+    const channel = pathChannel({ rttMs: 2, perMs: 1 });
+    const window = new SharedWindow(new FixedWindow(8));
+    const count = 640;
+    let batches = 0;
+    let expect = 0;
+    let oldestWait = 0;
+    for await (const batch of fetchSegments(new Name("/p/wakes"), count, { channel, signal: AbortSignal.timeout(20_000), window })) {
+      ++batches;
+      // Segments arrive 1 ms apart: the first of a batch waited about as long as the batch is.
+      oldestWait = Math.max(oldestWait, batch.length);
+      for (const d of batch) {
+        assert.equal(d.segment, expect++, "in order, each once");
+      }
+    }
+    assert.equal(expect, count);
+    assert.ok(batches <= count / 32 + count / 20 + 2, `${batches} wake-ups for ${count} segments`);
+    assert.ok(oldestWait <= 40, `a batch of ${oldestWait}: a segment waited more than a tick and a batch`);
+  });
+
+  test("a fetch's stats keep the fields they started with (a field added later deoptimizes the code that writes them)", async () => {
+    const stats = newPipelineStats();
+    const before = Object.keys(stats);
+    await fetchAll(pathChannel({ rttMs: 30, drop: (seg, attempt) => attempt === 1 && seg === 3 }), 64, { window: new SharedWindow(new FixedWindow(8)), stats });
+    assert.equal(stats.retransmissions, 1, "a timer tick ran (it fills in every field)");
+    assert.deepEqual(Object.keys(stats), before);
+  });
+
   test("three fetches at once on one shared window each get a third of the path", async () => {
     const window = new CheckedWindow(new Cubic({ initialWindow: 16 }));
     const channel = pathChannel({ rttMs: 10, perMs: 8, queue: 80 });

@@ -35,8 +35,12 @@ export interface PipelineStats {
   oldestPending?: number;
 }
 
+/**
+ * Every field present from the start: a field added later changes the object's hidden class, and
+ * the optimized pipeline code that writes stats is thrown away (deoptimized) for each new fetch.
+ */
 export function newPipelineStats(): PipelineStats {
-  return { delivered: 0, retransmissions: 0, inFlight: 0, window: 0, rtoMs: 0, srttMs: 0, congestionMarks: 0, congestionNacks: 0 };
+  return { delivered: 0, retransmissions: 0, inFlight: 0, window: 0, rtoMs: 0, srttMs: 0, congestionMarks: 0, congestionNacks: 0, oldestPending: undefined };
 }
 
 export function describeStats(s: PipelineStats): string {
@@ -46,12 +50,13 @@ export function describeStats(s: PipelineStats): string {
 
 export class PipelineError extends Error {}
 
-/** In-order segments that make a batch for the consumer (256 KB: one HTTP write). */
 /**
  * Most segments from the oldest not yet delivered to the newest requested: what arrived behind a
  * lost segment waits in memory, so this bounds it (x 8000 bytes).
  */
 const MAX_SPAN = 4096;
+
+/** In-order segments that wake the consumer at once (256 KB: one HTTP write). */
 const MIN_BATCH = 32;
 
 /**
@@ -216,9 +221,10 @@ class SegmentFetch implements WindowUser {
       ++this.contiguous;
     }
     this.window.pump(now);
-    // Wake the consumer for a batch, not for every socket read: each wake-up costs a generator
-    // resumption, an HTTP write call and their promises (docs/performance.md, "Wake-ups").
-    if (this.contiguous - this.delivered >= Math.max(1, Math.min(MIN_BATCH, Math.floor(this.window.cwnd / 4))) || this.contiguous === this.count) {
+    // Wake the consumer for a whole batch, not for every socket read: each wake-up costs a
+    // generator resumption, the HTTP writer's promises and their microtasks (docs/performance.md,
+    // "Wake-ups"). Fewer segments wait at most one timer tick (onTick).
+    if (this.contiguous - this.delivered >= MIN_BATCH || this.contiguous === this.count) {
       this.notify();
     }
   };
@@ -250,6 +256,9 @@ class SegmentFetch implements WindowUser {
     });
     this.window.pump(now);
     this.updateStats();
+    if (this.contiguous > this.delivered) {
+      this.notify();
+    }
   };
 
   private declareLost(seg: number, now: number): void {
