@@ -78,7 +78,7 @@ export const SERVER_SETTINGS = {
   // The largest read; a blob earns it by being read in sequence (producer/sequential-runs.ts).
   "upstream-range-segments": {
     describe: "the largest upstream read, in segments of 8000 bytes (one Range request); a blob earns it by being read in sequence, a "
-      + "segment asked for alone reads its 64 KB block",
+      + "segment asked for alone reads its 48 KB block",
     default: "512", parse: integer(1, 4096),
   },
   // Fixed pools: the ranges being served and read ahead, for several blobs at once; twenty pulls

@@ -195,7 +195,7 @@ function addWaiter(waiters: Waiter[], w: Waiter): void {
 
 /**
  * Blob bytes read from the registry, in ranges that earn their size: a segment that misses with no
- * evidence behind it reads its 64 KB block (the blocks that missed in the same turn together);
+ * evidence behind it reads its 48 KB block (the blocks that missed in the same turn together);
  * blobs being read in sequence (see sequential-runs.ts) read larger ranges and ahead, up to
  * `maxRead` per request. Memory comes from two fixed pools (small blocks, large ranges) sized from
  * `cacheBytes`; registry reads in flight are bounded (LoadSlots). A range in use is never evicted
