@@ -12,8 +12,12 @@ import type { StoredPackets } from "./packet-file.js";
 
 /** Manifest nodes fetched at once for a blob being stored. */
 const NODE_CONCURRENCY = 8;
-const ATTEMPTS = 2;
-const LIFETIME_MS = 2000;
+/**
+ * Patient: the server signs a blob's last node only once it has hashed the whole blob, which takes
+ * a busy server seconds when a cache served the caller; storing is on no caller's path.
+ */
+const ATTEMPTS = 4;
+const LIFETIME_MS = 4000;
 
 /**
  * Where a stored blob's signed packets come from: NDN, after its bytes were verified. The
