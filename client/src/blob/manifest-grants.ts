@@ -102,6 +102,8 @@ export class ManifestGrants {
         length += chunk.length;
         if (length <= MAX_MANIFEST_BYTES) {
           chunks.push(chunk);
+        } else {
+          chunks.length = 0; // too large to read: nothing is kept while the rest goes through
         }
         done(null, chunk);
       },
