@@ -26,7 +26,7 @@ import { Component, Interest, Name, TT } from "@ndn/packet";
 import { canonicalBlobName, LEGACY_SEGMENT_SIZE, legacyBlobName, makeBlobId, SEGMENT_SIZE } from "@ndnreg/shared/ndn";
 
 import {
-  type ClientHandle, cpuSeconds, getBlob, NdnConsumer, peakRss, pushRawBlob, RawFace, residentBytes, resetPeakRss, scrapeMetrics, Stack,
+  type ClientHandle, cpuSeconds, getBlob, median, NdnConsumer, peakRss, pushRawBlob, RawFace, residentBytes, resetPeakRss, scrapeMetrics, Stack,
 } from "./bench/index.js";
 
 const MB = 1e6;
@@ -56,7 +56,6 @@ interface Row {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rssMb = (pid: number) => residentBytes(pid) / 2 ** 20;
 
 /** Random bytes pushed as one blob (generated in 100 MB pieces, so the bench's own RSS stays sane). */

@@ -8,7 +8,7 @@ import type { ClientHandle, Stack } from "./stack.js";
 
 const MB = 1e6;
 
-export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /**
  * Seven new layers of `layerMb` MB pushed as `repository`, the seventh fetched through `client` to
