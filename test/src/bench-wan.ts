@@ -5,10 +5,12 @@
  * WAN_CASES (single,k8,second-site,udp), WAN_MB (200: blob of the single-flow and UDP rows),
  * WAN_IMAGE_MB (200: image of the k8 and second-site rows), WAN_RUNS (3), WAN_HOSTS (8),
  * WAN_LINKS (single-flow links as RATExRTT in Mbit/s and ms, e.g. "100x200,400x50"; default: all three),
- * WAN_K8_PATHS (the shared-link variants, subset of direct,cache,ndn; default: all).
+ * WAN_K8_PATHS (the shared-link variants, subset of direct,cache,ndn; default: all),
+ * WAN_PULL_DIR (where the hosts' skopeo write what they pull; default /dev/shm where it exists).
  * Each link is measured before it is used and the bench refuses to go on if it is off.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -16,6 +18,13 @@ import {
   checkLink, describeCheck, describeShape, LINK_TOLERANCE, type LinkCheck, type LinkShape, queueBytes, secondSite, SHARED_PATHS, type SharedPath, sharedLink,
   singleFlows, udpAndTcpFaces, type WanContext, type WanRow, WanRig, type WanSettings,
 } from "./bench/index.js";
+
+/**
+ * The emulated hosts share one disk, and skopeo fsyncs every blob it writes: eight hosts' 40 MB
+ * layers flushed at once took 0.2-0.5 s per layer on this machine, which eight real hosts would
+ * each spend on their own disk for their own 40 MB. A RAM directory takes that out for every path.
+ */
+const SHM = "/dev/shm";
 
 const CASES = { single: singleFlows, k8: sharedLink, "second-site": secondSite, udp: udpAndTcpFaces } as const;
 type CaseName = keyof typeof CASES;
@@ -43,6 +52,7 @@ function settingsFromEnv(): { cases: CaseName[]; settings: WanSettings } {
       hosts: Math.round(num("WAN_HOSTS", 8)),
       ...(process.env["WAN_LINKS"] && { singleShapes: parseLinks(process.env["WAN_LINKS"]) }),
       ...(process.env["WAN_K8_PATHS"] && { sharedPaths: parseSharedPaths(process.env["WAN_K8_PATHS"]) }),
+      pullRoot: process.env["WAN_PULL_DIR"] ?? (existsSync(SHM) ? SHM : os.tmpdir()),
     },
   };
 }
@@ -70,9 +80,10 @@ function parseSharedPaths(text: string): SharedPath[] {
 async function main(): Promise<void> {
   const { cases, settings } = settingsFromEnv();
   const rig = await WanRig.start({ label: "wan-bench", edges: 2, hostsPerEdge: settings.hosts });
+  const pullDir = mkdtempSync(path.join(settings.pullRoot, "ndnreg-wan-pulls-"));
   const checks = new Map<string, LinkCheck>();
   const ctx: WanContext = {
-    rig, settings,
+    rig, settings, pullDir,
     progress: (line) => console.error(`  ${line}`),
     useLink: async (shape: LinkShape) => {
       await rig.link.set(shape);
@@ -88,6 +99,7 @@ async function main(): Promise<void> {
       rows.push(...await CASES[name](ctx));
     }
   } finally {
+    rmSync(pullDir, { recursive: true, force: true });
     await rig.stop();
   }
   printTable(rows, [...checks.values()], settings);
@@ -100,7 +112,7 @@ async function main(): Promise<void> {
 
 function printTable(rows: readonly WanRow[], checks: readonly LinkCheck[], s: WanSettings): void {
   const f = (v: number | null, d = 1) => (v === null || Number.isNaN(v) ? "-" : v.toFixed(d));
-  console.log(`\nblob ${s.blobBytes / 1e6} MB (single flow, UDP/TCP: median of ${s.runs} runs), image ${s.imageBytes / 1e6} MB in 5 layers (${s.hosts} hosts, second site: one run)`);
+  console.log(`\nblob ${s.blobBytes / 1e6} MB (single flow, UDP/TCP: median of ${s.runs} runs), image ${s.imageBytes / 1e6} MB in 5 layers (${s.hosts} hosts, second site: one run); pulled into ${s.pullRoot}`);
   console.log(`links, each verified before use (tolerance ${LINK_TOLERANCE * 100}%; queue one bandwidth-delay product, at least 64 KB):`);
   for (const c of checks) {
     console.log(`- ${describeCheck(c)}; queue ${(queueBytes(c.set) / 1e3).toFixed(0)} KB`);

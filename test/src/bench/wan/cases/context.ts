@@ -44,12 +44,16 @@ export interface WanSettings {
   readonly singleShapes?: readonly LinkShape[];
   /** The shared-link variants to run (default: all three). */
   readonly sharedPaths?: readonly SharedPath[];
+  /** The directory under which the hosts write what they pull (each a directory of its own). */
+  readonly pullRoot: string;
 }
 
 /** What every case gets: the rig, the settings, and the link set and verified for it. */
 export interface WanContext {
   readonly rig: WanRig;
   readonly settings: WanSettings;
+  /** This run's directory under `settings.pullRoot`, removed at the end. */
+  readonly pullDir: string;
   /** Set the WAN to `shape` and verify it (rejects if the link is off). */
   useLink(shape: LinkShape): Promise<void>;
   progress(line: string): void;

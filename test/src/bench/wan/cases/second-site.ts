@@ -29,7 +29,7 @@ export async function secondSite(ctx: WanContext, shape: LinkShape = SECOND_SITE
       const site = rig.topo.edges[i]!;
       const edge = await rig.edgeForwarder(site, `edge${i + 1}`, core.tcpUri, packets);
       const client = await rig.client(site.hosts[0]!, edge.tcpUri);
-      const out = path.join(rig.stack.runDir, `out-site${i + 1}`);
+      const out = path.join(ctx.pullDir, `out-site${i + 1}`);
       const { traffic: t } = await rig.measure(() => pullImage(client.host, image.ref, out, { netns: site.hosts[0]!.ns.name, timeoutMs: 1_800_000 }));
       await verifyPulled(image, out);
       rmSync(out, { recursive: true, force: true });

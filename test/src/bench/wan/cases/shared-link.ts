@@ -30,7 +30,7 @@ export async function sharedLink(ctx: WanContext, shape: LinkShape = SHARED_LINK
   });
   /** Every host pulls `image` from its own registry endpoint at once; returns what it cost. */
   const pullAll = async (image: PushedImage, registryOf: (i: number) => string, label: string): Promise<Traffic> => {
-    const outs = hosts.map((_, i) => path.join(rig.stack.runDir, `out-${label}-${i}`));
+    const outs = hosts.map((_, i) => path.join(ctx.pullDir, `out-${label}-${i}`));
     const pullOne = (i: number) => pullImage(registryOf(i), image.ref, outs[i]!, { netns: hosts[i]!.ns.name, timeoutMs: 1_800_000 });
     const { traffic } = await rig.measure(() => Promise.all(hosts.map((_, i) => pullOne(i))));
     for (const out of outs) {
