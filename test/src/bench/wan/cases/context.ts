@@ -46,6 +46,11 @@ export interface WanSettings {
   readonly sharedPaths?: readonly SharedPath[];
   /** The directory under which the hosts write what they pull (each a directory of its own). */
   readonly pullRoot: string;
+  /**
+   * The shared-link NDN row starts with warm processes: every host first pulls a small image of
+   * its own through its client, unmeasured, as long-running clients and server would have.
+   */
+  readonly warmStart?: boolean;
 }
 
 /** What every case gets: the rig, the settings, and the link set and verified for it. */
