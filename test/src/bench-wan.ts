@@ -5,9 +5,8 @@
  * WAN_CASES (single,k8,second-site,udp), WAN_MB (200: blob of the single-flow and UDP rows),
  * WAN_IMAGE_MB (200: image of the k8 and second-site rows), WAN_RUNS (3), WAN_HOSTS (8),
  * WAN_LINKS (single-flow links as RATExRTT in Mbit/s and ms, e.g. "100x200,400x50"; default: all three),
- * WAN_K8_PATHS (the shared-link variants, subset of direct,cache,ndn; default: all),
- * WAN_PULL_DIR (where the hosts' skopeo write what they pull; default /dev/shm where it exists),
- * WAN_K8_WARM=1 (the k8 NDN row starts with clients, server and forwarders warmed by an unmeasured small pull).
+ * WAN_K8_PATHS (the shared-link variants, subset of direct,cache,ndn,ndn-warm; default: all),
+ * WAN_PULL_DIR (where the hosts' skopeo write what they pull; default /dev/shm where it exists).
  * Each link is measured before it is used and the bench refuses to go on if it is off.
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -54,7 +53,6 @@ function settingsFromEnv(): { cases: CaseName[]; settings: WanSettings } {
       ...(process.env["WAN_LINKS"] && { singleShapes: parseLinks(process.env["WAN_LINKS"]) }),
       ...(process.env["WAN_K8_PATHS"] && { sharedPaths: parseSharedPaths(process.env["WAN_K8_PATHS"]) }),
       pullRoot: process.env["WAN_PULL_DIR"] ?? (existsSync(SHM) ? SHM : os.tmpdir()),
-      warmStart: process.env["WAN_K8_WARM"] === "1",
     },
   };
 }

@@ -28,7 +28,7 @@ export interface WanRow {
 }
 
 /** The shared-link case's variants: straight from the registry, a pull-through cache, NDN. */
-export const SHARED_PATHS = ["direct", "cache", "ndn"] as const;
+export const SHARED_PATHS = ["direct", "cache", "ndn", "ndn-warm"] as const;
 export type SharedPath = (typeof SHARED_PATHS)[number];
 
 export interface WanSettings {
@@ -46,11 +46,6 @@ export interface WanSettings {
   readonly sharedPaths?: readonly SharedPath[];
   /** The directory under which the hosts write what they pull (each a directory of its own). */
   readonly pullRoot: string;
-  /**
-   * The shared-link NDN row starts with warm processes: every host first pulls a small image of
-   * its own through its client, unmeasured, as long-running clients and server would have.
-   */
-  readonly warmStart?: boolean;
 }
 
 /** What every case gets: the rig, the settings, and the link set and verified for it. */

@@ -4,12 +4,13 @@ import path from "node:path";
 import { pullImage, verifyPulled } from "../../images.js";
 import { describeShape } from "../link-check.js";
 import type { LinkShape } from "../shaper.js";
+import type { WanHost } from "../topology.js";
 import type { PushedImage, Traffic } from "../wan-rig.js";
 import { blobDone, hostsOf, MB, SHARED_PATHS, summarizeSources, type WanContext, type WanRow } from "./context.js";
 
 const SHARED_LINK_SHAPE: LinkShape = { rateMbit: 100, rttMs: 40 };
 
-/** The warm-up image (settings.warmStart): two layers of 1 MB, enough to run every step of a pull. */
+/** The `ndn-warm` variant's warm-up image: two layers of 1 MB, enough to run every step of a pull. */
 const WARM_LAYERS = [1_000_000, 1_000_000];
 
 /** After the warm-up pulls, before the measured one: their skopeo have exited, the CPU settles. */
@@ -18,8 +19,9 @@ const WARM_SETTLE_MS = 1000;
 /**
  * K hosts of one edge site pull one image at the same moment (skopeo, each into its own
  * directory): straight from the origin's registry, through a pull-through cache at the site
- * (distribution in proxy mode), and through each host's client and the site's forwarder. Each
- * variant pulls an image no cache has seen. Every pulled blob is checked against its digest.
+ * (distribution in proxy mode), and through each host's client and the site's forwarder, with the
+ * clients' first pull and with clients that have served one. Each variant pulls an image no cache
+ * has seen. Every pulled blob is checked against its digest.
  */
 export async function sharedLink(ctx: WanContext, shape: LinkShape = SHARED_LINK_SHAPE): Promise<WanRow[]> {
   const { rig, settings } = ctx;
@@ -58,28 +60,41 @@ export async function sharedLink(ctx: WanContext, shape: LinkShape = SHARED_LINK
     rows.push(row("edge pull-through cache (distribution proxy mode)", cached, await pullAll(cached, () => cache.host, "cache")));
     await cache.stop();
   }
-  if (!paths.includes("ndn")) {
-    return rows;
+  for (const variant of NDN_VARIANTS.filter((v) => paths.includes(v))) {
+    rows.push(await ndnRow(ctx, variant, layers, hosts, pullAll, row));
   }
+  return rows;
+}
 
-  const image = await rig.pushImage("wan/shared-ndn", layers);
-  const edge = await rig.edgeForwarder(site, "edge1", rig.link.ndndTcpUri, Math.ceil(image.bytes * 1.5 / 8000));
+const NDN_VARIANTS = ["ndn", "ndn-warm"] as const;
+
+/**
+ * The NDN variant: a fresh edge forwarder and a fresh client on every host. `ndn` measures their
+ * first pull; `ndn-warm` lets each host pull a small image through its client first, unmeasured.
+ */
+async function ndnRow(
+  ctx: WanContext, variant: (typeof NDN_VARIANTS)[number], layers: readonly number[], hosts: readonly WanHost[],
+  pullAll: (image: PushedImage, registryOf: (i: number) => string, label: string) => Promise<Traffic>,
+  row: (p: string, image: PushedImage, t: Traffic, extra?: Partial<WanRow>) => WanRow,
+): Promise<WanRow> {
+  const { rig } = ctx;
+  const image = await rig.pushImage(`wan/shared-${variant}`, layers);
+  const edge = await rig.edgeForwarder(rig.topo.edges[0]!, "edge1", rig.link.ndndTcpUri, Math.ceil(image.bytes * 1.5 / 8000));
   const clients = await Promise.all(hosts.map((h) => rig.client(h, edge.tcpUri)));
   try {
-    if (settings.warmStart) {
+    if (variant === "ndn-warm") {
       await warmUp(ctx, hosts.map((h, i) => ({ ns: h.ns.name, registry: clients[i]!.host })));
     }
-    const t = await pullAll(image, (i) => clients[i]!.host, "ndn");
+    const t = await pullAll(image, (i) => clients[i]!.host, variant);
     const logs = await Promise.all(clients.flatMap((c) => image.blobs.map((b) => blobDone(c, b.digest))));
-    rows.push(row("NDN (clients > edge ndnd > origin ndnd > server)", image, t, {
+    const label = variant === "ndn-warm" ? "NDN, clients warm (each pulled a small image first)" : "NDN (clients > edge ndnd > origin ndnd > server)";
+    return row(label, image, t, {
       retransmissions: logs.reduce((n, l) => n + (l.retransmissions ?? 0), 0), serverSegments: t.serverSegments, source: summarizeSources(logs),
-      ...(settings.warmStart && { notes: "warm start (WAN_K8_WARM)" }),
-    }));
+    });
   } finally {
     await Promise.all(clients.map((c) => c.stop()));
     await rig.stopForwarders();
   }
-  return rows;
 }
 
 /**
