@@ -114,6 +114,16 @@ export class BlobRuns {
     return this.runs.find((r) => s >= r.frontier && s < r.frontier + WINDOW);
   }
 
+  /**
+   * The run a miss at segment `s` is read on the account of: one whose frontier window holds `s`
+   * and that has `least` segments or more behind its frontier. A lone segment is no evidence of a
+   * reader that far ahead: random Interests each start a run, and the budget each leaves unspent
+   * would go to the next one that falls in such a window (bench:abuse's random case read 8x).
+   */
+  missRun(s: number, least: number): Run | undefined {
+    return this.runs.find((r) => s >= r.frontier && s < r.frontier + WINDOW && r.frontier - r.start >= least);
+  }
+
   private startRun(s: number, bytes: number): Run {
     let past: Uint8Array;
     if (this.runs.length < this.maxRuns) {

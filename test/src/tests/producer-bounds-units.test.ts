@@ -53,6 +53,19 @@ describe("sequential runs", () => {
     assert.equal(missReadBytes(lone, readBudget(SEG, SIZES.small), SIZES), SIZES.small);
     assert.equal(aheadReadBytes(lone, 5008 * SEG, 1e9, SEG, readBudget(SEG, SIZES.small), SIZES), 0);
     assert.equal(missReadBytes(undefined, 1e9, SIZES), SIZES.small, "no run: a small block whatever the budget");
+    // Many lone segments leave budget unspent (8x each, less its block): a miss in one's window
+    // is still read on no run's account, until a run has published a block's worth in order.
+    const scattered = new BlobRuns();
+    for (const s of [5000, 9000, 13000]) {
+      scattered.served(s, SEG);
+    }
+    const least = SIZES.small / SEG;
+    assert.equal(scattered.missRun(9100, least), undefined);
+    for (let s = 9001; s < 9000 + least; ++s) {
+      scattered.served(s, SEG);
+    }
+    assert.equal(scattered.missRun(9100, least)?.start, 9000, "a block's worth in order: the window counts");
+    assert.equal(scattered.missRun(5100, least), undefined);
 
     const seq = new BlobRuns();
     const size = 200e6;
