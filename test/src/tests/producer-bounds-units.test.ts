@@ -113,6 +113,26 @@ describe("sequential runs", () => {
     assert.equal(runs.ahead(400)?.start, 0);
   });
 
+  test("a second pass over a blob starts its own run behind the first's frontier; each segment goes to the run nearest behind it", () => {
+    const runs = new BlobRuns(4);
+    for (let s = 0; s < 375; ++s) {
+      runs.served(s, SEG); // a 3 MB blob pulled once
+    }
+    let moved = 0;
+    for (let s = 0; s < 100; ++s) {
+      moved += runs.served(s, SEG) ? 1 : 0; // pulled again from the start
+    }
+    assert.equal(moved, 99, "the second pass moves its own frontier (and may read ahead)");
+    assert.equal(runs.missRun(100, 6)?.start, 0);
+
+    const two = new BlobRuns(4);
+    for (const s of [...Array.from({ length: 10 }, (_, i) => 1000 + i), ...Array.from({ length: 10 }, (_, i) => i)]) {
+      two.served(s, SEG); // a leader at 1010, a trailer at 10
+    }
+    assert.equal(two.served(1011, SEG), undefined, "past the leader's frontier: remembered on the leader");
+    assert.equal(two.served(1010, SEG)?.frontier, 1012, "not on the trailer, whose window holds it too");
+  });
+
   test("scattered Interests replace each other's runs, never a pull in progress", () => {
     const runs = new BlobRuns(4);
     for (let s = 0; s < 400; ++s) {
