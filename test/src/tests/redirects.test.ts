@@ -27,9 +27,7 @@ describe("a registry that redirects blobs to expiring signed storage URLs", () =
       serverEnv: { NDNREG_RANGE_CACHE_BYTES: String(1 << 20), NDNREG_UPSTREAM_RANGE_SEGMENTS: "32" },
     });
     redirector = stack.redirector!;
-    // Patient: with a 1 MB range cache the server's second pass over the 3 MB layer stalls for
-    // seconds, with hundreds of retransmissions, expired URLs or not (docs/performance.md), and this
-    // client has no HTTP to fall back to; what is tested is that it recovers, not how fast.
+    // Patient: this client has no HTTP to fall back to; what is tested is that it recovers, not how fast.
     ndnOnly = await stack.startClient({ upstream: (await stack.proxy(true)).url, args: ["--first-byte-timeout", "20000", "--idle-timeout", "20000"] });
     httpClient = await stack.startClient({ args: ["--first-byte-timeout", "800", "--idle-timeout", "800"] });
     image = await pushTestImage(stack, "redirected/app:v1", { format: "docker", layers: [3_000_000, 400_000] });
