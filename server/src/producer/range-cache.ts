@@ -210,6 +210,11 @@ function mayTakeFree(tier: Tier, evict: Evictable, blocks: number): boolean {
 export class RangeCache {
   private readonly seg: number;
   private readonly sizes: ReadSizes;
+  /**
+   * Segments a run publishes in order before it reads ahead or reads a miss in its window larger
+   * than a block: one legacy segment (two of segmentSize) or a few scattered ones are no evidence.
+   */
+  private readonly evidence: number;
   /** Blobs whose runs asked for a large read, and the tick they last did: they share the large pool. */
   private readonly running = new Map<BlobState, number>();
   private readonly small: Tier;
@@ -239,6 +244,7 @@ export class RangeCache {
     const largeBlock = small * Math.floor(smallPerMax / parts);
     const max = parts * largeBlock;
     this.sizes = { small, max, maxAhead: 3 * max };
+    this.evidence = Math.ceil(small / this.seg);
     // A quarter of the memory for small blocks (random reads, a blob's first blocks), the rest for
     // large ranges, each 1 to LARGE_PARTS adjacent large blocks; at least a few of each, so a tiny
     // RANGE_CACHE_BYTES still serves.
@@ -379,7 +385,7 @@ export class RangeCache {
       && this.slots.queued > 0) {
       this.slots.pump(); // a read may be waiting for a buffer these can give
     }
-    if (run.frontier >= run.nextCheck) {
+    if (run.frontier >= run.nextCheck && run.frontier - run.start >= this.evidence) {
       run.nextCheck = run.frontier + this.sizes.small / this.seg;
       this.readAhead(blob, id, run, reader);
     }
@@ -475,12 +481,13 @@ export class RangeCache {
   /**
    * The reads for the segments that missed in this turn: per blob, in order, one read for the
    * blocks that missed next to each other (one registry request, not one per block), or as much
-   * as a run's budget allows for a miss in its frontier window.
+   * as a run's budget allows for a miss in the frontier window of a run a block long or more.
    */
   private readonly flush = () => {
     const done = this.flushed!;
     this.flushed = undefined;
     const { small } = this.sizes;
+    const least = this.evidence;
     for (const blob of this.dirty) {
       const wanted = blob.wanted.sort((a, b) => a.at - b.at);
       blob.wanted = [];
@@ -490,7 +497,7 @@ export class RangeCache {
         if (findExtent(blob.extents, at)) {
           continue;
         }
-        const run = blob.runs.ahead(segment) ?? blob.hashRuns.ahead(segment) ?? blob.nodeRuns.ahead(segment);
+        const run = blob.runs.missRun(segment, least) ?? blob.hashRuns.missRun(segment, least) ?? blob.nodeRuns.missRun(segment, least);
         const begin = at - at % small;
         let end = begin + missReadBytes(run, readBudget(blob.published, blob.read), run ? this.runSizes(blob) : this.sizes);
         for (let j = i + 1; !run && j < wanted.length && end - begin < this.sizes.max; ++j) {

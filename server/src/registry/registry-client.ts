@@ -2,7 +2,7 @@ import { Agent, type Dispatcher } from "undici";
 
 import type { Logger } from "@ndnreg/shared";
 import {
-  followRedirects, isRefusedSignedUrl, MAX_REDIRECTS, type OriginAnswer, RangeBody, type RedirectableResponse, requestFollowingRedirects,
+  followRedirects, isRefusedSignedUrl, MAX_REDIRECTS, type OriginAnswer, RangeBody, type RedirectableResponse, redirectTarget, requestFollowingRedirects,
 } from "@ndnreg/shared/http";
 import type { BlobId, TagId } from "@ndnreg/shared/ndn";
 
@@ -27,8 +27,10 @@ export interface RegistryClientOptions {
 }
 
 export interface RegistryClientCounters extends TokenAuthCounters {
-  /** Signed storage URLs that storage refused (expired), after which the registry was asked again. */
+  /** Reads that storage refused at a signed URL (expired), after which a fresh one was used. */
   storageRefusals: number;
+  /** Times the registry was asked for a fresh storage URL after a refusal (one per expiry, not per read). */
+  locationAsks: number;
 }
 
 type Headers = Record<string, string>;
@@ -44,6 +46,7 @@ export class RegistryClient {
   private readonly auth: TokenAuth;
   private readonly locations = new StorageLocations();
   private storageRefusals = 0;
+  private locationAsks = 0;
   private readonly manifests = new ManifestReads(
     async (id, url, method, headers, signal) => (await this.askRegistry(id.repository, method, headers, signal, url)).res,
     (id) => this.registryUrl(`v2/${id.repository}/manifests/${id.digest.text}`),
@@ -55,7 +58,7 @@ export class RegistryClient {
   }
 
   get counters(): RegistryClientCounters {
-    return { ...this.auth.counters, storageRefusals: this.storageRefusals };
+    return { ...this.auth.counters, storageRefusals: this.storageRefusals, locationAsks: this.locationAsks };
   }
 
   private blobUrl(id: BlobId): URL {
@@ -134,9 +137,6 @@ export class RegistryClient {
       onProgress?.(end - begin);
       return out;
     }
-    const remembered = this.locations.get(id);
-    const authorization = remembered ? undefined : await this.auth.authorization(id.repository);
-    const from = remembered ?? this.blobUrl(id);
     const read = async (url: URL, headers: Headers): Promise<RedirectableResponse> => {
       try {
         await readRangeInto(this.http, { origin: url.origin, path: url.pathname + url.search, signal, headers, onProgress }, begin, end, out);
@@ -148,19 +148,37 @@ export class RegistryClient {
         return { statusCode: err.statusCode, headers: { location: err.location }, body: NO_BODY };
       }
     };
-    const headers: Headers = authorization === undefined ? {} : { authorization };
-    // One redirect at most (registry -> storage); its URL is remembered for the blob's next ranges.
-    const onHop = (to: URL) => this.locations.set(id, to);
-    const { res, hops } = await followRedirects(await read(from, headers), from, headers, read, { maxHops: 1, onHop });
-    if (res === READ_DONE) {
-      return out;
+    // A refused storage URL is renewed (one registry ask shared by the blob's reads) and the read
+    // tried again there, a bounded number of times: storage that refuses every URL is an error.
+    for (let refused = 0; ; ) {
+      const remembered = this.locations.get(id);
+      const authorization = remembered ? undefined : await this.auth.authorization(id.repository);
+      const from = remembered ?? this.blobUrl(id);
+      const headers: Headers = authorization === undefined ? {} : { authorization };
+      // One redirect at most (registry -> storage); its URL is remembered for the blob's next ranges.
+      const onHop = (to: URL) => this.locations.set(id, to);
+      const { res, url, hops } = await followRedirects(await read(from, headers), from, headers, read, { maxHops: 1, onHop });
+      if (res === READ_DONE) {
+        return out;
+      }
+      const fromStorage = remembered !== undefined || hops > 0;
+      if (!fromStorage || !isRefusedSignedUrl(res.statusCode)) {
+        if (fromStorage) {
+          this.locations.delete(id); // storage failed otherwise: the general path asks the registry
+        }
+        break;
+      }
+      this.noteRefusal(id, res.statusCode);
+      if (++refused === MAX_REFUSED_URLS) {
+        throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): storage refused ${refused} signed URLs in a row (last answer ${res.statusCode})`);
+      }
+      await this.locations.renew(id, url, () => this.askLocation(id));
+      if (signal?.aborted) {
+        throw new RegistryError(`GET ${id.digest.text} [${begin},${end}): aborted`, { cause: signal.reason });
+      }
     }
-    if ((remembered !== undefined || hops > 0) && isRefusedSignedUrl(res.statusCode)) {
-      this.noteRefusal(id, res.statusCode); // a storage URL that expired
-    }
-    this.locations.delete(id);
-    // 401, 3xx or a refused storage URL: the general path answers the challenge, follows and
-    // remembers the redirect, or asks the registry again.
+    // 401 or 3xx from the registry, or storage failing: the general path answers the challenge,
+    // follows and remembers the redirect.
     const full = await this.open(id, "GET", { range: `bytes=${begin}-${end - 1}` }, signal);
     if (full.statusCode !== 206 && full.statusCode !== 200) {
       await full.body.dump();
@@ -217,6 +235,23 @@ export class RegistryClient {
     return res;
   }
 
+  /**
+   * Where the registry redirects a GET of the blob now (undefined: it does not, or it failed; the
+   * read that asked then finds out why itself). Shared by the blob's reads, so none of their
+   * signals ends it; the agent's timeouts bound it.
+   */
+  private async askLocation(id: BlobId): Promise<URL | undefined> {
+    ++this.locationAsks;
+    try {
+      const { res, url } = await this.askRegistry(id.repository, "GET", { range: "bytes=0-0" }, undefined, this.blobUrl(id));
+      await res.body.dump();
+      return redirectTarget(url, res.statusCode, res.headers["location"]);
+    } catch (err: unknown) {
+      this.opts.log?.warn({ repository: id.repository, digest: id.digest.text, err: err instanceof Error ? err.message : String(err) }, "asking the registry for a fresh storage URL failed");
+      return undefined;
+    }
+  }
+
   private noteRefusal(id: BlobId, status: number): void {
     ++this.storageRefusals;
     this.opts.log?.info({ repository: id.repository, digest: id.digest.text, status }, "storage refused a signed URL; asking the registry again");
@@ -248,6 +283,8 @@ export class RegistryClient {
 /** A fast-path read as a response: this one when the bytes are in, else the status that refused them. */
 const NO_BODY = { dump: () => Promise.resolve() };
 const READ_DONE: RedirectableResponse = { statusCode: 206, headers: {}, body: NO_BODY };
+/** Refused signed URLs one read goes through before it fails: a fresh URL lives seconds at least. */
+const MAX_REFUSED_URLS = 3;
 
 function withAuthorization(headers: Headers, authorization: string | undefined): Headers {
   return authorization === undefined ? headers : { ...headers, authorization };

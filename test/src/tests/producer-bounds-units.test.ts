@@ -53,6 +53,19 @@ describe("sequential runs", () => {
     assert.equal(missReadBytes(lone, readBudget(SEG, SIZES.small), SIZES), SIZES.small);
     assert.equal(aheadReadBytes(lone, 5008 * SEG, 1e9, SEG, readBudget(SEG, SIZES.small), SIZES), 0);
     assert.equal(missReadBytes(undefined, 1e9, SIZES), SIZES.small, "no run: a small block whatever the budget");
+    // Many lone segments leave budget unspent (8x each, less its block): a miss in one's window
+    // is still read on no run's account, until a run has published a block's worth in order.
+    const scattered = new BlobRuns();
+    for (const s of [5000, 9000, 13000]) {
+      scattered.served(s, SEG);
+    }
+    const least = SIZES.small / SEG;
+    assert.equal(scattered.missRun(9100, least), undefined);
+    for (let s = 9001; s < 9000 + least; ++s) {
+      scattered.served(s, SEG);
+    }
+    assert.equal(scattered.missRun(9100, least)?.start, 9000, "a block's worth in order: the window counts");
+    assert.equal(scattered.missRun(5100, least), undefined);
 
     const seq = new BlobRuns();
     const size = 200e6;
@@ -98,6 +111,26 @@ describe("sequential runs", () => {
     }
     assert.equal(moved, 364, "every segment after moves the frontier (and may read ahead)");
     assert.equal(runs.ahead(400)?.start, 0);
+  });
+
+  test("a second pass over a blob starts its own run behind the first's frontier; each segment goes to the run nearest behind it", () => {
+    const runs = new BlobRuns(4);
+    for (let s = 0; s < 375; ++s) {
+      runs.served(s, SEG); // a 3 MB blob pulled once
+    }
+    let moved = 0;
+    for (let s = 0; s < 100; ++s) {
+      moved += runs.served(s, SEG) ? 1 : 0; // pulled again from the start
+    }
+    assert.equal(moved, 99, "the second pass moves its own frontier (and may read ahead)");
+    assert.equal(runs.missRun(100, 6)?.start, 0);
+
+    const two = new BlobRuns(4);
+    for (const s of [...Array.from({ length: 10 }, (_, i) => 1000 + i), ...Array.from({ length: 10 }, (_, i) => i)]) {
+      two.served(s, SEG); // a leader at 1010, a trailer at 10
+    }
+    assert.equal(two.served(1011, SEG), undefined, "past the leader's frontier: remembered on the leader");
+    assert.equal(two.served(1010, SEG)?.frontier, 1012, "not on the trailer, whose window holds it too");
   });
 
   test("scattered Interests replace each other's runs, never a pull in progress", () => {

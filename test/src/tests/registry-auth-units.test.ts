@@ -328,10 +328,56 @@ describe("RegistryClient against fake registries", () => {
       assert.deepEqual(Buffer.from(await client.readRange(id, 8, 12)), blob.subarray(8, 12));
       assert.equal(generation, 3);
       assert.equal(client.counters.storageRefusals, 1);
-      valid = 99; // every fresh URL refused: one retry, then a clear error
-      await assert.rejects(client.readRange(id, 0, 4), /registry answered 403/);
+      valid = 99; // every fresh URL refused: a bounded number of them, then a clear error
+      await assert.rejects(client.readRange(id, 0, 4), /storage refused 3 signed URLs in a row \(last answer 403\)/);
+      assert.equal(generation, 5, "two fresh URLs asked for, no more");
       assert.ok(storage.seen.every((r) => r.authorization === undefined));
       assert.deepEqual(storage.seen.filter((r) => r.method === "GET").map((r) => r.range).slice(0, 3), ["bytes=0-3", "bytes=4-7", "bytes=8-11"]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("an expired signed URL costs the registry one ask, however many reads it refused; one that keeps expiring is a clear error", async () => {
+    tokenRegistry();
+    let generation = 0;
+    let oldestValid = 1; // storage honours the URLs handed out since
+    const registryAuth = registry.handler;
+    registry.handler = (req, res, url) => {
+      if (!req.headers.authorization) {
+        registryAuth(req, res, url);
+        return;
+      }
+      setTimeout(() => { // a registry round trip: the refused reads pile up behind it
+        res.writeHead(307, { location: `${storage.origin}/blob?gen=${++generation}` });
+        res.end();
+      }, 50);
+    };
+    storage.handler = (req, res, url) => {
+      if (Number(url.searchParams.get("gen")) < oldestValid) {
+        res.writeHead(403);
+        res.end();
+        return;
+      }
+      serveBlob(req, res);
+    };
+    const client = new RegistryClient(new URL(registry.origin));
+    const reads = () => Promise.all(Array.from({ length: 10 }, (_, i) => client.readRange(id, i * 2, i * 2 + 2)));
+    try {
+      assert.deepEqual(Buffer.concat(await reads()), blob); // each read's first redirect is its own
+      const first = generation;
+      oldestValid = first + 1; // every URL so far expires under ten concurrent reads
+      assert.deepEqual(Buffer.concat(await reads()), blob);
+      assert.equal(generation, first + 1, "one fresh URL for the ten refused reads");
+      assert.equal(client.counters.locationAsks, 1);
+      assert.equal(client.counters.storageRefusals, 10);
+      oldestValid = Infinity; // storage refuses every URL: each read gives up after three, sharing the asks
+      const failed = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => client.readRange(id, i * 2, i * 2 + 2)));
+      for (const r of failed) {
+        assert.equal(r.status, "rejected");
+        assert.match(String(r.reason), /storage refused 3 signed URLs in a row \(last answer 403\)/);
+      }
+      assert.equal(generation, first + 3, "two more asks for the ten reads");
     } finally {
       await client.close();
     }
