@@ -28,6 +28,8 @@ export function readShebang(file: string): Shebang {
 const BENCH_NODE_ARGS = words(process.env["BENCH_NODE_ARGS"]);
 /** Extra node flags for clients only (after BENCH_NODE_ARGS), e.g. BENCH_CLIENT_NODE_ARGS="--trace-gc-nvp". */
 const BENCH_CLIENT_NODE_ARGS = words(process.env["BENCH_CLIENT_NODE_ARGS"]);
+/** The node binary clients run, e.g. BENCH_CLIENT_NODE=/opt/node24/bin/node (the images run Node 24); unset: the bench's own. */
+const BENCH_CLIENT_NODE = process.env["BENCH_CLIENT_NODE"] || undefined;
 
 function words(s: string | undefined): string[] {
   return (s ?? "").split(" ").filter(Boolean);
@@ -37,13 +39,14 @@ function words(s: string | undefined): string[] {
  * How the bench starts an entry file: the file itself, as every launcher does, so that its shebang
  * sets node's flags and environment. With BENCH_NODE_ARGS (which a shebang cannot take, and many
  * of which NODE_OPTIONS refuses), node is started with the shebang's flags and environment plus those
- * (and, for a `client`, BENCH_CLIENT_NODE_ARGS).
+ * (and, for a `client`, BENCH_CLIENT_NODE_ARGS). A `client` runs on BENCH_CLIENT_NODE when it is set.
  */
 export function entryCommand(file: string, args: readonly string[], role: "server" | "client" = "server"): { cmd: string; args: string[]; env: Record<string, string> } {
   const extra = role === "client" ? [...BENCH_NODE_ARGS, ...BENCH_CLIENT_NODE_ARGS] : BENCH_NODE_ARGS;
-  if (extra.length === 0) {
+  const node = role === "client" ? BENCH_CLIENT_NODE : undefined;
+  if (extra.length === 0 && node === undefined) {
     return { cmd: file, args: [...args], env: {} };
   }
   const shebang = readShebang(file);
-  return { cmd: process.execPath, args: [...shebang.nodeArgs, ...extra, file, ...args], env: { ...shebang.env } };
+  return { cmd: node ?? process.execPath, args: [...shebang.nodeArgs, ...extra, file, ...args], env: { ...shebang.env } };
 }

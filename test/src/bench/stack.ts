@@ -76,6 +76,8 @@ export class Stack {
   private readonly clients: ClientHandle[] = [];
   private readonly proxies: CountingProxy[] = [];
   private serverStarts = 0;
+  /** Counted at each start, not from `clients`: clients started at once get their own log files. */
+  private clientStarts = 0;
   private readonly extraServers: ManagedProcess[] = [];
   /** Base URL of the running server's /metrics and /healthz. */
   serverMetricsUrl?: string;
@@ -206,7 +208,7 @@ export class Stack {
   /** `netns`: run it in that network namespace (then `upstream` and `router` must be reachable from there, and its url only is). */
   async startClient(opts: { upstream?: string; router?: string; fch?: string; name?: string; args?: string[]; netns?: string } = {}): Promise<ClientHandle> {
     const port = await freePort();
-    const n = this.clients.length + 1;
+    const n = ++this.clientStarts;
     const entry = entryCommand(CLIENT_MAIN, [
       "--upstream", opts.upstream ?? this.registryFrontUrl,
       "--name", opts.name ?? this.prefix,

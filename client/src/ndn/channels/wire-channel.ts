@@ -23,6 +23,22 @@ class WirePacket implements SegmentPacket {
 }
 
 /**
+ * One fetch's Interests. A class, not closures made by open(): the pipeline's optimized send path
+ * calls `express` for every Interest, and a new function at each fetch would throw that code away.
+ */
+class WireFlow implements SegmentFlow {
+  constructor(
+    private readonly wire: () => WireTransport | undefined,
+    private readonly blobValue: Uint8Array,
+    readonly close: () => void,
+  ) {}
+
+  express(segment: number, lifetimeMs: number): void {
+    this.wire()?.send(encodeSegmentInterest(this.blobValue, segment, lifetimeMs));
+  }
+}
+
+/**
  * The client's hot path: Interests are encoded straight to the uplink socket and blob Data is
  * decoded from the socket's bytes, matched to its fetch by name. Sessions outlive uplink
  * reconnects; Interests sent while the uplink is down are lost and retransmitted by the pipeline.
@@ -49,16 +65,13 @@ export class WireChannel implements SegmentChannel {
       this.sessions.set(key, sinks);
     }
     sinks.add(sink);
-    return {
-      express: (segment, lifetimeMs) => this.wire()?.send(encodeSegmentInterest(blobValue, segment, lifetimeMs)),
-      close: () => {
-        const current = this.sessions.get(key);
-        current?.delete(sink);
-        if (current?.size === 0) {
-          this.sessions.delete(key);
-        }
-      },
-    };
+    return new WireFlow(this.wire, blobValue, () => {
+      const current = this.sessions.get(key);
+      current?.delete(sink);
+      if (current?.size === 0) {
+        this.sessions.delete(key);
+      }
+    });
   }
 
   /**

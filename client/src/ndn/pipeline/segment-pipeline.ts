@@ -1,6 +1,6 @@
 import type { Name } from "@ndn/packet";
 
-import { NackReason, type SegmentChannel, type SegmentFlow, type SegmentPacket } from "./channel.js";
+import { NackReason, type SegmentChannel, type SegmentFlow, type SegmentPacket, type SegmentSink } from "./channel.js";
 import { RetransmitTimer, segmentTimeout } from "./retransmit-timer.js";
 import { RttEstimator } from "./rtt-estimator.js";
 import { SegmentRing, SegmentState } from "./segment-ring.js";
@@ -87,7 +87,11 @@ export async function* fetchSegments(name: Name, count: number, opts: PipelineOp
   }
 }
 
-class SegmentFetch implements WindowUser {
+/**
+ * The channel's sink itself, with methods on the prototype: a closure per fetch would give the
+ * optimized Data path a new call target at every fetch, and V8 would throw that code away.
+ */
+class SegmentFetch implements WindowUser, SegmentSink {
   private readonly window: SharedWindow;
   private readonly ring = new SegmentRing<SegmentPacket>(256, 1 << 16);
   private readonly rtt = new RttEstimator({ maxRtoMs: MAX_RTO_MS });
@@ -112,39 +116,33 @@ class SegmentFetch implements WindowUser {
     this.next = this.delivered = this.contiguous = opts.first ?? 0;
     this.maxRetx = Math.min(opts.maxRetx ?? 8, 255);
     this.stats = opts.stats ?? newPipelineStats();
-    this.flow = opts.channel.open(name, {
-      data: (packet, marked) => this.onData(packet, marked),
-      nack: (segment, reason) => this.onNack(segment, reason),
-    });
+    this.flow = opts.channel.open(name, this);
+    // Here and in close(), not in run(): on Node 20 every AbortSignal has a map of its own, so a
+    // signal touched in optimized code throws that code away at each new fetch.
+    opts.signal.addEventListener("abort", this.onAbort, { once: true });
   }
 
   async *run(): AsyncGenerator<SegmentPacket[]> {
-    const onAbort = () => this.fail(new PipelineError(`fetch aborted: ${String(this.opts.signal.reason)}`));
-    this.opts.signal.addEventListener("abort", onAbort, { once: true });
-    try {
-      this.timer.start(this.onTick);
-      this.window.join(this);
-      this.window.pump();
-      while (this.delivered < this.count) {
-        // Everything that is in order goes out as one batch: one resumption of each consumer
-        // instead of one per 8000-byte segment.
-        const batch: SegmentPacket[] = [];
-        while (this.delivered < this.contiguous) {
-          batch.push(this.ring.take(this.delivered++));
-        }
-        if (batch.length > 0) {
-          this.stats.delivered = this.delivered;
-          this.window.pump(); // the reader made room: a fetch held back by it may send again
-          yield batch;
-          continue;
-        }
-        if (this.failure) {
-          throw this.failure;
-        }
-        await new Promise<void>((resolve) => { this.wake = resolve; });
+    this.timer.start(this.onTick);
+    this.window.join(this);
+    this.window.pump();
+    while (this.delivered < this.count) {
+      // Everything that is in order goes out as one batch: one resumption of each consumer
+      // instead of one per 8000-byte segment.
+      const batch: SegmentPacket[] = [];
+      while (this.delivered < this.contiguous) {
+        batch.push(this.ring.take(this.delivered++));
       }
-    } finally {
-      this.opts.signal.removeEventListener("abort", onAbort);
+      if (batch.length > 0) {
+        this.stats.delivered = this.delivered;
+        this.window.pump(); // the reader made room: a fetch held back by it may send again
+        yield batch;
+        continue;
+      }
+      if (this.failure) {
+        throw this.failure;
+      }
+      await new Promise<void>((resolve) => { this.wake = resolve; });
     }
   }
 
@@ -153,6 +151,7 @@ class SegmentFetch implements WindowUser {
       return;
     }
     this.closed = true;
+    this.opts.signal.removeEventListener("abort", this.onAbort);
     this.timer.stop();
     this.updateStats();
     this.window.leave(this, this.inFlight);
@@ -194,7 +193,9 @@ class SegmentFetch implements WindowUser {
     this.flow.express(seg, Math.max(MIN_LIFETIME_MS, Math.round(timeout)));
   }
 
-  private readonly onData = (packet: SegmentPacket, marked: boolean): void => {
+  private readonly onAbort = (): void => this.fail(new PipelineError(`fetch aborted: ${String(this.opts.signal.reason)}`));
+
+  data(packet: SegmentPacket, marked: boolean): void {
     const seg = packet.segment;
     if (seg < this.delivered || seg >= this.next) {
       return; // late: delivered already, or never requested
@@ -227,9 +228,9 @@ class SegmentFetch implements WindowUser {
     if (this.contiguous - this.delivered >= MIN_BATCH || this.contiguous === this.count) {
       this.notify();
     }
-  };
+  }
 
-  private readonly onNack = (seg: number, reason: number): void => {
+  nack(seg: number, reason: number): void {
     if (seg < this.delivered || seg >= this.next || this.ring.state(seg) !== SegmentState.Pending) {
       return;
     }
@@ -243,7 +244,7 @@ class SegmentFetch implements WindowUser {
     ++this.stats.congestionNacks;
     this.declareLost(seg, performance.now());
     this.window.pump();
-  };
+  }
 
   private readonly onTick = (now: number): void => {
     RetransmitTimer.scan(this.ring, this.delivered, this.next, now, this.rtt.rto, MAX_RTO_MS, (seg) => {

@@ -11,6 +11,15 @@ export const enum SegmentState {
 }
 
 /**
+ * One allocation site for every ring's packet slots: V8 makes arrays from a site in the elements
+ * kind `fill` left the last one in, so a second site would hand the optimized grow path an array
+ * of another map than it saw before and throw that code away.
+ */
+function emptySlots<P>(size: number): Array<P | undefined> {
+  return new Array<P | undefined>(size).fill(undefined);
+}
+
+/**
  * The state of segments [base, base + capacity) in typed arrays indexed by segment number modulo
  * a power of two: no object and no Map entry per segment that could live long enough to be
  * promoted (docs/performance.md, "Per-segment state"). The ring doubles when a window needs more
@@ -29,7 +38,7 @@ export class SegmentRing<P> {
     this.stateOf = new Uint8Array(size);
     this.retxOf = new Uint8Array(size);
     this.sentAtOf = new Float64Array(size);
-    this.packetOf = new Array<P | undefined>(size).fill(undefined);
+    this.packetOf = emptySlots<P>(size);
   }
 
   get capacity(): number {
@@ -56,7 +65,7 @@ export class SegmentRing<P> {
     const state = new Uint8Array(size);
     const retx = new Uint8Array(size);
     const sentAt = new Float64Array(size);
-    const packets = new Array<P | undefined>(size).fill(undefined);
+    const packets = emptySlots<P>(size);
     for (let seg = from; seg < Math.min(to, from + this.capacity); ++seg) {
       const o = seg & this.mask;
       const n = seg & mask;

@@ -119,16 +119,17 @@ export class SharedWindow {
       this.limited = true;
       return;
     }
-    let idle = 0;
-    while (this.inFlightNow < cwnd && idle < this.users.length) {
+    // Users asked since the last one that sent: counted on every turn, not on a refusal, which
+    // comes rarely enough that optimized code would meet it untried and be thrown away.
+    let asked = 0;
+    while (this.inFlightNow < cwnd && asked < this.users.length) {
       if (this.turn >= this.users.length) {
         this.turn = 0;
       }
+      ++asked;
       if (this.users[this.turn++]!.sendOne(now)) {
         ++this.inFlightNow;
-        idle = 0;
-      } else {
-        ++idle;
+        asked = 0;
       }
     }
     this.limited = this.inFlightNow >= cwnd;
