@@ -4,7 +4,6 @@ import path from "node:path";
 import { pullImage, verifyPulled } from "../../images.js";
 import { describeShape } from "../link-check.js";
 import type { LinkShape } from "../shaper.js";
-import type { WanHost } from "../topology.js";
 import type { PushedImage, Traffic } from "../wan-rig.js";
 import { blobDone, hostsOf, MB, SHARED_PATHS, summarizeSources, type WanContext, type WanRow } from "./context.js";
 
@@ -60,56 +59,37 @@ export async function sharedLink(ctx: WanContext, shape: LinkShape = SHARED_LINK
     rows.push(row("edge pull-through cache (distribution proxy mode)", cached, await pullAll(cached, () => cache.host, "cache")));
     await cache.stop();
   }
+  /**
+   * A fresh edge forwarder and a fresh client on every host. `ndn` measures their first pull;
+   * `ndn-warm` lets each host pull a small image of its own through its client first, unmeasured
+   * (random layers the measured image does not share): each client compiles its code paths and
+   * opens its upstream connection, the server and forwarders theirs, as processes that have served
+   * pulls before would have.
+   */
+  const ndnRow = async (variant: (typeof NDN_VARIANTS)[number]): Promise<WanRow> => {
+    const image = await rig.pushImage(`wan/shared-${variant}`, layers);
+    const edge = await rig.edgeForwarder(site, "edge1", rig.link.ndndTcpUri, Math.ceil(image.bytes * 1.5 / 8000));
+    const clients = await Promise.all(hosts.map((h) => rig.client(h, edge.tcpUri)));
+    try {
+      if (variant === "ndn-warm") {
+        await pullAll(await rig.pushImage("wan/warm-up", WARM_LAYERS), (i) => clients[i]!.host, "warm-up");
+        await new Promise((r) => setTimeout(r, WARM_SETTLE_MS));
+      }
+      const t = await pullAll(image, (i) => clients[i]!.host, variant);
+      const logs = await Promise.all(clients.flatMap((c) => image.blobs.map((b) => blobDone(c, b.digest))));
+      const label = variant === "ndn-warm" ? "NDN, clients warm (each pulled a small image first)" : "NDN (clients > edge ndnd > origin ndnd > server)";
+      return row(label, image, t, {
+        retransmissions: logs.reduce((n, l) => n + (l.retransmissions ?? 0), 0), serverSegments: t.serverSegments, source: summarizeSources(logs),
+      });
+    } finally {
+      await Promise.all(clients.map((c) => c.stop()));
+      await rig.stopForwarders();
+    }
+  };
   for (const variant of NDN_VARIANTS.filter((v) => paths.includes(v))) {
-    rows.push(await ndnRow(ctx, variant, layers, hosts, pullAll, row));
+    rows.push(await ndnRow(variant));
   }
   return rows;
 }
 
 const NDN_VARIANTS = ["ndn", "ndn-warm"] as const;
-
-/**
- * The NDN variant: a fresh edge forwarder and a fresh client on every host. `ndn` measures their
- * first pull; `ndn-warm` lets each host pull a small image through its client first, unmeasured.
- */
-async function ndnRow(
-  ctx: WanContext, variant: (typeof NDN_VARIANTS)[number], layers: readonly number[], hosts: readonly WanHost[],
-  pullAll: (image: PushedImage, registryOf: (i: number) => string, label: string) => Promise<Traffic>,
-  row: (p: string, image: PushedImage, t: Traffic, extra?: Partial<WanRow>) => WanRow,
-): Promise<WanRow> {
-  const { rig } = ctx;
-  const image = await rig.pushImage(`wan/shared-${variant}`, layers);
-  const edge = await rig.edgeForwarder(rig.topo.edges[0]!, "edge1", rig.link.ndndTcpUri, Math.ceil(image.bytes * 1.5 / 8000));
-  const clients = await Promise.all(hosts.map((h) => rig.client(h, edge.tcpUri)));
-  try {
-    if (variant === "ndn-warm") {
-      await warmUp(ctx, hosts.map((h, i) => ({ ns: h.ns.name, registry: clients[i]!.host })));
-    }
-    const t = await pullAll(image, (i) => clients[i]!.host, variant);
-    const logs = await Promise.all(clients.flatMap((c) => image.blobs.map((b) => blobDone(c, b.digest))));
-    const label = variant === "ndn-warm" ? "NDN, clients warm (each pulled a small image first)" : "NDN (clients > edge ndnd > origin ndnd > server)";
-    return row(label, image, t, {
-      retransmissions: logs.reduce((n, l) => n + (l.retransmissions ?? 0), 0), serverSegments: t.serverSegments, source: summarizeSources(logs),
-    });
-  } finally {
-    await Promise.all(clients.map((c) => c.stop()));
-    await rig.stopForwarders();
-  }
-}
-
-/**
- * Every host pulls one small image (random layers the measured image does not share) through its
- * registry endpoint, unmeasured: each client compiles its code paths and opens its
- * upstream connection, the server and forwarders theirs, before the measured pull, as processes
- * that have served pulls before would have. Every blob is checked as in the measured pulls.
- */
-async function warmUp(ctx: WanContext, hosts: readonly { readonly ns: string; readonly registry: string }[]): Promise<void> {
-  const warm = await ctx.rig.pushImage("wan/warm-up", WARM_LAYERS);
-  await Promise.all(hosts.map(async (h, i) => {
-    const out = path.join(ctx.pullDir, `warm-up-${i}`);
-    await pullImage(h.registry, warm.ref, out, { netns: h.ns, timeoutMs: 300_000 });
-    await verifyPulled(warm, out);
-    rmSync(out, { recursive: true, force: true });
-  }));
-  await new Promise((r) => setTimeout(r, WARM_SETTLE_MS));
-}
